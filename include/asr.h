@@ -1,0 +1,232 @@
+/* asr.h — public API of the asr speech-to-text engine (Whisper models, in C).
+ *
+ * Usage:
+ *
+ *     asr_error err;
+ *     asr_model *model;
+ *     asr_model_params mp = asr_model_default_params();
+ *     if (asr_model_load("~/.cache/asr/models/tiny.en", &mp, &model, &err) != ASR_OK)
+ *         fprintf(stderr, "%s\n", err.message);
+ *
+ *     asr_audio audio;
+ *     asr_audio_decode_file("talk.mp3", NULL, &audio, &err);
+ *
+ *     asr_state *state = asr_state_new(model, &err);
+ *     asr_transcribe_params tp = asr_transcribe_default_params();
+ *     asr_result *result;
+ *     asr_transcribe(state, audio.samples, audio.n_samples, &tp, &result, &err);
+ *     printf("%s\n", asr_result_text(result));
+ *     asr_result_free(result);
+ *     asr_state_free(state);
+ *     asr_audio_free(&audio);
+ *     asr_model_free(model);
+ *
+ * Thread safety: an asr_model is immutable after asr_model_load() and may be
+ * shared by any number of threads. An asr_state holds all the mutable memory
+ * of one decode (activations, KV caches, scratch) and must be used by one
+ * thread at a time; give each concurrent request its own state. Results are
+ * independent objects owned by the caller. The library keeps no global
+ * mutable state, never prints and never exits: every failure comes back as an
+ * asr_status with a message in the caller's asr_error.
+ */
+#ifndef ASR_H
+#define ASR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ASR_VERSION "0.1.0"
+#define ASR_SAMPLE_RATE 16000
+
+/* ---- errors ---------------------------------------------------------- */
+
+typedef enum asr_status {
+    ASR_OK = 0,
+    ASR_ERR_INVALID_ARGUMENT, /* a parameter is out of range or malformed   */
+    ASR_ERR_IO,               /* a file could not be opened, read or written */
+    ASR_ERR_MODEL,            /* model missing, truncated, corrupt or unsupported */
+    ASR_ERR_AUDIO,            /* input is not decodable audio, or is empty  */
+    ASR_ERR_TOO_LARGE,        /* input exceeds a configured limit           */
+    ASR_ERR_NO_MEMORY,        /* an allocation failed                       */
+    ASR_ERR_CANCELLED,        /* the abort callback asked to stop           */
+    ASR_ERR_TIMEOUT,          /* a deadline passed                          */
+    ASR_ERR_UNSUPPORTED,      /* valid request the model cannot serve (e.g. language on .en) */
+    ASR_ERR_INTERNAL          /* a bug: an invariant did not hold           */
+} asr_status;
+
+/* Filled by every call that can fail; message is always NUL-terminated. */
+typedef struct asr_error {
+    asr_status code;
+    char message[512];
+} asr_error;
+
+/* Static, human-readable name of a status code ("model error", ...). */
+const char *asr_strerror(asr_status code);
+
+/* ---- model ----------------------------------------------------------- */
+
+typedef struct asr_model asr_model;
+
+typedef struct asr_model_params {
+    int n_threads; /* threads for matrix work; 0 = number of online CPUs */
+} asr_model_params;
+
+asr_model_params asr_model_default_params(void);
+
+/* Load a model from `path`: a CTranslate2 Whisper directory (model.bin,
+ * config.json, vocabulary.txt / tokenizer.json) or a whisper.cpp ggml file.
+ * On error, *out is NULL, err says what is wrong, and nothing leaks. */
+asr_status asr_model_load(const char *path, const asr_model_params *params,
+                          asr_model **out, asr_error *err);
+void asr_model_free(asr_model *model);
+
+/* Read-only facts about a loaded model. */
+int asr_model_is_multilingual(const asr_model *model);
+int asr_model_n_mels(const asr_model *model);
+int asr_model_n_vocab(const asr_model *model);
+int asr_model_n_text_ctx(const asr_model *model);
+const char *asr_model_type(const asr_model *model); /* "tiny", "base", ... */
+
+/* Write the model as a whisper.cpp ggml file (f16 or f32 tensors). */
+asr_status asr_model_write_ggml(const asr_model *model, const char *out_path,
+                                int use_f16, asr_error *err);
+
+/* ---- languages -------------------------------------------------------- */
+
+/* Number of languages Whisper knows, their codes ("en") and names ("english"). */
+int asr_lang_count(void);
+const char *asr_lang_code(int index);
+const char *asr_lang_name(int index);
+/* Index of a code or English name (case-insensitive), or -1. */
+int asr_lang_find(const char *code_or_name);
+
+/* ---- audio ------------------------------------------------------------ */
+
+/* Mono float samples at ASR_SAMPLE_RATE in [-1, 1]. */
+typedef struct asr_audio {
+    float *samples;
+    size_t n_samples;
+} asr_audio;
+
+typedef struct asr_audio_limits {
+    double max_duration_s;  /* 0 = unlimited; longer audio → ASR_ERR_TOO_LARGE */
+    double deadline_s;      /* 0 = none; wall-clock budget for decoding → ASR_ERR_TIMEOUT */
+    int raw_pcm_s16le;      /* treat input as headerless 16 kHz mono s16le  */
+} asr_audio_limits;
+
+asr_audio_limits asr_audio_default_limits(void);
+
+/* Decode any supported container/codec (WAV, FLAC, MP3, Ogg Vorbis/Opus,
+ * M4A/AAC, WebM, raw s16le with the flag or a .raw/.pcm name) to 16 kHz mono.
+ * `limits` may be NULL. */
+asr_status asr_audio_decode_file(const char *path, const asr_audio_limits *limits,
+                                 asr_audio *out, asr_error *err);
+/* Same from bytes in memory (an untrusted upload): custom AVIOContext, format
+ * and codec allow-lists, no protocols, bounded probing. */
+asr_status asr_audio_decode_memory(const void *data, size_t size,
+                                   const asr_audio_limits *limits,
+                                   asr_audio *out, asr_error *err);
+void asr_audio_free(asr_audio *audio);
+
+/* ---- transcription ---------------------------------------------------- */
+
+typedef struct asr_state asr_state;
+
+typedef enum asr_task { ASR_TASK_TRANSCRIBE = 0, ASR_TASK_TRANSLATE = 1 } asr_task;
+
+typedef struct asr_segment {
+    int id;
+    int seek;               /* window start, in mel frames (10 ms)          */
+    double start, end;      /* seconds from the start of the audio          */
+    const char *text;       /* UTF-8, leading space as Whisper emits it     */
+    const int *tokens;      /* text and timestamp tokens of the segment     */
+    int n_tokens;
+    float temperature;
+    float avg_logprob;
+    float compression_ratio;
+    float no_speech_prob;
+} asr_segment;
+
+#define ASR_MAX_TEMPERATURES 16
+
+/* Mirrors openai/whisper transcribe() and DecodingOptions. */
+typedef struct asr_transcribe_params {
+    asr_task task;
+    const char *language;        /* NULL or "auto" = detect (multilingual) */
+    int beam_size;               /* <= 1: greedy / sampling                */
+    float patience;              /* beam search patience, default 1.0      */
+    int best_of;                 /* candidates when sampling at T > 0      */
+    float temperatures[ASR_MAX_TEMPERATURES]; /* fallback ladder           */
+    int n_temperatures;
+    float compression_ratio_threshold; /* 2.4; <= 0 disables               */
+    float logprob_threshold;     /* -1.0; set to -INFINITY... use NAN to disable */
+    float no_speech_threshold;   /* 0.6; NAN disables                      */
+    int condition_on_previous_text; /* 1                                   */
+    float prompt_reset_on_temperature; /* 0.5                              */
+    const char *initial_prompt;  /* NULL = none                            */
+    int without_timestamps;      /* 0                                      */
+    float max_initial_timestamp; /* 1.0 s                                  */
+    int suppress_blank;          /* 1                                      */
+    int suppress_tokens_default; /* 1: the model's suppress list ("-1")    */
+    float length_penalty;        /* NAN: simple length normalisation       */
+    uint64_t seed;               /* sampling RNG seed (per call, no globals) */
+    int n_threads;               /* 0 = model default                      */
+
+    /* Called for each finished segment, in order. */
+    void (*on_segment)(const asr_segment *segment, void *user_data);
+    /* Called with progress in [0, 1] after each window. */
+    void (*on_progress)(float fraction, void *user_data);
+    /* Polled between decoder steps; non-zero → ASR_ERR_CANCELLED. */
+    int (*should_abort)(void *user_data);
+    void *user_data;
+} asr_transcribe_params;
+
+asr_transcribe_params asr_transcribe_default_params(void);
+
+typedef struct asr_result asr_result;
+
+/* Per-request state: all buffers one decode needs. */
+asr_state *asr_state_new(const asr_model *model, asr_error *err);
+void asr_state_free(asr_state *state);
+
+asr_status asr_transcribe(asr_state *state, const float *samples, size_t n_samples,
+                          const asr_transcribe_params *params, asr_result **out,
+                          asr_error *err);
+
+/* Language identification on the first 30 s. probs (may be NULL) receives
+ * asr_lang_count() probabilities indexed like asr_lang_code(). */
+asr_status asr_detect_language(asr_state *state, const float *samples, size_t n_samples,
+                               int *lang_index, float *probs, asr_error *err);
+
+int asr_result_n_segments(const asr_result *result);
+const asr_segment *asr_result_segment(const asr_result *result, int i);
+const char *asr_result_text(const asr_result *result);     /* all segments joined */
+const char *asr_result_language(const asr_result *result); /* code, e.g. "en"     */
+const char *asr_result_task(const asr_result *result);     /* "transcribe"/"translate" */
+double asr_result_duration(const asr_result *result);      /* seconds of audio    */
+void asr_result_free(asr_result *result);
+
+/* ---- output formats ----------------------------------------------------- */
+
+typedef enum asr_format {
+    ASR_FORMAT_TXT,          /* text, stripped, one line                  */
+    ASR_FORMAT_JSON,         /* {"text": ...}                             */
+    ASR_FORMAT_VERBOSE_JSON, /* OpenAI verbose_json                       */
+    ASR_FORMAT_SRT,
+    ASR_FORMAT_VTT,
+    ASR_FORMAT_TSV           /* start\tend\ttext in integer milliseconds  */
+} asr_format;
+
+/* Parse "txt"/"text", "json", "verbose_json", "srt", "vtt", "tsv"; -1 if unknown. */
+int asr_format_parse(const char *name);
+/* Render a result; returns a malloc'd NUL-terminated string or NULL on OOM. */
+char *asr_result_format(const asr_result *result, asr_format format);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASR_H */
