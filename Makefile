@@ -16,7 +16,7 @@ OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sani
 LDSAN   := -fsanitize=address,undefined
 else
 BUILD   := build
-OPT     := -O3 -g -march=x86-64-v3 -mtune=znver4 -ffp-contract=off
+OPT     := -O3 -g -march=x86-64-v3 -ffp-contract=off
 LDSAN   :=
 endif
 CFLAGS  += $(CFLAGS_BASE) $(OPT)

@@ -1,0 +1,355 @@
+/* main.c — the `asr` command: transcribe, models, convert, serve. */
+#include "asr.h"
+#include "models.h"
+#include "../server/server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Exit codes: distinguish the caller's mistake from bad input and our failure. */
+enum { EXIT_OK = 0, EXIT_INTERNAL = 1, EXIT_USAGE = 2, EXIT_BAD_INPUT = 3 };
+
+static int exit_code_for(asr_status s)
+{
+    switch (s) {
+    case ASR_OK: return EXIT_OK;
+    case ASR_ERR_INVALID_ARGUMENT: case ASR_ERR_UNSUPPORTED: return EXIT_USAGE;
+    case ASR_ERR_IO: case ASR_ERR_MODEL: case ASR_ERR_AUDIO: case ASR_ERR_TOO_LARGE: return EXIT_BAD_INPUT;
+    default: return EXIT_INTERNAL;
+    }
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: asr COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  transcribe FILE...   transcribe (or translate) audio files\n"
+            "  serve                run the OpenAI-compatible HTTP service (asr serve --help)\n"
+            "  models pull NAME     download a model (tiny.en, base, small)\n"
+            "  models list          show downloaded models\n"
+            "  convert MODEL OUT    write MODEL as a whisper.cpp ggml file\n"
+            "\n"
+            "options: --help, --version\n");
+}
+
+static void transcribe_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: asr transcribe FILE... [options]\n"
+            "\n"
+            "  -m, --model NAME|PATH      model name in the cache or a model path (default: $ASR_MODEL or tiny.en)\n"
+            "  -l, --language auto|CODE   spoken language (default auto; English-only models: en)\n"
+            "      --task transcribe|translate\n"
+            "      --beam-size N          beam search with N beams (default 1: greedy)\n"
+            "      --best-of N            candidates when sampling at temperature > 0 (default 5)\n"
+            "      --patience P           beam search patience (default 1.0)\n"
+            "      --temperature T        fixed temperature (default: fallback 0,0.2,...,1.0)\n"
+            "      --temperature-increment-on-fallback D  step of the fallback ladder (default 0.2)\n"
+            "      --prompt TEXT          initial prompt\n"
+            "      --no-condition-on-previous-text\n"
+            "      --without-timestamps   decode without timestamp tokens\n"
+            "  -t, --threads N            threads (default: all cores)\n"
+            "  -f, --output-format FMT    txt|json|verbose_json|srt|vtt|tsv (default txt)\n"
+            "  -o, --output-dir DIR       write FILE's base name + extension there instead of stdout\n"
+            "      --progress             progress on stderr (default: when stderr is a terminal)\n"
+            "\n"
+            "exit status: 0 ok, 1 internal error, 2 usage error, 3 bad input (audio or model)\n");
+}
+
+typedef struct progress_ctx {
+    const char *file;
+    int enabled;
+    double started;
+} progress_ctx;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void on_progress(float fraction, void *user_data)
+{
+    progress_ctx *p = user_data;
+    if (!p->enabled) return;
+    fprintf(stderr, "\r%s: %5.1f%% (%.1f s)", p->file, 100.0 * fraction, now_s() - p->started);
+    if (fraction >= 1.0f) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static const char *format_extension(int fmt)
+{
+    switch (fmt) {
+    case ASR_FORMAT_TXT: return "txt";
+    case ASR_FORMAT_JSON: return "json";
+    case ASR_FORMAT_VERBOSE_JSON: return "verbose.json";
+    case ASR_FORMAT_SRT: return "srt";
+    case ASR_FORMAT_VTT: return "vtt";
+    case ASR_FORMAT_TSV: return "tsv";
+    default: return "out";
+    }
+}
+
+static int write_output(const char *input, const char *out_dir, int fmt, const char *body)
+{
+    if (!out_dir) {
+        fputs(body, stdout);
+        fflush(stdout);
+        return ferror(stdout) ? EXIT_INTERNAL : EXIT_OK;
+    }
+    char *copy = strdup(input);
+    if (!copy) return EXIT_INTERNAL;
+    char *base = basename(copy);
+    char *dot = strrchr(base, '.');
+    if (dot && dot != base) *dot = '\0';
+    size_t n = strlen(out_dir) + strlen(base) + 32;
+    char *path = malloc(n);
+    if (!path) {
+        free(copy);
+        return EXIT_INTERNAL;
+    }
+    snprintf(path, n, "%s/%s.%s", out_dir, base, format_extension(fmt));
+    free(copy);
+    FILE *f = fopen(path, "wb");
+    int rc = EXIT_OK;
+    if (!f || fputs(body, f) < 0) {
+        fprintf(stderr, "asr: cannot write %s: %s\n", path, strerror(errno));
+        rc = EXIT_INTERNAL;
+    }
+    if (f && fclose(f) != 0) rc = EXIT_INTERNAL;
+    free(path);
+    return rc;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+static int parse_float(const char *s, float lo, float hi, float *out)
+{
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return 0;
+    *out = v;
+    return 1;
+}
+
+static int cmd_transcribe(int argc, char **argv)
+{
+    enum { OPT_TASK = 1000, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMP, OPT_TEMP_INC, OPT_PROMPT,
+           OPT_NO_COND, OPT_NO_TS, OPT_PROGRESS };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},       {"language", required_argument, 0, 'l'},
+        {"task", required_argument, 0, OPT_TASK},   {"beam-size", required_argument, 0, OPT_BEAM},
+        {"best-of", required_argument, 0, OPT_BEST_OF}, {"patience", required_argument, 0, OPT_PATIENCE},
+        {"temperature", required_argument, 0, OPT_TEMP},
+        {"temperature-increment-on-fallback", required_argument, 0, OPT_TEMP_INC},
+        {"prompt", required_argument, 0, OPT_PROMPT}, {"no-condition-on-previous-text", no_argument, 0, OPT_NO_COND},
+        {"without-timestamps", no_argument, 0, OPT_NO_TS}, {"threads", required_argument, 0, 't'},
+        {"output-format", required_argument, 0, 'f'}, {"output-dir", required_argument, 0, 'o'},
+        {"progress", no_argument, 0, OPT_PROGRESS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    asr_transcribe_params tp = asr_transcribe_default_params();
+    const char *model_arg = getenv("ASR_MODEL"), *out_dir = NULL;
+    int fmt = ASR_FORMAT_TXT, threads = 0, progress = isatty(STDERR_FILENO);
+    float fixed_temp = -1.0f, temp_inc = 0.2f;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:l:t:f:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_arg = optarg; break;
+        case 'l': tp.language = optarg; break;
+        case OPT_TASK:
+            if (strcmp(optarg, "transcribe") == 0) tp.task = ASR_TASK_TRANSCRIBE;
+            else if (strcmp(optarg, "translate") == 0) tp.task = ASR_TASK_TRANSLATE;
+            else { fprintf(stderr, "asr: --task must be transcribe or translate\n"); return EXIT_USAGE; }
+            break;
+        case OPT_BEAM:
+            if (!parse_int(optarg, 1, 16, &tp.beam_size)) { fprintf(stderr, "asr: --beam-size must be 1..16\n"); return EXIT_USAGE; }
+            break;
+        case OPT_BEST_OF:
+            if (!parse_int(optarg, 1, 16, &tp.best_of)) { fprintf(stderr, "asr: --best-of must be 1..16\n"); return EXIT_USAGE; }
+            break;
+        case OPT_PATIENCE:
+            if (!parse_float(optarg, 0.01f, 4.0f, &tp.patience)) { fprintf(stderr, "asr: bad --patience\n"); return EXIT_USAGE; }
+            break;
+        case OPT_TEMP:
+            if (!parse_float(optarg, 0.0f, 2.0f, &fixed_temp)) { fprintf(stderr, "asr: --temperature must be 0..2\n"); return EXIT_USAGE; }
+            break;
+        case OPT_TEMP_INC:
+            if (!parse_float(optarg, 0.0f, 1.0f, &temp_inc)) { fprintf(stderr, "asr: bad --temperature-increment-on-fallback\n"); return EXIT_USAGE; }
+            break;
+        case OPT_PROMPT: tp.initial_prompt = optarg; break;
+        case OPT_NO_COND: tp.condition_on_previous_text = 0; break;
+        case OPT_NO_TS: tp.without_timestamps = 1; break;
+        case 't':
+            if (!parse_int(optarg, 1, 256, &threads)) { fprintf(stderr, "asr: --threads must be 1..256\n"); return EXIT_USAGE; }
+            break;
+        case 'f':
+            fmt = asr_format_parse(optarg);
+            if (fmt < 0) { fprintf(stderr, "asr: unknown output format '%s' (txt|json|verbose_json|srt|vtt|tsv)\n", optarg); return EXIT_USAGE; }
+            break;
+        case 'o': out_dir = optarg; break;
+        case OPT_PROGRESS: progress = 1; break;
+        case 'h': transcribe_usage(stdout); return EXIT_OK;
+        default: transcribe_usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "asr: no input files\n");
+        transcribe_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (fixed_temp >= 0.0f) {
+        tp.temperatures[0] = fixed_temp;
+        tp.n_temperatures = 1;
+    } else if (temp_inc > 0.0f) {
+        tp.n_temperatures = 0;
+        for (float t = 0.0f; t <= 1.0f + 1e-6f && tp.n_temperatures < ASR_MAX_TEMPERATURES; t += temp_inc)
+            tp.temperatures[tp.n_temperatures++] = t;
+    } else {
+        tp.temperatures[0] = 0.0f;
+        tp.n_temperatures = 1;
+    }
+    if (out_dir) {
+        struct stat st;
+        if (stat(out_dir, &st) != 0 && mkdir(out_dir, 0777) != 0) {
+            fprintf(stderr, "asr: cannot create %s: %s\n", out_dir, strerror(errno));
+            return EXIT_USAGE;
+        }
+    }
+    char model_path[4096];
+    if (asr_cli_resolve_model(model_arg, model_path, sizeof model_path) != 0) return EXIT_BAD_INPUT;
+    asr_error err;
+    asr_model *model = NULL;
+    asr_model_params mp = asr_model_default_params();
+    mp.n_threads = threads;
+    double t0 = now_s();
+    asr_status s = asr_model_load(model_path, &mp, &model, &err);
+    if (s != ASR_OK) {
+        fprintf(stderr, "asr: cannot load model %s: %s\n", model_path, err.message);
+        return exit_code_for(s);
+    }
+    if (progress) fprintf(stderr, "asr: loaded %s model from %s in %.2f s\n", asr_model_type(model), model_path, now_s() - t0);
+    asr_state *state = asr_state_new(model, &err);
+    if (!state) {
+        fprintf(stderr, "asr: %s\n", err.message);
+        asr_model_free(model);
+        return EXIT_INTERNAL;
+    }
+    int rc = EXIT_OK;
+    for (int i = optind; i < argc; i++) {
+        const char *file = argv[i];
+        asr_audio audio = {0};
+        s = asr_audio_decode_file(file, NULL, &audio, &err);
+        if (s != ASR_OK) {
+            fprintf(stderr, "asr: %s: %s\n", file, err.message);
+            if (rc == EXIT_OK) rc = exit_code_for(s);
+            continue;
+        }
+        progress_ctx pc = {.file = file, .enabled = progress, .started = now_s()};
+        tp.on_progress = on_progress;
+        tp.user_data = &pc;
+        asr_result *result = NULL;
+        s = asr_transcribe(state, audio.samples, audio.n_samples, &tp, &result, &err);
+        double audio_s = (double)audio.n_samples / ASR_SAMPLE_RATE;
+        asr_audio_free(&audio);
+        if (s != ASR_OK) {
+            fprintf(stderr, "asr: %s: %s\n", file, err.message);
+            if (rc == EXIT_OK) rc = exit_code_for(s);
+            continue;
+        }
+        if (progress) {
+            double took = now_s() - pc.started;
+            fprintf(stderr, "asr: %s: %.1f s of audio in %.2f s (real-time factor %.3f), language %s\n", file,
+                    audio_s, took, audio_s > 0 ? took / audio_s : 0.0, asr_result_language(result));
+        }
+        char *body = asr_result_format(result, (asr_format)fmt);
+        asr_result_free(result);
+        if (!body) {
+            fprintf(stderr, "asr: out of memory\n");
+            rc = EXIT_INTERNAL;
+            continue;
+        }
+        int wrc = write_output(file, out_dir, fmt, body);
+        free(body);
+        if (wrc != EXIT_OK && rc == EXIT_OK) rc = wrc;
+    }
+    asr_state_free(state);
+    asr_model_free(model);
+    return rc;
+}
+
+static int cmd_convert(int argc, char **argv)
+{
+    int use_f16 = 1;
+    const char *in = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--f32") == 0) use_f16 = 0;
+        else if (strcmp(argv[i], "--f16") == 0) use_f16 = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: asr convert MODEL OUT.bin [--f16|--f32]\n"
+                   "Writes MODEL (name or path) as a whisper.cpp ggml file (f16 by default).\n");
+            return EXIT_OK;
+        } else if (!in) in = argv[i];
+        else if (!out) out = argv[i];
+        else { fprintf(stderr, "asr convert: unexpected argument '%s'\n", argv[i]); return EXIT_USAGE; }
+    }
+    if (!in || !out) {
+        fprintf(stderr, "usage: asr convert MODEL OUT.bin [--f16|--f32]\n");
+        return EXIT_USAGE;
+    }
+    char model_path[4096];
+    if (asr_cli_resolve_model(in, model_path, sizeof model_path) != 0) return EXIT_BAD_INPUT;
+    asr_error err;
+    asr_model *model = NULL;
+    asr_status s = asr_model_load(model_path, NULL, &model, &err);
+    if (s == ASR_OK) s = asr_model_write_ggml(model, out, use_f16, &err);
+    asr_model_free(model);
+    if (s != ASR_OK) {
+        fprintf(stderr, "asr convert: %s\n", err.message);
+        return exit_code_for(s);
+    }
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("asr %s\n", ASR_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "transcribe") == 0) return cmd_transcribe(argc - 1, argv + 1);
+    if (strcmp(cmd, "models") == 0) return asr_cli_models(argc - 1, argv + 1);
+    if (strcmp(cmd, "convert") == 0) return cmd_convert(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) return asr_cli_serve(argc - 1, argv + 1);
+    fprintf(stderr, "asr: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,62 @@
+/* engine.h — per-request state and the encoder/decoder forward passes. */
+#ifndef ASR_ENGINE_H
+#define ASR_ENGINE_H
+
+#include "model.h"
+
+/* Most sequences decoded together (beam size, best_of). */
+#define ASR_MAX_BATCH 16
+
+/* All mutable memory of one decode. Allocated once in asr_state_new (the
+ * decoder caches grow with the batch size); forward passes never allocate. */
+struct asr_state {
+    const asr_model *model;
+
+    /* encoder, one 30 s window; T = 2·n_audio_ctx input frames, A = n_audio_ctx */
+    float *enc_cols;   /* im2col scratch: (T, n_mels·3) then (A, d·3)        */
+    float *enc_conv;   /* (T, d) conv1 output                                */
+    float *enc_x;      /* (A, d) residual stream, then the encoder output     */
+    float *enc_xn;     /* (A, d) normalised input of a block                  */
+    float *enc_qkv;    /* (A, 3d)                                            */
+    float *enc_attn;   /* (A, d) attention output before projection           */
+    float *enc_scores; /* (A, A) one head's attention weights                 */
+    float *enc_mlp;    /* (A, 4d)                                            */
+    float *cross_kv;   /* [n_text_layer] (A, 2·td): keys then values per row  */
+
+    /* decoder; R = rows in flight (batch · new tokens), C = n_text_ctx */
+    int batch_cap;     /* sequences the self-attention cache holds           */
+    float *self_k;     /* [n_text_layer][batch_cap] (C, td)                  */
+    float *self_v;     /* [n_text_layer][batch_cap] (C, td)                  */
+    float *spare_k;    /* same shape: target of beam reordering, then swapped */
+    float *spare_v;
+    int rows_cap;      /* R capacity of the scratch below                    */
+    float *dec_x;      /* (R, td) residual stream                            */
+    float *dec_xn;     /* (R, td)                                            */
+    float *dec_qkv;    /* (R, 3td)                                           */
+    float *dec_attn;   /* (R, td)                                            */
+    float *dec_mlp;    /* (R, 4td)                                           */
+    float *dec_scores; /* (R, max(C, A)) attention weights of one head        */
+    float *logits;     /* (ASR_MAX_BATCH, n_vocab)                           */
+
+    float *mel;        /* (n_mels, ASR_N_FRAMES) the current window           */
+};
+
+/* Run the encoder on one window mel (n_mels, ASR_N_FRAMES) and compute the
+ * cross-attention keys/values of every decoder layer into st->cross_kv. */
+asr_status asr_encode(asr_state *st, const float *mel, asr_error *err);
+
+/* Make room for `batch` sequences in the decoder caches. */
+asr_status asr_state_reserve(asr_state *st, int batch, asr_error *err);
+
+/* Feed n_new tokens to each of `batch` sequences (tokens is (batch, n_new)),
+ * all at positions n_past .. n_past+n_new-1, and write the logits of row
+ * `logit_row` (0 ≤ logit_row < n_new) of each sequence to
+ * st->logits (batch, n_vocab). */
+asr_status asr_decode(asr_state *st, const int *tokens, int batch, int n_new, int n_past,
+                      int logit_row, asr_error *err);
+
+/* Copy self-attention caches so sequence i continues from sequence src[i]
+ * (beam search reordering); positions [0, n_past) are copied. */
+void asr_state_reorder(asr_state *st, const int *src, int batch, int n_past);
+
+#endif

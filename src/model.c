@@ -1,0 +1,209 @@
+/* model.c — model loading entry point, special tokens, getters, half-float conversion. */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+asr_model_params asr_model_default_params(void)
+{
+    return (asr_model_params){.n_threads = 0};
+}
+
+float asr_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t man = h & 0x3ff;
+    uint32_t bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: renormalise */
+            int e = -1;
+            do { e++; man <<= 1; } while (!(man & 0x400));
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+float asr_bf16_to_f32(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t asr_f32_to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
+    uint32_t man = x & 0x7fffff;
+    if (((x >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00);
+    if (exp <= 0) {
+        if (exp < -10) return (uint16_t)sign;
+        man |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - exp);
+        uint32_t half = man >> shift;
+        uint32_t rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = sign | ((uint32_t)exp << 10) | (man >> 13);
+    uint32_t rem = man & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++; /* round to nearest even */
+    return (uint16_t)half;
+}
+
+static int find_token(const asr_model *m, const char *text)
+{
+    return asr_tokenizer_find(m->tokenizer, text);
+}
+
+/* openai/whisper tokenizer.non_speech_tokens: symbols that are not speech. */
+static asr_status derive_suppress_tokens(asr_model *m, asr_error *err)
+{
+    static const char *const symbols[] = {
+        "\"", "#", "(", ")", "*", "+", "/", ":", ";", "<", "=", ">", "@", "[", "\\", "]", "^",
+        "_", "`", "{", "|", "}", "~", "「", "」", "『", "』", "<<", ">>", "<<<", ">>>", "--",
+        "---", "-(", "-[", "('", "(\"", "((", "))", "(((", ")))", "[[", "]]", "{{", "}}", "♪♪",
+        "♪♪♪", "♩", "♪", "♫", "♬", "♭", "♮", "♯"};
+    const int n_sym = (int)(sizeof symbols / sizeof *symbols);
+    const int first_misc = n_sym - 7; /* the single musical symbols may span several tokens */
+    int cap = 2 * n_sym + 16, n = 0;
+    int *out = malloc((size_t)cap * sizeof(int));
+    if (!out) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+    int ids[16];
+    char buf[32];
+    for (int i = 0; i < n_sym; i++) {
+        for (int spaced = 0; spaced < 2; spaced++) {
+            snprintf(buf, sizeof buf, "%s%s", spaced ? " " : "", symbols[i]);
+            int k = asr_tokenizer_encode(m->tokenizer, buf, ids, 16);
+            if (k == 1 || (k > 1 && i >= first_misc)) out[n++] = ids[0];
+        }
+    }
+    if (asr_tokenizer_encode(m->tokenizer, " -", ids, 16) >= 1) out[n++] = ids[0];
+    if (asr_tokenizer_encode(m->tokenizer, " '", ids, 16) >= 1) out[n++] = ids[0];
+    const asr_special_tokens *t = &m->tok;
+    int specials[] = {t->transcribe, t->translate, t->sot, t->sot_prev, t->sot_lm, t->no_speech};
+    for (size_t i = 0; i < sizeof specials / sizeof *specials; i++)
+        if (specials[i] >= 0) out[n++] = specials[i];
+    m->suppress_tokens = out;
+    m->n_suppress_tokens = n;
+    return ASR_OK;
+}
+
+asr_status asr_model_finish_load(asr_model *m, asr_error *err)
+{
+    asr_special_tokens *t = &m->tok;
+    t->eot = find_token(m, "<|endoftext|>");
+    t->sot = find_token(m, "<|startoftranscript|>");
+    t->sot_prev = find_token(m, "<|startofprev|>");
+    t->sot_lm = find_token(m, "<|startoflm|>");
+    t->translate = find_token(m, "<|translate|>");
+    t->transcribe = find_token(m, "<|transcribe|>");
+    t->no_speech = find_token(m, "<|nospeech|>");
+    if (t->no_speech < 0) t->no_speech = find_token(m, "<|nocaptions|>");
+    t->no_timestamps = find_token(m, "<|notimestamps|>");
+    t->timestamp_begin = find_token(m, "<|0.00|>");
+    t->first_lang = find_token(m, "<|en|>");
+    if (t->eot < 0 || t->sot < 0 || t->sot_prev < 0 || t->translate < 0 || t->transcribe < 0 ||
+        t->no_timestamps < 0 || t->timestamp_begin < 0 || t->first_lang != t->sot + 1)
+        return asr_fail(err, ASR_ERR_MODEL, "vocabulary lacks Whisper's special tokens");
+    if (asr_tokenizer_size(m->tokenizer) > m->hp.n_vocab)
+        return asr_fail(err, ASR_ERR_MODEL, "vocabulary has %d tokens but the model only %d embeddings",
+                        asr_tokenizer_size(m->tokenizer), m->hp.n_vocab);
+    if (t->timestamp_begin + 1500 >= m->hp.n_vocab)
+        return asr_fail(err, ASR_ERR_MODEL, "vocabulary has %d entries, too few for the timestamp tokens", m->hp.n_vocab);
+    m->multilingual = m->hp.n_vocab >= 51865;
+    t->n_langs = 0;
+    if (m->multilingual) {
+        char name[32];
+        for (int i = 0; i < asr_lang_count(); i++) {
+            snprintf(name, sizeof name, "<|%s|>", asr_lang_code(i));
+            if (find_token(m, name) != t->first_lang + i) break;
+            t->n_langs = i + 1;
+        }
+    }
+    int ids[8];
+    int n_blank = asr_tokenizer_encode(m->tokenizer, " ", ids, 8);
+    if (n_blank < 0) n_blank = 0;
+    m->suppress_blank = malloc((size_t)(n_blank + 1) * sizeof(int));
+    if (!m->suppress_blank) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+    for (int i = 0; i < n_blank; i++) m->suppress_blank[i] = ids[i];
+    m->suppress_blank[n_blank] = t->eot;
+    m->n_suppress_blank = n_blank + 1;
+    if (!m->suppress_tokens) {
+        asr_status s = derive_suppress_tokens(m, err);
+        if (s != ASR_OK) return s;
+    }
+    static const struct { int layers, state; const char *name; } sizes[] = {
+        {4, 384, "tiny"}, {6, 512, "base"}, {12, 768, "small"}, {24, 1024, "medium"}, {32, 1280, "large"}};
+    snprintf(m->type, sizeof m->type, "custom");
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (m->hp.n_audio_layer == sizes[i].layers && m->hp.n_audio_state == sizes[i].state)
+            snprintf(m->type, sizeof m->type, "%s%s", sizes[i].name,
+                     m->hp.n_mels == 128 ? (m->hp.n_text_layer == 4 ? "-v3-turbo" : "-v3") : "");
+    return ASR_OK;
+}
+
+asr_status asr_model_load(const char *path, const asr_model_params *params, asr_model **out, asr_error *err)
+{
+    asr_error_clear(err);
+    if (!out) return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "asr_model_load: out is NULL");
+    *out = NULL;
+    if (!path || !*path) return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "no model path given");
+    struct stat st;
+    if (stat(path, &st) != 0) return asr_fail(err, ASR_ERR_MODEL, "model '%s' not found", path);
+    asr_model *m = calloc(1, sizeof *m);
+    if (!m) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+    asr_model_params p = params ? *params : asr_model_default_params();
+    m->n_threads = p.n_threads > 0 ? p.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (m->n_threads < 1) m->n_threads = 1;
+    asr_status s;
+    if (S_ISDIR(st.st_mode)) {
+        s = asr_model_load_ct2(m, path, err);
+    } else if (S_ISREG(st.st_mode)) {
+        s = asr_model_load_ggml(m, path, err);
+    } else {
+        s = asr_fail(err, ASR_ERR_MODEL, "model '%s' is neither a directory nor a file", path);
+    }
+    if (s == ASR_OK) s = asr_model_finish_load(m, err);
+    if (s != ASR_OK) {
+        asr_model_free(m);
+        return s;
+    }
+    *out = m;
+    return ASR_OK;
+}
+
+void asr_model_free(asr_model *m)
+{
+    if (!m) return;
+    free(m->arena);
+    free(m->w.enc);
+    free(m->w.dec);
+    free(m->suppress_tokens);
+    free(m->suppress_blank);
+    asr_tokenizer_free(m->tokenizer);
+    free(m);
+}
+
+int asr_model_is_multilingual(const asr_model *m) { return m->multilingual; }
+int asr_model_n_mels(const asr_model *m) { return m->hp.n_mels; }
+int asr_model_n_vocab(const asr_model *m) { return m->hp.n_vocab; }
+int asr_model_n_text_ctx(const asr_model *m) { return m->hp.n_text_ctx; }
+const char *asr_model_type(const asr_model *m) { return m->type; }

@@ -1,0 +1,97 @@
+/* model.h — the in-memory Whisper model: hyper-parameters, weights, vocabulary. */
+#ifndef ASR_MODEL_H
+#define ASR_MODEL_H
+
+#include "internal.h"
+
+/* Hyper-parameters, all read from the model file (openai/whisper ModelDimensions). */
+typedef struct asr_hparams {
+    int n_mels;        /* 80, or 128 for large-v3                         */
+    int n_audio_ctx;   /* 1500 encoder positions per 30 s window          */
+    int n_audio_state; /* encoder width d                                 */
+    int n_audio_head;
+    int n_audio_layer;
+    int n_vocab;       /* 51864 (.en), 51865, 51866 (v3)                  */
+    int n_text_ctx;    /* 448 decoder positions                           */
+    int n_text_state;  /* decoder width (equals n_audio_state in Whisper)  */
+    int n_text_head;
+    int n_text_layer;
+} asr_hparams;
+
+/* Weights are float32 in memory; f16/bf16/int8 files are converted at load. */
+typedef struct asr_encoder_layer {
+    float *attn_ln_g, *attn_ln_b; /* (d)                                   */
+    float *attn_qkv_w;            /* (3d, d): rows q, then k, then v       */
+    float *attn_qkv_b;            /* (3d): k part is zero in Whisper       */
+    float *attn_out_w;            /* (d, d)                                */
+    float *attn_out_b;            /* (d)                                   */
+    float *mlp_ln_g, *mlp_ln_b;   /* (d)                                   */
+    float *mlp_fc1_w, *mlp_fc1_b; /* (4d, d), (4d)                         */
+    float *mlp_fc2_w, *mlp_fc2_b; /* (d, 4d), (d)                          */
+} asr_encoder_layer;
+
+typedef struct asr_decoder_layer {
+    float *self_ln_g, *self_ln_b;   /* (d)                                 */
+    float *self_qkv_w, *self_qkv_b; /* (3d, d), (3d)                       */
+    float *self_out_w, *self_out_b; /* (d, d), (d)                         */
+    float *cross_ln_g, *cross_ln_b; /* (d)                                 */
+    float *cross_q_w, *cross_q_b;   /* (d, d), (d)                         */
+    float *cross_kv_w, *cross_kv_b; /* (2d, d), (2d): rows k then v        */
+    float *cross_out_w, *cross_out_b; /* (d, d), (d)                       */
+    float *mlp_ln_g, *mlp_ln_b;     /* (d)                                 */
+    float *mlp_fc1_w, *mlp_fc1_b;   /* (4d, d), (4d)                       */
+    float *mlp_fc2_w, *mlp_fc2_b;   /* (d, 4d), (d)                        */
+} asr_decoder_layer;
+
+typedef struct asr_weights {
+    float *conv1_w, *conv1_b;     /* (d, n_mels, 3), (d)                   */
+    float *conv2_w, *conv2_b;     /* (d, d, 3), (d)                        */
+    float *enc_pos;               /* (n_audio_ctx, d)                      */
+    asr_encoder_layer *enc;       /* [n_audio_layer]                       */
+    float *enc_ln_g, *enc_ln_b;   /* (d)                                   */
+    float *tok_emb;               /* (n_vocab, d), also the output projection */
+    float *dec_pos;               /* (n_text_ctx, d)                       */
+    asr_decoder_layer *dec;       /* [n_text_layer]                        */
+    float *dec_ln_g, *dec_ln_b;   /* (d)                                   */
+} asr_weights;
+
+/* Ids of the special tokens, looked up in the model's own vocabulary. */
+typedef struct asr_special_tokens {
+    int eot, sot, sot_prev, sot_lm, translate, transcribe;
+    int no_speech, no_timestamps, timestamp_begin;
+    int first_lang;       /* id of <|en|>; languages follow in asr_lang order */
+    int n_langs;          /* languages the vocabulary has (0 for .en models) */
+} asr_special_tokens;
+
+struct asr_model {
+    asr_hparams hp;
+    asr_weights w;
+    asr_special_tokens tok;
+    asr_tokenizer *tokenizer;
+    int multilingual;
+    int n_threads;
+    int *suppress_tokens;        /* model's suppress list ("-1" in openai)  */
+    int n_suppress_tokens;
+    int *suppress_blank;         /* tokens of " " plus eot                  */
+    int n_suppress_blank;
+    char type[16];               /* "tiny", "base", "small", ...            */
+    char source_format[16];      /* "ctranslate2" or "ggml"                 */
+    /* All float32 tensors live in one allocation; weights point into it. */
+    float *arena;
+    size_t arena_floats;
+};
+
+/* Loaders fill a zeroed model; on error the caller frees it with asr_model_free. */
+asr_status asr_model_load_ct2(asr_model *m, const char *dir, asr_error *err);
+asr_status asr_model_load_ggml(asr_model *m, const char *path, asr_error *err);
+
+/* Shared by the loaders once hparams and the tokenizer are known: special
+ * token ids, model type name, default suppress lists. */
+asr_status asr_model_finish_load(asr_model *m, asr_error *err);
+
+/* IEEE half and bfloat16 to float. */
+float asr_f16_to_f32(uint16_t h);
+float asr_bf16_to_f32(uint16_t h);
+uint16_t asr_f32_to_f16(float f);
+
+#endif /* ASR_MODEL_H */

@@ -1,0 +1,351 @@
+/* transcribe.c — openai/whisper transcribe(): the seek loop over 30 s windows, temperature
+ * fallback, segment splitting on timestamp tokens, prompt conditioning, language detection. */
+#include "decoding.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+asr_transcribe_params asr_transcribe_default_params(void)
+{
+    return (asr_transcribe_params){
+        .task = ASR_TASK_TRANSCRIBE,
+        .language = NULL,
+        .beam_size = 1,
+        .patience = 1.0f,
+        .best_of = 5,
+        .temperatures = {0.0f, 0.2f, 0.4f, 0.6f, 0.8f, 1.0f},
+        .n_temperatures = 6,
+        .compression_ratio_threshold = 2.4f,
+        .logprob_threshold = -1.0f,
+        .no_speech_threshold = 0.6f,
+        .condition_on_previous_text = 1,
+        .prompt_reset_on_temperature = 0.5f,
+        .initial_prompt = NULL,
+        .without_timestamps = 0,
+        .max_initial_timestamp = 1.0f,
+        .suppress_blank = 1,
+        .suppress_tokens_default = 1,
+        .length_penalty = NAN,
+        .seed = 0x5eed,
+        .n_threads = 0,
+    };
+}
+
+static asr_status check_params(const asr_transcribe_params *p, asr_error *err)
+{
+    if (p->task != ASR_TASK_TRANSCRIBE && p->task != ASR_TASK_TRANSLATE)
+        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "task must be transcribe or translate");
+    if (p->beam_size < 0 || p->beam_size > ASR_MAX_BATCH)
+        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "beam_size must be between 1 and %d", ASR_MAX_BATCH);
+    if (p->best_of < 0 || p->best_of > ASR_MAX_BATCH)
+        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "best_of must be between 1 and %d", ASR_MAX_BATCH);
+    if (!(p->patience > 0.0f) || p->patience * (float)p->beam_size > 2.0f * ASR_MAX_BATCH)
+        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "patience must be positive (and beam_size·patience ≤ %d)",
+                        2 * ASR_MAX_BATCH);
+    if (p->n_temperatures < 1 || p->n_temperatures > ASR_MAX_TEMPERATURES)
+        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "between 1 and %d temperatures are needed", ASR_MAX_TEMPERATURES);
+    for (int i = 0; i < p->n_temperatures; i++)
+        if (!(p->temperatures[i] >= 0.0f && p->temperatures[i] <= 2.0f))
+            return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "temperature %g is outside [0, 2]", p->temperatures[i]);
+    return ASR_OK;
+}
+
+/* Language index for the request, detecting it from the first window when asked. */
+static asr_status resolve_language(asr_state *st, const asr_transcribe_params *p, const float *mel, int n_frames,
+                                   int *lang, asr_error *err)
+{
+    const asr_model *m = st->model;
+    int auto_detect = !p->language || !*p->language || strcmp(p->language, "auto") == 0;
+    if (!m->multilingual) {
+        if (!auto_detect && asr_lang_find(p->language) != 0)
+            return asr_fail(err, ASR_ERR_UNSUPPORTED, "model is English-only; language '%s' is not available",
+                            p->language);
+        if (p->task == ASR_TASK_TRANSLATE)
+            return asr_fail(err, ASR_ERR_UNSUPPORTED, "model is English-only and cannot translate");
+        *lang = 0;
+        return ASR_OK;
+    }
+    if (!auto_detect) {
+        int i = asr_lang_find(p->language);
+        if (i < 0 || i >= m->tok.n_langs)
+            return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "unknown language '%s'", p->language);
+        *lang = i;
+        return ASR_OK;
+    }
+    /* detect on the first 30 s of the padded mel, as transcribe() does */
+    int nm = m->hp.n_mels;
+    int take = n_frames < ASR_N_FRAMES ? n_frames : ASR_N_FRAMES;
+    for (int c = 0; c < nm; c++) {
+        memcpy(st->mel + (size_t)c * ASR_N_FRAMES, mel + (size_t)c * n_frames, (size_t)take * sizeof(float));
+        memset(st->mel + (size_t)c * ASR_N_FRAMES + take, 0, (size_t)(ASR_N_FRAMES - take) * sizeof(float));
+    }
+    asr_status s = asr_encode(st, st->mel, err);
+    if (s == ASR_OK) s = asr_detect_language_encoded(st, NULL, lang, err);
+    return s;
+}
+
+static int has_text(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r') return 1;
+    return 0;
+}
+
+typedef struct token_list {
+    int *v;
+    int n, cap;
+} token_list;
+
+static int token_list_append(token_list *l, const int *ids, int n)
+{
+    if (l->n + n > l->cap) {
+        int cap = l->cap ? l->cap : 256;
+        while (cap < l->n + n) cap *= 2;
+        int *v = realloc(l->v, (size_t)cap * sizeof(int));
+        if (!v) return 0;
+        l->v = v;
+        l->cap = cap;
+    }
+    memcpy(l->v + l->n, ids, (size_t)n * sizeof(int));
+    l->n += n;
+    return 1;
+}
+
+/* Emit a segment for tokens [0, n) of the window; returns status. */
+static asr_status add_segment(asr_result *res, const asr_model *m, const asr_transcribe_params *p, int seek,
+                              double start, double end, const int *tokens, int n, const asr_decode_result *dr,
+                              token_list *all_tokens, asr_error *err)
+{
+    char *text = asr_tokenizer_decode(m->tokenizer, tokens, n, m->tok.eot);
+    if (!text) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+    /* an instantaneous segment or one without text is emptied (openai keeps
+     * it with no text; we drop it from the result but not from the seek math) */
+    if (start == end || !has_text(text)) {
+        free(text);
+        return ASR_OK;
+    }
+    asr_segment seg = {
+        .id = res->n_segments,
+        .seek = seek,
+        .start = start,
+        .end = end,
+        .text = text,
+        .tokens = tokens,
+        .n_tokens = n,
+        .temperature = dr->temperature,
+        .avg_logprob = dr->avg_logprob,
+        .compression_ratio = dr->compression_ratio,
+        .no_speech_prob = dr->no_speech_prob,
+    };
+    asr_status s = asr_result_add_segment(res, &seg);
+    free(text);
+    if (s != ASR_OK) return asr_fail(err, s, "out of memory");
+    if (!token_list_append(all_tokens, tokens, n)) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+    if (p->on_segment) p->on_segment(asr_result_segment(res, res->n_segments - 1), p->user_data);
+    return ASR_OK;
+}
+
+asr_status asr_transcribe(asr_state *st, const float *samples, size_t n_samples, const asr_transcribe_params *params,
+                          asr_result **out, asr_error *err)
+{
+    asr_error_clear(err);
+    if (!st || !out || (!samples && n_samples))
+        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "asr_transcribe: NULL argument");
+    *out = NULL;
+    asr_transcribe_params p = params ? *params : asr_transcribe_default_params();
+    asr_status s = check_params(&p, err);
+    if (s != ASR_OK) return s;
+    const asr_model *m = st->model;
+    const asr_special_tokens *tk = &m->tok;
+    int nm = m->hp.n_mels;
+    int n_threads = p.n_threads > 0 ? p.n_threads : m->n_threads;
+
+    float *mel = NULL;
+    int n_frames = 0;
+    asr_result *res = asr_result_new();
+    token_list all_tokens = {0};
+    asr_decode_result dr = {0};
+    dr.tokens = malloc((size_t)(m->hp.n_text_ctx + 1) * sizeof(int));
+    if (!res || !dr.tokens) {
+        s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+        goto done;
+    }
+    res->task = p.task;
+    res->duration = (double)n_samples / ASR_SAMPLE_RATE;
+    s = asr_log_mel(samples, n_samples, ASR_N_SAMPLES, nm, n_threads, &mel, &n_frames, err);
+    if (s != ASR_OK) goto done;
+    int content_frames = n_frames - ASR_N_FRAMES;
+
+    int lang = 0;
+    s = resolve_language(st, &p, mel, n_frames, &lang, err);
+    if (s != ASR_OK) goto done;
+    snprintf(res->language, sizeof res->language, "%s", asr_lang_code(lang));
+
+    int prompt_reset_since = 0;
+    if (p.initial_prompt && *p.initial_prompt) {
+        /* " " + prompt.strip() */
+        const char *b = p.initial_prompt;
+        while (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r') b++;
+        size_t len = strlen(b);
+        while (len > 0 && (b[len - 1] == ' ' || b[len - 1] == '\t' || b[len - 1] == '\n' || b[len - 1] == '\r')) len--;
+        char *text = malloc(len + 2);
+        if (!text) {
+            s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+            goto done;
+        }
+        text[0] = ' ';
+        memcpy(text + 1, b, len);
+        text[len + 1] = '\0';
+        int n = asr_tokenizer_encode(m->tokenizer, text, NULL, 0);
+        int *ids = n > 0 ? malloc((size_t)n * sizeof(int)) : NULL;
+        if (n > 0 && ids) n = asr_tokenizer_encode(m->tokenizer, text, ids, n);
+        free(text);
+        if (n < 0 || (n > 0 && (!ids || !token_list_append(&all_tokens, ids, n)))) {
+            free(ids);
+            s = asr_fail(err, n < 0 ? ASR_ERR_INVALID_ARGUMENT : ASR_ERR_NO_MEMORY, "cannot encode the prompt");
+            goto done;
+        }
+        free(ids);
+    }
+
+    const int input_stride = ASR_N_FRAMES / m->hp.n_audio_ctx;              /* 2 */
+    const double time_precision = (double)input_stride * ASR_HOP_LENGTH / ASR_SAMPLE_RATE; /* 0.02 s */
+    uint64_t rng = p.seed;
+    int seek = 0;
+    while (seek < content_frames) {
+        double time_offset = (double)seek * ASR_HOP_LENGTH / ASR_SAMPLE_RATE;
+        int segment_size = content_frames - seek < ASR_N_FRAMES ? content_frames - seek : ASR_N_FRAMES;
+        double segment_duration = (double)segment_size * ASR_HOP_LENGTH / ASR_SAMPLE_RATE;
+        for (int c = 0; c < nm; c++) {
+            memcpy(st->mel + (size_t)c * ASR_N_FRAMES, mel + (size_t)c * n_frames + seek,
+                   (size_t)segment_size * sizeof(float));
+            memset(st->mel + (size_t)c * ASR_N_FRAMES + segment_size, 0,
+                   (size_t)(ASR_N_FRAMES - segment_size) * sizeof(float));
+        }
+        s = asr_encode(st, st->mel, err);
+        if (s != ASR_OK) goto done;
+
+        /* decode_with_fallback */
+        for (int ti = 0; ti < p.n_temperatures; ti++) {
+            asr_decode_options o = {
+                .task = p.task,
+                .lang_index = m->multilingual ? lang : -1,
+                .temperature = p.temperatures[ti],
+                .beam_size = p.beam_size,
+                .patience = p.patience,
+                .best_of = p.best_of,
+                .prompt = all_tokens.v + prompt_reset_since,
+                .n_prompt = all_tokens.n - prompt_reset_since,
+                .without_timestamps = p.without_timestamps,
+                .max_initial_timestamp = p.max_initial_timestamp,
+                .suppress_blank = p.suppress_blank,
+                .suppress_tokens = p.suppress_tokens_default,
+                .length_penalty = p.length_penalty,
+                .rng = &rng,
+                .should_abort = p.should_abort,
+                .user_data = p.user_data,
+            };
+            s = asr_decode_window(st, &o, &dr, err);
+            if (s != ASR_OK) goto done;
+            int needs_fallback = 0;
+            if (p.compression_ratio_threshold > 0 && dr.compression_ratio > p.compression_ratio_threshold)
+                needs_fallback = 1; /* too repetitive */
+            if (!isnan(p.logprob_threshold) && dr.avg_logprob < p.logprob_threshold)
+                needs_fallback = 1; /* too unlikely */
+            if (!isnan(p.no_speech_threshold) && dr.no_speech_prob > p.no_speech_threshold &&
+                !isnan(p.logprob_threshold) && dr.avg_logprob < p.logprob_threshold)
+                needs_fallback = 0; /* silence */
+            if (!needs_fallback) break;
+        }
+
+        if (!isnan(p.no_speech_threshold)) {
+            int skip = dr.no_speech_prob > p.no_speech_threshold;
+            if (!isnan(p.logprob_threshold) && dr.avg_logprob > p.logprob_threshold) skip = 0;
+            if (skip) {
+                seek += segment_size;
+                if (p.on_progress) p.on_progress((float)seek / (float)content_frames, p.user_data);
+                continue;
+            }
+        }
+
+        const int *tok = dr.tokens;
+        int n = dr.n_tokens, tb = tk->timestamp_begin;
+        int single_timestamp_ending = n >= 2 && tok[n - 2] < tb && tok[n - 1] >= tb;
+        int n_consecutive = 0, last_slice = 0;
+        for (int i = 1; i < n; i++)
+            if (tok[i - 1] >= tb && tok[i] >= tb) n_consecutive++;
+        int window_seek = seek;
+        if (n_consecutive > 0) {
+            for (int i = 1; i <= n; i++) {
+                int is_cut = (i < n && tok[i - 1] >= tb && tok[i] >= tb) || (i == n && single_timestamp_ending);
+                if (!is_cut) continue;
+                const int *slice = tok + last_slice;
+                int len = i - last_slice;
+                double start = time_offset + (slice[0] - tb) * time_precision;
+                double end = time_offset + (slice[len - 1] - tb) * time_precision;
+                s = add_segment(res, m, &p, window_seek, start, end, slice, len, &dr, &all_tokens, err);
+                if (s != ASR_OK) goto done;
+                last_slice = i;
+            }
+            if (single_timestamp_ending) {
+                seek += segment_size;
+            } else {
+                int last_timestamp_pos = tok[last_slice - 1] - tb;
+                seek += last_timestamp_pos * input_stride;
+            }
+        } else {
+            double duration = segment_duration;
+            int last_ts = -1;
+            for (int i = 0; i < n; i++)
+                if (tok[i] >= tb) last_ts = tok[i];
+            if (last_ts >= 0 && last_ts != tb) duration = (last_ts - tb) * time_precision;
+            s = add_segment(res, m, &p, window_seek, time_offset, time_offset + duration, tok, n, &dr, &all_tokens, err);
+            if (s != ASR_OK) goto done;
+            seek += segment_size;
+        }
+        if (!p.condition_on_previous_text || dr.temperature > p.prompt_reset_on_temperature)
+            prompt_reset_since = all_tokens.n;
+        if (p.on_progress)
+            p.on_progress((float)(seek < content_frames ? seek : content_frames) / (float)content_frames, p.user_data);
+    }
+    s = asr_result_finish(res);
+    if (s != ASR_OK) s = asr_fail(err, s, "out of memory");
+done:
+    free(mel);
+    free(all_tokens.v);
+    free(dr.tokens);
+    if (s != ASR_OK) {
+        asr_result_free(res);
+        return s;
+    }
+    *out = res;
+    return ASR_OK;
+}
+
+asr_status asr_detect_language(asr_state *st, const float *samples, size_t n_samples, int *lang_index, float *probs,
+                               asr_error *err)
+{
+    asr_error_clear(err);
+    if (!st || !lang_index || (!samples && n_samples))
+        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "asr_detect_language: NULL argument");
+    const asr_model *m = st->model;
+    if (!m->multilingual) return asr_fail(err, ASR_ERR_UNSUPPORTED, "model is English-only");
+    float *mel = NULL;
+    int n_frames = 0;
+    asr_status s = asr_log_mel(samples, n_samples, ASR_N_SAMPLES, m->hp.n_mels, m->n_threads, &mel, &n_frames, err);
+    if (s != ASR_OK) return s;
+    /* like openai's detect_language path: the first 30 s of the padded mel */
+    int nm = m->hp.n_mels, take = n_frames < ASR_N_FRAMES ? n_frames : ASR_N_FRAMES;
+    for (int c = 0; c < nm; c++) {
+        memcpy(st->mel + (size_t)c * ASR_N_FRAMES, mel + (size_t)c * n_frames, (size_t)take * sizeof(float));
+        memset(st->mel + (size_t)c * ASR_N_FRAMES + take, 0, (size_t)(ASR_N_FRAMES - take) * sizeof(float));
+    }
+    free(mel);
+    s = asr_encode(st, st->mel, err);
+    if (s != ASR_OK) return s;
+    if (probs)
+        for (int i = 0; i < asr_lang_count(); i++) probs[i] = 0.0f;
+    return asr_detect_language_encoded(st, probs, lang_index, err);
+}
