@@ -189,7 +189,7 @@ asr_status asr_zip_open(const char *path, asr_zip **out, asr_error *err)
         return s;
     }
     zip->file_size = (uint64_t)end;
-    unsigned char eocd[EOCD_SIZE];
+    unsigned char eocd[EOCD_SIZE] = {0};
     uint64_t eocd_pos = 0;
     asr_status s = find_eocd(zip, eocd, &eocd_pos, err);
     if (s == ASR_OK)
