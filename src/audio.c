@@ -306,7 +306,7 @@ static asr_status ff_fail(ff_decoder *d, asr_error *err, int code, const char *w
 {
     char buf[128];
     if (d->src->timed_out || code == AVERROR_EXIT)
-        return asr_fail(err, ASR_ERR_TIMEOUT, "audio: decoding deadline of %.1f s passed",
+        return asr_fail(err, ASR_ERR_TIMEOUT, "audio: decoding deadline of %.3g s passed",
                         d->limits->deadline_s);
     if (code == AVERROR(ENOMEM))
         return asr_fail(err, ASR_ERR_NO_MEMORY, "audio: out of memory while %s", what);

@@ -1,0 +1,597 @@
+/* test_audio.c — decoding real files in every supported format, and hostile inputs.
+ * M4A/AAC, WebM/Opus and Ogg/Vorbis fixtures are encoded here with libavformat
+ * from jfk.wav (no ffmpeg CLI needed), into a temporary directory. */
+#include "check.h"
+#include "internal.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/channel_layout.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char tmp_dir[256];
+static const char *shared;
+
+static const char *data_path(const char *name)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "%s/testdata/%s", shared, name);
+    return buf;
+}
+
+static const char *tmp_path(const char *name)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf, "%s/%s", tmp_dir, name);
+    return buf;
+}
+
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
+    *len = buf ? fread(buf, 1, (size_t)n, f) : 0;
+    fclose(f);
+    return buf;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = fwrite(data, 1, len, f);
+    return fclose(f) == 0 && w == len ? 0 : -1;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Best normalised cross-correlation of a and b over lags in [lag_lo, lag_hi]
+ * (b[i + lag] against a[i]); *lag_out gets the lag. */
+static double best_correlation(const float *a, size_t na, const float *b, size_t nb, int lag_lo,
+                               int lag_hi, int *lag_out)
+{
+    double best = -2;
+    for (int lag = lag_lo; lag <= lag_hi; lag++) {
+        double ab = 0, aa = 0, bb = 0;
+        size_t n = na < nb ? na : nb;
+        for (size_t i = (size_t)(lag < 0 ? -lag : 0); i < n; i++) {
+            size_t j = i + (size_t)lag; /* index into b */
+            if (j >= nb)
+                break;
+            ab += (double)a[i] * b[j];
+            aa += (double)a[i] * a[i];
+            bb += (double)b[j] * b[j];
+        }
+        double c = aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0;
+        if (c > best) {
+            best = c;
+            *lag_out = lag;
+        }
+    }
+    return best;
+}
+
+static double rms(const float *x, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
+    return n ? sqrt(s / n) : 0;
+}
+
+/* Offset and size of the "data" chunk of a RIFF/WAVE image. */
+static int wav_data_chunk(const unsigned char *w, size_t len, size_t *off, size_t *size)
+{
+    if (len < 12 || memcmp(w, "RIFF", 4) || memcmp(w + 8, "WAVE", 4))
+        return -1;
+    size_t p = 12;
+    while (p + 8 <= len) {
+        size_t sz = (size_t)w[p + 4] | (size_t)w[p + 5] << 8 | (size_t)w[p + 6] << 16 |
+                    (size_t)w[p + 7] << 24;
+        if (!memcmp(w + p, "data", 4)) {
+            *off = p + 8;
+            *size = sz;
+            return 0;
+        }
+        p += 8 + sz + (sz & 1);
+    }
+    return -1;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8), p[2] = (unsigned char)(v >> 16),
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* ---- fixture encoding with libavformat --------------------------------------- */
+
+/* Encode mono 16 kHz float samples with `encoder` into container `muxer` at path. */
+static int encode_fixture(const char *path, const char *muxer, const char *encoder_name,
+                          const float *x, size_t n)
+{
+    const AVCodec *codec = avcodec_find_encoder_by_name(encoder_name);
+    if (!codec)
+        return -1;
+    AVFormatContext *oc = NULL;
+    AVCodecContext *enc = NULL;
+    AVFrame *frame = av_frame_alloc();
+    AVPacket *pkt = av_packet_alloc();
+    int rc = -1;
+    if (avformat_alloc_output_context2(&oc, NULL, muxer, path) < 0 || !frame || !pkt)
+        goto done;
+    AVStream *st = avformat_new_stream(oc, NULL);
+    enc = avcodec_alloc_context3(codec);
+    if (!st || !enc)
+        goto done;
+    enum AVSampleFormat sf = AV_SAMPLE_FMT_NONE; /* mono: FLT and FLTP share a layout */
+    for (const enum AVSampleFormat *f = codec->sample_fmts; f && *f != AV_SAMPLE_FMT_NONE; f++)
+        if (*f == AV_SAMPLE_FMT_FLT || *f == AV_SAMPLE_FMT_FLTP) {
+            sf = *f;
+            break;
+        }
+    if (sf == AV_SAMPLE_FMT_NONE)
+        goto done;
+    enc->sample_fmt = sf;
+    enc->sample_rate = ASR_SAMPLE_RATE;
+    enc->bit_rate = 64000;
+    enc->time_base = (AVRational){1, ASR_SAMPLE_RATE};
+    av_channel_layout_default(&enc->ch_layout, 1);
+    if (oc->oformat->flags & AVFMT_GLOBALHEADER)
+        enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    if (avcodec_open2(enc, codec, NULL) < 0 || avcodec_parameters_from_context(st->codecpar, enc) < 0)
+        goto done;
+    st->time_base = enc->time_base;
+    if (avio_open(&oc->pb, path, AVIO_FLAG_WRITE) < 0)
+        goto done;
+    if (avformat_write_header(oc, NULL) < 0)
+        goto done;
+    int frame_size = enc->frame_size > 0 ? enc->frame_size : 1024;
+    for (size_t pos = 0;; pos += (size_t)frame_size) {
+        int last = pos >= n;
+        if (!last) {
+            frame->nb_samples = frame_size;
+            frame->format = sf;
+            frame->sample_rate = ASR_SAMPLE_RATE;
+            av_channel_layout_default(&frame->ch_layout, 1);
+            if (av_frame_get_buffer(frame, 0) < 0)
+                goto done;
+            float *dst = (float *)frame->data[0];
+            for (int i = 0; i < frame_size; i++)
+                dst[i] = pos + (size_t)i < n ? x[pos + (size_t)i] : 0.0f;
+            frame->pts = (int64_t)pos;
+        }
+        if (avcodec_send_frame(enc, last ? NULL : frame) < 0)
+            goto done;
+        av_frame_unref(frame);
+        while (avcodec_receive_packet(enc, pkt) == 0) {
+            av_packet_rescale_ts(pkt, enc->time_base, st->time_base);
+            pkt->stream_index = st->index;
+            if (av_interleaved_write_frame(oc, pkt) < 0)
+                goto done;
+        }
+        if (last)
+            break;
+    }
+    rc = av_write_trailer(oc) < 0 ? -1 : 0;
+done:
+    av_frame_free(&frame);
+    av_packet_free(&pkt);
+    avcodec_free_context(&enc);
+    if (oc) {
+        avio_closep(&oc->pb);
+        avformat_free_context(oc);
+    }
+    return rc;
+}
+
+/* A Matroska file holding one subtitle track and no audio. */
+static int write_subtitle_only_mkv(const char *path)
+{
+    AVFormatContext *oc = NULL;
+    AVPacket *pkt = av_packet_alloc();
+    int rc = -1;
+    if (!pkt || avformat_alloc_output_context2(&oc, NULL, "matroska", path) < 0)
+        goto done;
+    AVStream *st = avformat_new_stream(oc, NULL);
+    if (!st)
+        goto done;
+    st->codecpar->codec_type = AVMEDIA_TYPE_SUBTITLE;
+    st->codecpar->codec_id = AV_CODEC_ID_SUBRIP;
+    st->time_base = (AVRational){1, 1000};
+    if (avio_open(&oc->pb, path, AVIO_FLAG_WRITE) < 0 || avformat_write_header(oc, NULL) < 0)
+        goto done;
+    static const char text[] = "hello";
+    if (av_new_packet(pkt, (int)strlen(text)) < 0)
+        goto done;
+    memcpy(pkt->data, text, strlen(text));
+    pkt->pts = pkt->dts = 0;
+    pkt->duration = 1000;
+    pkt->stream_index = 0;
+    if (av_interleaved_write_frame(oc, pkt) < 0)
+        goto done;
+    rc = av_write_trailer(oc) < 0 ? -1 : 0;
+done:
+    av_packet_free(&pkt);
+    if (oc) {
+        avio_closep(&oc->pb);
+        avformat_free_context(oc);
+    }
+    return rc;
+}
+
+/* ---- checks ------------------------------------------------------------------------- */
+
+static asr_audio jfk; /* jfk.wav, the reference decode */
+
+static void check_wav(void)
+{
+    asr_error err;
+    asr_status st = asr_audio_decode_file(data_path("jfk.wav"), NULL, &jfk, &err);
+    CHECK(st == ASR_OK, "decode jfk.wav: %s", err.message);
+    CHECK(jfk.n_samples == 176000, "jfk.wav: %zu samples == 176000", jfk.n_samples);
+    /* 16-bit 16 kHz mono must come out exactly as sample / 32768. */
+    size_t len = 0, off = 0, size = 0;
+    unsigned char *w = read_file(data_path("jfk.wav"), &len);
+    int ok = w && wav_data_chunk(w, len, &off, &size) == 0 && size / 2 == jfk.n_samples;
+    for (size_t i = 0; ok && i < jfk.n_samples; i++) {
+        int16_t v = (int16_t)(uint16_t)(w[off + 2 * i] | w[off + 2 * i + 1] << 8);
+        ok = jfk.samples[i] == v / 32768.0f;
+    }
+    CHECK(ok, "jfk.wav samples equal the PCM data / 32768");
+    /* The same bytes from memory decode identically. */
+    asr_audio mem = {0};
+    st = asr_audio_decode_memory(w, len, NULL, &mem, &err);
+    CHECK(st == ASR_OK && mem.n_samples == jfk.n_samples &&
+              memcmp(mem.samples, jfk.samples, jfk.n_samples * sizeof(float)) == 0,
+          "decode_memory(jfk.wav) == decode_file: %s", err.message);
+    asr_audio_free(&mem);
+    CHECK(mem.samples == NULL && mem.n_samples == 0, "asr_audio_free clears the struct");
+    asr_audio_free(&mem); /* twice is harmless */
+    asr_audio_free(NULL);
+    free(w);
+}
+
+/* Decode `path` and compare it with jfk.wav: length within 1%, correlation >
+ * min_corr at a lag (decoder delay, in samples) within [lag_lo, lag_hi]. */
+static void check_like_jfk(const char *path, const char *what, double min_corr, int lag_lo,
+                           int lag_hi)
+{
+    asr_audio a = {0};
+    asr_error err;
+    double t0 = seconds_now();
+    asr_status st = asr_audio_decode_file(path, NULL, &a, &err);
+    double dt = seconds_now() - t0;
+    CHECK(st == ASR_OK, "decode %s: %s", what, err.message);
+    if (st != ASR_OK || !jfk.samples)
+        return;
+    double ratio = (double)a.n_samples / jfk.n_samples;
+    CHECK(fabs(ratio - 1) <= 0.01, "%s: %zu samples within 1%% of %zu", what, a.n_samples,
+          jfk.n_samples);
+    int lag = 0;
+    double c = best_correlation(jfk.samples, jfk.n_samples, a.samples, a.n_samples, lag_lo, lag_hi, &lag);
+    CHECK(c > min_corr, "%s: correlation with jfk.wav %.4f > %.2f (lag %d, %.3f s)", what, c,
+          min_corr, lag, dt);
+    float peak = 0;
+    for (size_t i = 0; i < a.n_samples; i++)
+        peak = fmaxf(peak, fabsf(a.samples[i]));
+    CHECK(peak > 0.1f && peak <= 1.5f, "%s: peak %.3f is plausible", what, peak);
+    asr_audio_free(&a);
+}
+
+static void check_formats(void)
+{
+    check_like_jfk(data_path("jfk.mp3"), "jfk.mp3", 0.99, -48, 48);
+    /* 44.1 kHz stereo 24-bit: exercises resampling and the downmix. */
+    check_like_jfk(data_path("jfk.flac"), "jfk.flac", 0.99, -48, 48);
+    if (!jfk.samples)
+        return;
+    struct {
+        const char *file, *muxer, *encoder;
+        int lag_lo, lag_hi;
+    } fixtures[] = {
+        {"jfk.m4a", "ipod", "aac", -48, 48}, /* MP4 edit list trims the AAC priming */
+        /* ADTS has nowhere to say so: the encoder's 1024 priming samples stay. */
+        {"jfk.aac", "adts", "aac", 1024 - 48, 1024 + 48},
+        {"jfk.webm", "webm", "libopus", -48, 48},
+        {"jfk_vorbis.ogg", "ogg", "libvorbis", -48, 48},
+        {"jfk_opus.mka", "matroska", "libopus", -48, 48},
+    };
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+        const char *path = tmp_path(fixtures[i].file);
+        int rc = encode_fixture(path, fixtures[i].muxer, fixtures[i].encoder, jfk.samples,
+                                jfk.n_samples);
+        CHECK(rc == 0, "encode fixture %s (%s/%s)", fixtures[i].file, fixtures[i].muxer,
+              fixtures[i].encoder);
+        if (rc == 0)
+            check_like_jfk(path, fixtures[i].file, 0.95, fixtures[i].lag_lo, fixtures[i].lag_hi);
+        /* Memory decode gives the same samples as the file decode. */
+        size_t len = 0;
+        unsigned char *bytes = read_file(path, &len);
+        asr_audio a = {0}, b = {0};
+        asr_error err;
+        asr_status s1 = asr_audio_decode_file(path, NULL, &a, &err);
+        asr_status s2 = asr_audio_decode_memory(bytes, len, NULL, &b, &err);
+        CHECK(s1 == ASR_OK && s2 == ASR_OK && a.n_samples == b.n_samples &&
+                  memcmp(a.samples, b.samples, a.n_samples * sizeof(float)) == 0,
+              "%s: decode_memory == decode_file (%s)", fixtures[i].file, err.message);
+        asr_audio_free(&a);
+        asr_audio_free(&b);
+        free(bytes);
+    }
+}
+
+static void check_opus_and_longform(void)
+{
+    asr_audio a = {0};
+    asr_error err;
+    asr_status st = asr_audio_decode_file(data_path("fleurs/en-000.ogg"), NULL, &a, &err);
+    double secs = (double)a.n_samples / ASR_SAMPLE_RATE;
+    CHECK(st == ASR_OK && secs > 5 && secs < 20, "fleurs/en-000.ogg (Opus): %.2f s: %s", secs,
+          err.message);
+    CHECK(rms(a.samples, a.n_samples) > 0.001, "fleurs/en-000.ogg has signal (rms %.4f)",
+          rms(a.samples, a.n_samples));
+    asr_audio_free(&a);
+
+    double t0 = seconds_now();
+    st = asr_audio_decode_file(data_path("longform/en-brian.ogg"), NULL, &a, &err);
+    double dt = seconds_now() - t0;
+    secs = (double)a.n_samples / ASR_SAMPLE_RATE;
+    CHECK(st == ASR_OK && fabs(secs - 304.7) < 0.5, "longform/en-brian.ogg: %.2f s (304.7), decoded in %.3f s",
+          secs, dt);
+    asr_audio_free(&a);
+
+    /* Stereo: the downmix is the average of the channels, as ffmpeg -ac 1. */
+    size_t len = 0, off = 0, size = 0;
+    unsigned char *w = read_file(data_path("stereo_diarization.wav"), &len);
+    st = asr_audio_decode_file(data_path("stereo_diarization.wav"), NULL, &a, &err);
+    int ok = st == ASR_OK && w && wav_data_chunk(w, len, &off, &size) == 0 &&
+             a.n_samples == size / 4;
+    double max_diff = 0;
+    for (size_t i = 0; ok && i < a.n_samples; i++) {
+        const unsigned char *p = w + off + 4 * i;
+        int16_t l = (int16_t)(uint16_t)(p[0] | p[1] << 8), r = (int16_t)(uint16_t)(p[2] | p[3] << 8);
+        max_diff = fmax(max_diff, fabs(a.samples[i] - (l + r) / 65536.0));
+    }
+    CHECK(ok && max_diff <= 1.0 / 32768, "stereo WAV downmix = (L+R)/2 (max diff %.3g, %zu samples)",
+          max_diff, a.n_samples);
+    asr_audio_free(&a);
+    free(w);
+}
+
+static void check_raw(void)
+{
+    const char *path = "/usr/share/pocketsphinx/test/data/goforward.raw";
+    size_t len = 0;
+    unsigned char *bytes = read_file(path, &len);
+    CHECK(bytes != NULL && len > 1000, "read %s (pocketsphinx-testdata)", path);
+    if (!bytes)
+        return;
+    asr_audio a = {0}, b = {0};
+    asr_error err;
+    asr_status st = asr_audio_decode_file(path, NULL, &a, &err);
+    CHECK(st == ASR_OK && a.n_samples == len / 2, "goforward.raw by extension: %zu samples == %zu: %s",
+          a.n_samples, len / 2, err.message);
+    int ok = st == ASR_OK;
+    for (size_t i = 0; ok && i < a.n_samples; i++)
+        ok = a.samples[i] == (int16_t)(uint16_t)(bytes[2 * i] | bytes[2 * i + 1] << 8) / 32768.0f;
+    CHECK(ok, "goforward.raw samples are s16le / 32768");
+    asr_audio_limits lim = asr_audio_default_limits();
+    lim.raw_pcm_s16le = 1;
+    st = asr_audio_decode_memory(bytes, len, &lim, &b, &err);
+    CHECK(st == ASR_OK && b.n_samples == a.n_samples &&
+              memcmp(a.samples, b.samples, a.n_samples * sizeof(float)) == 0,
+          "raw from memory with raw_pcm_s16le == file decode");
+    asr_audio_free(&b);
+    /* Under another name, the flag says raw; an odd trailing byte is dropped. */
+    write_file(tmp_path("goforward.bin"), bytes, len - 1);
+    st = asr_audio_decode_file(tmp_path("goforward.bin"), &lim, &b, &err);
+    CHECK(st == ASR_OK && b.n_samples == len / 2 - 1, "raw flag on a .bin file, odd length: %zu samples",
+          b.n_samples);
+    asr_audio_free(&b);
+    /* Without the flag, headerless PCM is not a recognised format. */
+    st = asr_audio_decode_file(tmp_path("goforward.bin"), NULL, &b, &err);
+    CHECK(st == ASR_ERR_AUDIO, "raw PCM without the flag: %s", err.message);
+    lim.max_duration_s = 1.0;
+    st = asr_audio_decode_file(path, &lim, &b, &err);
+    CHECK(st == ASR_ERR_TOO_LARGE && b.samples == NULL, "raw over max_duration_s: %s", err.message);
+    write_file(tmp_path("empty.raw"), "", 0);
+    st = asr_audio_decode_file(tmp_path("empty.raw"), NULL, &b, &err);
+    CHECK(st == ASR_ERR_AUDIO, "empty .raw: %s", err.message);
+    asr_audio_free(&a);
+    free(bytes);
+}
+
+/* Decode bytes both as a file and from memory; both must give `want`. */
+static void check_bad(const char *name, const void *data, size_t len, asr_status want)
+{
+    asr_audio a = {0};
+    asr_error err;
+    const char *path = tmp_path(name);
+    write_file(path, data, len);
+    asr_status st = asr_audio_decode_file(path, NULL, &a, &err);
+    CHECK(st == want && a.samples == NULL && a.n_samples == 0 && err.code == want && err.message[0],
+          "file %s → %s: %s", name, asr_strerror(st), err.message);
+    asr_audio_free(&a);
+    st = asr_audio_decode_memory(data, len, NULL, &a, &err);
+    CHECK(st == want && a.samples == NULL && err.message[0], "memory %s → %s: %s", name,
+          asr_strerror(st), err.message);
+    asr_audio_free(&a);
+}
+
+static void check_errors(void)
+{
+    asr_audio a = {0};
+    asr_error err;
+    asr_status st = asr_audio_decode_file(tmp_path("does-not-exist.wav"), NULL, &a, &err);
+    CHECK(st == ASR_ERR_IO, "missing file: %s", err.message);
+    st = asr_audio_decode_file(tmp_dir, NULL, &a, &err);
+    CHECK(st == ASR_ERR_IO, "a directory: %s", err.message);
+    st = asr_audio_decode_memory(NULL, 10, NULL, &a, &err);
+    CHECK(st == ASR_ERR_INVALID_ARGUMENT, "NULL data: %s", err.message);
+
+    check_bad("empty.wav", "", 0, ASR_ERR_AUDIO);
+    unsigned char *noise = malloc(65536);
+    uint64_t s = 42;
+    for (size_t i = 0; i < 65536; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        noise[i] = (unsigned char)(s >> 56);
+    }
+    check_bad("noise.bin", noise, 65536, ASR_ERR_AUDIO);
+    check_bad("noise.mp3", noise, 65536, ASR_ERR_AUDIO);
+    free(noise);
+    char text[4000] = "";
+    for (int i = 0; i < 60; i++)
+        strcat(text, "This is a plain text file, not audio at all.\n");
+    check_bad("text.txt", text, strlen(text), ASR_ERR_AUDIO);
+    /* Demuxers that open other URLs or files must be refused outright. */
+    const char *hls = "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\nhttp://127.0.0.1:9/a.ts\n"
+                      "#EXTINF:10.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n";
+    check_bad("playlist.m3u8", hls, strlen(hls), ASR_ERR_AUDIO);
+    const char *concat = "ffconcat version 1.0\nfile /etc/passwd\nfile jfk.wav\n";
+    check_bad("list.ffconcat", concat, strlen(concat), ASR_ERR_AUDIO);
+    /* A container with no audio stream. */
+    int subs_rc = write_subtitle_only_mkv(tmp_path("subs.mkv"));
+    CHECK(subs_rc == 0, "write a subtitle-only Matroska fixture");
+    if (subs_rc == 0) {
+        size_t len = 0;
+        unsigned char *b = read_file(tmp_path("subs.mkv"), &len);
+        check_bad("subs.mkv", b, len, ASR_ERR_AUDIO);
+        st = asr_audio_decode_memory(b, len, NULL, &a, &err);
+        CHECK(strstr(err.message, "no audio stream") != NULL, "subtitle-only mkv: %s", err.message);
+        free(b);
+    }
+
+    size_t len = 0, off = 0, size = 0;
+    unsigned char *wav = read_file(data_path("jfk.wav"), &len);
+    if (!wav || wav_data_chunk(wav, len, &off, &size) != 0 || !jfk.samples) {
+        CHECK(0, "jfk.wav for the error cases");
+        free(wav);
+        return;
+    }
+    /* Header claims ~2 GB of data, 1 s follows: decode what is there. */
+    unsigned char *lie = malloc(off + 32000);
+    memcpy(lie, wav, off + 32000);
+    put32(lie + 4, 0x7FFFFFF0u);
+    put32(lie + off - 4, 0x7FFFFFE0u);
+    write_file(tmp_path("lying.wav"), lie, off + 32000);
+    st = asr_audio_decode_file(tmp_path("lying.wav"), NULL, &a, &err);
+    CHECK(st == ASR_OK && a.n_samples == 16000 && memcmp(a.samples, jfk.samples, 16000 * sizeof(float)) == 0,
+          "WAV claiming 2 GB with 1 s of data: %zu samples (%s)", a.n_samples, err.message);
+    asr_audio_free(&a);
+    st = asr_audio_decode_memory(lie, off + 32000, NULL, &a, &err);
+    CHECK(st == ASR_OK && a.n_samples == 16000, "same from memory: %zu samples", a.n_samples);
+    asr_audio_free(&a);
+    /* Header only, no data. */
+    check_bad("header-only.wav", lie, off, ASR_ERR_AUDIO);
+    /* fmt chunk with 0 channels and a 0 Hz rate. */
+    unsigned char *zero = malloc(off + 32000);
+    memcpy(zero, lie, off + 32000);
+    zero[22] = zero[23] = 0;
+    put32(zero + 24, 0);
+    check_bad("zero-channels.wav", zero, off + 32000, ASR_ERR_AUDIO);
+    free(zero);
+    free(lie);
+
+    /* Truncated MP3: decode what is there (about 40% of 11 s). */
+    size_t mp3_len = 0;
+    unsigned char *mp3 = read_file(data_path("jfk.mp3"), &mp3_len);
+    if (mp3) {
+        size_t cut = mp3_len * 4 / 10;
+        write_file(tmp_path("truncated.mp3"), mp3, cut);
+        st = asr_audio_decode_file(tmp_path("truncated.mp3"), NULL, &a, &err);
+        double secs = (double)a.n_samples / ASR_SAMPLE_RATE;
+        CHECK(st == ASR_OK && secs > 3.5 && secs < 5.5, "mp3 cut to 40%%: %.2f s decoded (%s)", secs,
+              err.message);
+        asr_audio_free(&a);
+        st = asr_audio_decode_memory(mp3, cut, NULL, &a, &err);
+        CHECK(st == ASR_OK && fabs((double)a.n_samples / ASR_SAMPLE_RATE - secs) < 0.01,
+              "same from memory");
+        asr_audio_free(&a);
+        /* Only the ID3 tag and a few bytes of the first frame. */
+        size_t id3 = 10 + ((size_t)mp3[6] << 21 | (size_t)mp3[7] << 14 | (size_t)mp3[8] << 7 | mp3[9]);
+        if (id3 + 40 < mp3_len)
+            check_bad("tag-only.mp3", mp3, id3 + 40, ASR_ERR_AUDIO);
+        /* Garbage in the middle of the stream: survives, keeps most audio. */
+        unsigned char *damaged = malloc(mp3_len);
+        memcpy(damaged, mp3, mp3_len);
+        for (size_t i = mp3_len / 3; i < mp3_len / 3 + 4000; i++)
+            damaged[i] = (unsigned char)(i * 7919u >> 3);
+        st = asr_audio_decode_memory(damaged, mp3_len, NULL, &a, &err);
+        CHECK(st == ASR_OK && a.n_samples > 150000, "mp3 with 4 KB of garbage inside: %zu samples (%s)",
+              a.n_samples, err.message);
+        asr_audio_free(&a);
+        free(damaged);
+        free(mp3);
+    }
+
+    /* Limits. */
+    asr_audio_limits lim = asr_audio_default_limits();
+    lim.max_duration_s = 5.0;
+    st = asr_audio_decode_file(data_path("jfk.wav"), &lim, &a, &err);
+    CHECK(st == ASR_ERR_TOO_LARGE && a.samples == NULL, "11 s WAV with max_duration_s 5: %s", err.message);
+    st = asr_audio_decode_memory(wav, len, &lim, &a, &err);
+    CHECK(st == ASR_ERR_TOO_LARGE, "same from memory: %s", err.message);
+    st = asr_audio_decode_file(data_path("jfk.flac"), &lim, &a, &err);
+    CHECK(st == ASR_ERR_TOO_LARGE, "11 s FLAC with max_duration_s 5: %s", err.message);
+    lim.max_duration_s = 11.5;
+    st = asr_audio_decode_file(data_path("jfk.wav"), &lim, &a, &err);
+    CHECK(st == ASR_OK && a.n_samples == 176000, "11 s WAV with max_duration_s 11.5 decodes");
+    asr_audio_free(&a);
+    lim = asr_audio_default_limits();
+    lim.deadline_s = 1e-9;
+    st = asr_audio_decode_file(data_path("longform/en-brian.ogg"), &lim, &a, &err);
+    CHECK(st == ASR_ERR_TIMEOUT && a.samples == NULL, "deadline 1 ns: %s", err.message);
+    st = asr_audio_decode_memory(wav, len, &lim, &a, &err);
+    CHECK(st == ASR_ERR_TIMEOUT, "deadline 1 ns from memory: %s", err.message);
+    lim.deadline_s = 60;
+    st = asr_audio_decode_memory(wav, len, &lim, &a, &err);
+    CHECK(st == ASR_OK, "deadline 60 s is met");
+    asr_audio_free(&a);
+    free(wav);
+}
+
+int main(void)
+{
+    shared = getenv("ASR_SHARED");
+    if (!shared || !*shared)
+        shared = "../shared";
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/asr-test-audio-XXXXXX");
+    if (!mkdtemp(tmp_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    check_wav();
+    check_formats();
+    check_opus_and_longform();
+    check_raw();
+    check_errors();
+    asr_audio_free(&jfk);
+    /* Remove the fixtures. */
+    static const char *const names[] = {"jfk.m4a", "jfk.aac", "jfk.webm", "jfk_vorbis.ogg",
+                                        "jfk_opus.mka", "goforward.bin", "empty.raw", "empty.wav",
+                                        "noise.bin", "noise.mp3", "text.txt", "playlist.m3u8",
+                                        "list.ffconcat", "subs.mkv", "lying.wav", "header-only.wav",
+                                        "zero-channels.wav", "truncated.mp3", "tag-only.mp3"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        unlink(tmp_path(names[i]));
+    rmdir(tmp_dir);
+    return CHECK_DONE();
+}
