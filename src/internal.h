@@ -68,6 +68,11 @@ char *asr_tokenizer_decode(const asr_tokenizer *tok, const int *ids, int n, int 
  * ranked by token id (tiktoken's rule). Returns the count written (up to
  * cap) or -1 on error; with ids == NULL returns the count needed. */
 int asr_tokenizer_encode(const asr_tokenizer *tok, const char *text, int *ids, int cap);
+/* Copy s[0..n) to a malloc'd NUL-terminated string, replacing each invalid
+ * UTF-8 sequence with U+FFFD exactly as Python's
+ * bytes.decode('utf-8', errors='replace') does, and dropping NUL bytes.
+ * *out_len (may be NULL) gets the length. NULL on OOM. */
+char *asr_utf8_repair(const char *s, size_t n, size_t *out_len);
 
 /* ---- lang.c -------------------------------------------------------------- */
 /* (public asr_lang_* functions only) */
