@@ -35,6 +35,9 @@ static const char *const allowed_formats[] = {
 #define PROBE_BYTES (1 << 20)        /* bytes the format probe may read        */
 #define ANALYZE_US (5 * 1000 * 1000) /* stream-info analysis budget, microseconds */
 #define MIN_PROBE_SCORE 26           /* above AVPROBE_SCORE_RETRY: no guessing */
+/* Damaged packets are skipped as ffmpeg does, up to this many: past it the
+ * input is more garbage than audio and decoding it is wasted work. */
+#define MAX_BAD_PACKETS 1000
 
 asr_audio_limits asr_audio_default_limits(void)
 {
@@ -413,6 +416,14 @@ static asr_status ff_resample(ff_decoder *d, const uint8_t **in, int in_count, a
     int got = swr_convert(d->swr, &out, bound + 16, in, in_count);
     if (got < 0)
         return ff_fail(d, err, got, "resampling");
+    /* Float inputs may hold NaN, Inf or values far outside [-1, 1], and the
+     * resampler overshoots slightly at full scale; give the model what
+     * whisper's s16 load_audio would: finite samples clipped to [-1, 1]. */
+    float *x = d->sink.samples + d->sink.n;
+    for (int i = 0; i < got; i++) {
+        float v = x[i];
+        x[i] = v != v ? 0.0f : v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
+    }
     d->sink.n += (size_t)got;
     return sink_check_limit(&d->sink, d->limits, err);
 }
@@ -475,7 +486,9 @@ static asr_status ff_receive_frames(ff_decoder *d, asr_error *err)
         if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
             return ASR_OK;
         if (rc == AVERROR_INVALIDDATA) { /* a damaged frame: skip it, as ffmpeg does */
-            d->n_bad_packets++;
+            if (++d->n_bad_packets > MAX_BAD_PACKETS)
+                return asr_fail(err, ASR_ERR_AUDIO, "audio: the audio stream is corrupt "
+                                "(more than %d damaged packets)", MAX_BAD_PACKETS);
             continue;
         }
         if (rc < 0)
@@ -506,9 +519,13 @@ static asr_status ff_decode_all(ff_decoder *d, asr_error *err)
         }
         if (d->packet->stream_index == d->stream_index) {
             rc = avcodec_send_packet(d->codec, d->packet);
-            if (rc == AVERROR_INVALIDDATA)
-                d->n_bad_packets++;
-            else if (rc < 0 && rc != AVERROR(EAGAIN)) {
+            if (rc == AVERROR_INVALIDDATA) {
+                if (++d->n_bad_packets > MAX_BAD_PACKETS) {
+                    av_packet_unref(d->packet);
+                    return asr_fail(err, ASR_ERR_AUDIO, "audio: the audio stream is corrupt "
+                                    "(more than %d damaged packets)", MAX_BAD_PACKETS);
+                }
+            } else if (rc < 0 && rc != AVERROR(EAGAIN)) {
                 av_packet_unref(d->packet);
                 return ff_fail(d, err, rc, "decoding");
             }

@@ -376,6 +376,82 @@ static void check_opus_and_longform(void)
     free(w);
 }
 
+/* 16 kHz mono IEEE-float WAV holding hostile values: NaN, infinities, 1e30. */
+static void check_float_wav(void)
+{
+    const uint32_t n = 16000;
+    unsigned char *w = calloc(1, 44 + 4 * (size_t)n);
+    memcpy(w, "RIFF", 4);
+    put32(w + 4, 36 + 4 * n);
+    memcpy(w + 8, "WAVEfmt ", 8);
+    put32(w + 16, 16);
+    w[20] = 3;  /* WAVE_FORMAT_IEEE_FLOAT */
+    w[22] = 1;  /* mono */
+    put32(w + 24, ASR_SAMPLE_RATE);
+    put32(w + 28, ASR_SAMPLE_RATE * 4);
+    w[32] = 4;  /* block align */
+    w[34] = 32; /* bits */
+    memcpy(w + 36, "data", 4);
+    put32(w + 40, 4 * n);
+    for (uint32_t i = 0; i < n; i++) {
+        float v = (float)(0.5 * sin(2 * M_PI * 440 * i / ASR_SAMPLE_RATE));
+        if (i % 1000 == 1) v = NAN;
+        if (i % 1000 == 2) v = INFINITY;
+        if (i % 1000 == 3) v = -INFINITY;
+        if (i % 1000 == 4) v = 1e30f;
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        put32(w + 44 + 4 * (size_t)i, u);
+    }
+    asr_audio a = {0};
+    asr_error err;
+    asr_status st = asr_audio_decode_memory(w, 44 + 4 * (size_t)n, NULL, &a, &err);
+    int ok = st == ASR_OK && a.n_samples == n;
+    for (size_t i = 0; ok && i < a.n_samples; i++)
+        ok = isfinite(a.samples[i]) && fabsf(a.samples[i]) <= 1.0f;
+    CHECK(ok, "float WAV with NaN/Inf/1e30: %zu samples, all finite in [-1, 1] (%s)", a.n_samples,
+          err.message);
+    CHECK(st == ASR_OK && a.n_samples == n && a.samples[0] == 0.0f && a.samples[1] == 0.0f &&
+              a.samples[2] == 1.0f && a.samples[3] == -1.0f && a.samples[4] == 1.0f &&
+              fabsf(a.samples[100] - (float)(0.5 * sin(2 * M_PI * 440 * 100 / ASR_SAMPLE_RATE))) < 1e-7f,
+          "NaN → 0, ±Inf and 1e30 clip to ±1, ordinary samples pass unchanged");
+    asr_audio_free(&a);
+    free(w);
+}
+
+/* Two MP3s back to back (16 kHz then 24 kHz): the resampler is rebuilt when
+ * the rate changes mid-stream, and nothing is lost at the seam. */
+static void check_rate_change(void)
+{
+    size_t l1 = 0, l2 = 0;
+    unsigned char *a1 = read_file(data_path("jfk.mp3"), &l1);
+    unsigned char *a2 = read_file(data_path("multilingual.mp3"), &l2);
+    asr_audio x = {0}, y = {0}, both = {0};
+    asr_error err;
+    int ok = a1 && a2 && asr_audio_decode_memory(a1, l1, NULL, &x, &err) == ASR_OK &&
+             asr_audio_decode_memory(a2, l2, NULL, &y, &err) == ASR_OK;
+    CHECK(ok, "decode jfk.mp3 and multilingual.mp3 alone");
+    unsigned char *cat = malloc(l1 + l2);
+    if (ok && cat) {
+        memcpy(cat, a1, l1);
+        memcpy(cat + l1, a2, l2);
+        asr_status st = asr_audio_decode_memory(cat, l1 + l2, NULL, &both, &err);
+        double want = (double)(x.n_samples + y.n_samples) / ASR_SAMPLE_RATE;
+        double got = (double)both.n_samples / ASR_SAMPLE_RATE;
+        CHECK(st == ASR_OK && fabs(got - want) < 0.2, "16 kHz + 24 kHz MP3 concatenated: %.2f s (separately %.2f s)",
+              got, want);
+        int lag = 0;
+        double c = st == ASR_OK ? best_correlation(x.samples, x.n_samples, both.samples, both.n_samples, 0, 0, &lag) : 0;
+        CHECK(c > 0.99, "its first part is jfk (correlation %.4f)", c);
+    }
+    asr_audio_free(&x);
+    asr_audio_free(&y);
+    asr_audio_free(&both);
+    free(cat);
+    free(a1);
+    free(a2);
+}
+
 static void check_raw(void)
 {
     const char *path = "/usr/share/pocketsphinx/test/data/goforward.raw";
@@ -561,6 +637,13 @@ static void check_errors(void)
     CHECK(st == ASR_ERR_TIMEOUT && a.samples == NULL, "deadline 1 ns: %s", err.message);
     st = asr_audio_decode_memory(wav, len, &lim, &a, &err);
     CHECK(st == ASR_ERR_TIMEOUT, "deadline 1 ns from memory: %s", err.message);
+    /* A deadline that passes mid-decode (the 5-minute file takes ~0.5 s). */
+    lim.deadline_s = 0.02;
+    double t0 = seconds_now();
+    st = asr_audio_decode_file(data_path("longform/en-brian.ogg"), &lim, &a, &err);
+    double dt = seconds_now() - t0;
+    CHECK(st == ASR_ERR_TIMEOUT && a.samples == NULL && dt < 0.2,
+          "deadline 20 ms on a 5-minute file stops it after %.3f s: %s", dt, err.message);
     lim.deadline_s = 60;
     st = asr_audio_decode_memory(wav, len, &lim, &a, &err);
     CHECK(st == ASR_OK, "deadline 60 s is met");
@@ -582,6 +665,8 @@ int main(void)
     check_formats();
     check_opus_and_longform();
     check_raw();
+    check_float_wav();
+    check_rate_change();
     check_errors();
     asr_audio_free(&jfk);
     /* Remove the fixtures. */
