@@ -1,0 +1,649 @@
+/* http.c — the HTTP transport of `asr serve`: libmicrohttpd daemon, connection deadlines, uploads, responses, request logs. */
+#include "server/request.h"
+#include "internal.h" /* asr_fail */
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A body may start slowly (TCP slow start, 100-continue); the minimum data
+ * rate applies once this many seconds have passed since the headers. */
+#define SRV_RATE_GRACE_S 2.0
+
+/* ---- logging ---------------------------------------------------------------- */
+
+static void log_json(srv_server *s, json_t *obj)
+{
+    char stamp[40];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp + n, sizeof stamp - n, ".%03ldZ", ts.tv_nsec / 1000000L);
+    json_object_set_new(obj, "time", json_string(stamp));
+    char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    if (!line) return;
+    pthread_mutex_lock(&s->log_mu);
+    fprintf(stderr, "%s\n", line);
+    fflush(stderr);
+    pthread_mutex_unlock(&s->log_mu);
+    free(line);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
+    log_json(cls, json_pack("{s:s, s:s, s:s}", "level", "warn", "event", "http", "msg", msg));
+}
+
+/* ---- connection tracking and the deadline watchdog ------------------------- */
+
+static void set_conn_phase(srv_server *s, srv_conn *conn, srv_conn_phase phase)
+{
+    if (!conn) return;
+    pthread_mutex_lock(&s->conn_mu);
+    conn->phase = phase;
+    conn->phase_since = srv_now();
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    srv_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        srv_conn *conn = calloc(1, sizeof *conn);
+        if (!conn) return;
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn->fd = info ? info->connect_fd : -1;
+        conn->phase = SRV_CONN_HEADERS;
+        conn->phase_since = srv_now();
+        pthread_mutex_lock(&s->conn_mu);
+        conn->next = s->conns;
+        if (s->conns) s->conns->prev = conn;
+        s->conns = conn;
+        pthread_mutex_unlock(&s->conn_mu);
+        *socket_context = conn;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        srv_conn *conn = *socket_context;
+        if (!conn) return;
+        pthread_mutex_lock(&s->conn_mu);
+        if (conn->prev) conn->prev->next = conn->next;
+        else s->conns = conn->next;
+        if (conn->next) conn->next->prev = conn->prev;
+        pthread_mutex_unlock(&s->conn_mu);
+        free(conn);
+        *socket_context = NULL;
+    }
+}
+
+/* Write a complete, self-contained error response straight to the socket.
+ * Used only where MHD cannot queue one (mid-body) just before the connection
+ * is dropped, so no MHD output can interleave with it. */
+static void write_raw_error(int fd, int status, const char *reason, const char *code, const char *message)
+{
+    if (fd < 0) return;
+    json_t *err = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message, "type",
+                            "invalid_request_error", "param", "code", code);
+    char *body = json_dumps(err, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(err);
+    if (!body) return;
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                      "Content-Length: %zu\r\n\r\n", status, reason, strlen(body));
+    if (hn > 0 && hn < (int)sizeof head && send(fd, head, (size_t)hn, MSG_NOSIGNAL | MSG_DONTWAIT) == hn)
+        (void)send(fd, body, strlen(body), MSG_NOSIGNAL | MSG_DONTWAIT);
+    free(body);
+}
+
+/* Enforce the header and body deadlines: a connection still sending headers
+ * header_timeout_s after it opened (or after its last response), or still
+ * sending a body body_timeout_s after its headers, is answered 408 (unless it
+ * is an idle keep-alive connection, which is just closed) and shut down; the
+ * connection's own thread then sees the socket end and cleans up. */
+static void *watchdog_main(void *arg)
+{
+    srv_server *s = arg;
+    while (!atomic_load(&s->stop_watchdog)) {
+        struct timespec nap = {0, 200 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+        double now = srv_now();
+        pthread_mutex_lock(&s->conn_mu);
+        for (srv_conn *conn = s->conns; conn; conn = conn->next) {
+            if (conn->killed || conn->fd < 0) continue;
+            double age = now - conn->phase_since;
+            if (conn->phase == SRV_CONN_HEADERS && age > s->cfg.header_timeout_s) {
+                if (conn->served == 0)
+                    write_raw_error(conn->fd, 408, "Request Timeout", "request_timeout",
+                                    "request headers were not received in time");
+            } else if (conn->phase == SRV_CONN_BODY && age > s->cfg.body_timeout_s) {
+                write_raw_error(conn->fd, 408, "Request Timeout", "request_timeout",
+                                "request body was not received in time");
+            } else {
+                continue;
+            }
+            conn->killed = 1;
+            shutdown(conn->fd, SHUT_RDWR);
+        }
+        pthread_mutex_unlock(&s->conn_mu);
+    }
+    return NULL;
+}
+
+/* Give up on the request mid-body: answer with a raw error and close. */
+static enum MHD_Result abort_mid_body(srv_request *rq, int status, const char *reason, const char *code,
+                                      const char *message)
+{
+    srv_server *s = rq->srv;
+    pthread_mutex_lock(&s->conn_mu);
+    int already = rq->conn ? rq->conn->killed : 0;
+    if (rq->conn) rq->conn->killed = 1;
+    if (!already) write_raw_error(rq->conn ? rq->conn->fd : -1, status, reason, code, message);
+    pthread_mutex_unlock(&s->conn_mu);
+    rq->status = status;
+    rq->error_code = code;
+    return MHD_NO;
+}
+
+/* ---- responses --------------------------------------------------------------- */
+
+enum MHD_Result srv_reply(srv_request *rq, int status, const char *content_type, char *body, size_t len,
+                          const char *const *headers)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) { free(body); return MHD_NO; }
+    if (content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    for (int i = 0; headers && headers[i] && headers[i + 1]; i += 2) MHD_add_response_header(r, headers[i], headers[i + 1]);
+    char id[32];
+    snprintf(id, sizeof id, "%llu", rq->id);
+    MHD_add_response_header(r, "X-Request-Id", id);
+    if (atomic_load(&rq->srv->draining)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ok = MHD_queue_response(rq->mhd, (unsigned)status, r);
+    MHD_destroy_response(r);
+    if (ok == MHD_YES) {
+        rq->status = status;
+        set_conn_phase(rq->srv, rq->conn, SRV_CONN_ANSWERING);
+    }
+    return ok;
+}
+
+static const char *error_type(int status)
+{
+    if (status == 401) return "authentication_error";
+    if (status == 429) return "rate_limit_error";
+    if (status >= 500) return "server_error";
+    return "invalid_request_error";
+}
+
+enum MHD_Result srv_reply_error(srv_request *rq, int status, const char *param, const char *code, const char *fmt, ...)
+{
+    char message[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    json_t *inner = json_object();
+    json_object_set_new(inner, "message", json_string(message));
+    json_object_set_new(inner, "type", json_string(error_type(status)));
+    json_object_set_new(inner, "param", param ? json_string(param) : json_null());
+    json_object_set_new(inner, "code", code ? json_string(code) : json_null());
+    json_t *obj = json_pack("{s:o}", "error", inner);
+    char *body = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    rq->error_code = code ? code : "error";
+    if (!body) return MHD_NO;
+    char retry[16];
+    const char *headers[8] = {NULL};
+    int h = 0;
+    if (status == 429 || status == 503) {
+        snprintf(retry, sizeof retry, "%d", srv_pool_retry_after(rq->srv->pool));
+        headers[h++] = MHD_HTTP_HEADER_RETRY_AFTER;
+        headers[h++] = retry;
+    }
+    if (status == 401) {
+        headers[h++] = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+        headers[h++] = "Bearer";
+    }
+    if (status == 405) {
+        headers[h++] = MHD_HTTP_HEADER_ALLOW;
+        headers[h++] = srv_route_is_post(rq->route) ? "POST" : "GET, HEAD";
+    }
+    return srv_reply(rq, status, "application/json", body, strlen(body), headers);
+}
+
+/* ---- waiting for a job while watching the client ---------------------------- */
+
+int srv_client_gone(const srv_request *rq)
+{
+    if (!rq->conn || rq->conn->fd < 0) return 0;
+    struct pollfd p = {.fd = rq->conn->fd, .events = POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until)
+{
+    pthread_mutex_lock(&job->mu);
+    while (job->phase < until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        pthread_cond_timedwait(&job->changed, &job->mu, &ts);
+        if (job->phase >= until) break;
+        pthread_mutex_unlock(&job->mu);
+        if (srv_client_gone(rq)) {
+            atomic_store(&job->abort, 1); /* the worker stops at its next abort poll */
+            return -1;
+        }
+        pthread_mutex_lock(&job->mu);
+    }
+    pthread_mutex_unlock(&job->mu);
+    return 0;
+}
+
+/* ---- multipart form collection (MHD's post processor) ---------------------- */
+
+static int append_bytes(unsigned char **buf, size_t *len, size_t *cap, const char *data, size_t n, size_t limit)
+{
+    if (*len + n > limit) return -1;
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 64 * 1024;
+        while (c < *len + n + 1) c *= 2;
+        unsigned char *grown = realloc(*buf, c);
+        if (!grown) return -2;
+        *buf = grown;
+        *cap = c;
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = 0;
+    return 0;
+}
+
+static void form_fail(srv_form *f, const char *msg)
+{
+    if (!f->error[0]) snprintf(f->error, sizeof f->error, "%s", msg);
+}
+
+static void field_append(srv_form *f, char *field, const char *key, const char *data, uint64_t off, size_t size)
+{
+    size_t cur = strlen(field);
+    if ((uint64_t)cur != off && !(off == 0 && cur > 0)) { form_fail(f, "malformed form field"); return; }
+    if (off == 0 && cur > 0 && size > 0) { /* a repeated field: the last value wins */
+        field[0] = 0;
+        cur = 0;
+    }
+    if (cur + size >= SRV_FIELD_MAX) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "form field '%.40s' is too long", key);
+        form_fail(f, msg);
+        return;
+    }
+    memcpy(field + cur, data, size);
+    field[cur + size] = 0;
+}
+
+static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                                    const char *content_type, const char *transfer_encoding, const char *data,
+                                    uint64_t off, size_t size)
+{
+    (void)kind; (void)content_type; (void)transfer_encoding;
+    srv_request *rq = cls;
+    srv_form *f = &rq->form;
+    if (!key) return MHD_YES;
+    const char *file_key = (rq->route == SRV_ROUTE_ASR || rq->route == SRV_ROUTE_DETECT_LANGUAGE) ? "audio_file" : "file";
+    if (strcmp(key, file_key) == 0) {
+        if (off == 0 && f->file_len > 0) { form_fail(f, "more than one file was uploaded"); return MHD_YES; }
+        if (!f->have_file && filename) snprintf(f->filename, sizeof f->filename, "%s", filename);
+        f->have_file = 1;
+        int rc = append_bytes(&f->file, &f->file_len, &f->file_cap, data, size, rq->srv->cfg.max_upload_bytes);
+        if (rc == -1) rq->over_limit = 1;
+        if (rc == -2) form_fail(f, "out of memory");
+        return MHD_YES;
+    }
+    if (filename && strcmp(key, "prompt") != 0 && strcmp(key, "initial_prompt") != 0) return MHD_YES; /* stray upload */
+    if (strcmp(key, "model") == 0) field_append(f, f->model, key, data, off, size);
+    else if (strcmp(key, "language") == 0) field_append(f, f->language, key, data, off, size);
+    else if (strcmp(key, "response_format") == 0) field_append(f, f->response_format, key, data, off, size);
+    else if (strcmp(key, "temperature") == 0) field_append(f, f->temperature, key, data, off, size);
+    else if (strcmp(key, "stream") == 0) field_append(f, f->stream, key, data, off, size);
+    else if (strcmp(key, "timestamp_granularities[]") == 0 || strcmp(key, "timestamp_granularities") == 0) {
+        size_t cur = strlen(f->granularities);
+        if (off == 0 && cur > 0 && size > 0 && cur + 1 < SRV_FIELD_MAX) { f->granularities[cur] = ','; f->granularities[cur + 1] = 0; }
+        if (strlen(f->granularities) + size >= SRV_FIELD_MAX) form_fail(f, "timestamp_granularities is too long");
+        else strncat(f->granularities, data, size);
+    } else if (strcmp(key, "prompt") == 0) {
+        size_t cap = f->prompt ? f->prompt_len + 1 : 0;
+        int rc = append_bytes((unsigned char **)&f->prompt, &f->prompt_len, &cap, data, size, SRV_PROMPT_MAX);
+        if (rc == -1) form_fail(f, "prompt is too long");
+        if (rc == -2) form_fail(f, "out of memory");
+    }
+    /* Other fields (include[], chunking_strategy, ...) are accepted and ignored. */
+    return MHD_YES;
+}
+
+/* ---- the request handler ------------------------------------------------------ */
+
+/* Constant-time comparison of the bearer token (time depends only on the
+ * length of the configured key). */
+static int token_matches(const char *given, const char *expected)
+{
+    size_t ne = strlen(expected), ng = strlen(given);
+    unsigned char diff = (unsigned char)(ng != ne);
+    for (size_t i = 0; i < ne; i++) {
+        unsigned char g = i < ng ? (unsigned char)given[i] : 0;
+        diff |= (unsigned char)(g ^ (unsigned char)expected[i]);
+    }
+    return diff == 0;
+}
+
+static int authorized(srv_request *rq)
+{
+    const char *key = rq->srv->cfg.api_key;
+    if (!key[0] || !srv_route_needs_auth(rq->route)) return 1;
+    const char *h = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
+    h += 7;
+    while (*h == ' ') h++;
+    return token_matches(h, key);
+}
+
+static enum MHD_Result begin_request(srv_request *rq)
+{
+    srv_server *s = rq->srv;
+    if (rq->route == SRV_ROUTE_OTHER) return srv_reply_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
+    int is_get = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+    int is_post = strcmp(rq->method, "POST") == 0;
+    if (srv_route_is_post(rq->route) ? !is_post : !is_get)
+        return srv_reply_error(rq, 405, NULL, "method_not_allowed", "method %s is not allowed on %s", rq->method, rq->path);
+    if (!authorized(rq))
+        return srv_reply_error(rq, 401, NULL, "invalid_api_key", "missing or incorrect API key (use Authorization: Bearer KEY)");
+    if (is_get) return srv_handle_get(rq);
+
+    if (atomic_load(&s->draining))
+        return srv_reply_error(rq, 503, NULL, "shutting_down", "the server is shutting down");
+    const char *ctype = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ctype || strncasecmp(ctype, "multipart/form-data", 19) != 0)
+        return srv_reply_error(rq, 415, NULL, "unsupported_media_type",
+                               "Content-Type must be multipart/form-data, got '%.100s'", ctype ? ctype : "(none)");
+    const char *clen = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (clen) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(clen, &end, 10);
+        if (errno == 0 && end != clen && n > s->cfg.max_upload_bytes)
+            return srv_reply_error(rq, 413, "file", "file_too_large", "the upload is %llu bytes; the limit is %zu bytes",
+                                   n, s->cfg.max_upload_bytes);
+    }
+    rq->pp = MHD_create_post_processor(rq->mhd, 16 * 1024, on_form_part, rq);
+    if (!rq->pp) return srv_reply_error(rq, 400, NULL, "invalid_multipart", "multipart/form-data without a usable boundary");
+    set_conn_phase(s, rq->conn, SRV_CONN_BODY);
+    return MHD_YES;
+}
+
+static enum MHD_Result receive_body(srv_request *rq, const char *data, size_t *size)
+{
+    srv_server *s = rq->srv;
+    size_t n = *size;
+    *size = 0;
+    if (rq->conn) {
+        pthread_mutex_lock(&s->conn_mu);
+        int killed = rq->conn->killed;
+        pthread_mutex_unlock(&s->conn_mu);
+        if (killed) { rq->status = 408; rq->error_code = "request_timeout"; return MHD_NO; }
+    }
+    rq->body_bytes += n;
+    double elapsed = srv_now() - rq->t_start;
+    if (elapsed > s->cfg.body_timeout_s)
+        return abort_mid_body(rq, 408, "Request Timeout", "request_timeout", "request body was not received in time");
+    if (s->cfg.min_upload_rate > 0 && elapsed > SRV_RATE_GRACE_S &&
+        (double)rq->body_bytes < s->cfg.min_upload_rate * elapsed)
+        return abort_mid_body(rq, 408, "Request Timeout", "request_too_slow", "request body is arriving too slowly");
+    if (rq->body_bytes > s->cfg.max_upload_bytes) rq->over_limit = 1;
+    if (rq->over_limit) {
+        /* Keep reading (so the client can read our 413) but only up to a
+         * second limit's worth; past that, drop the connection. */
+        if (rq->body_bytes > 2 * s->cfg.max_upload_bytes)
+            return abort_mid_body(rq, 413, "Content Too Large", "file_too_large", "the upload is too large");
+        return MHD_YES;
+    }
+    if (rq->form.error[0]) return MHD_YES; /* already invalid: drain, then 400 */
+    if (MHD_post_process(rq->pp, data, n) != MHD_YES) form_fail(&rq->form, "malformed multipart/form-data body");
+    return MHD_YES;
+}
+
+static enum MHD_Result finish_request(srv_request *rq)
+{
+    srv_server *s = rq->srv;
+    if (rq->conn) set_conn_phase(s, rq->conn, SRV_CONN_ANSWERING);
+    int complete = MHD_YES;
+    if (rq->pp) {
+        complete = MHD_destroy_post_processor(rq->pp);
+        rq->pp = NULL;
+    }
+    if (rq->over_limit)
+        return srv_reply_error(rq, 413, "file", "file_too_large", "the upload exceeds the limit of %zu bytes",
+                               s->cfg.max_upload_bytes);
+    if (rq->form.error[0]) return srv_reply_error(rq, 400, NULL, "invalid_multipart", "%s", rq->form.error);
+    if (complete != MHD_YES)
+        return srv_reply_error(rq, 400, NULL, "invalid_multipart", "the multipart/form-data body is truncated or malformed");
+    return srv_handle_post(rq);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    srv_server *s = cls;
+    srv_request *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq) return MHD_NO;
+        *con_cls = rq;
+        rq->srv = s;
+        rq->mhd = c;
+        rq->t_start = srv_now();
+        rq->id = atomic_fetch_add(&s->next_request_id, 1) + 1;
+        snprintf(rq->method, sizeof rq->method, "%s", method);
+        snprintf(rq->path, sizeof rq->path, "%s", url);
+        rq->route = srv_route_of(url);
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        rq->conn = info ? info->socket_context : NULL;
+        atomic_fetch_add(&s->inflight, 1);
+        set_conn_phase(s, rq->conn, SRV_CONN_BODY);
+        return begin_request(rq);
+    }
+    if (rq->status) { /* already answered (early error): discard the rest */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) return receive_body(rq, upload_data, upload_data_size);
+    return finish_request(rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    srv_server *s = cls;
+    srv_request *rq = *con_cls;
+    if (!rq) return;
+    *con_cls = NULL;
+    double seconds = srv_now() - rq->t_start;
+    /* 499: the client went away before an answer (nginx's convention). */
+    int status = rq->status ? rq->status : 499;
+    srv_metrics_request(s->metrics, rq->route, status, seconds);
+
+    char client[64] = "";
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        if (ci->client_addr->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, client, sizeof client);
+        else if (ci->client_addr->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)ci->client_addr)->sin6_addr, client, sizeof client);
+    }
+    static const char *const toe_names[] = {"ok", "error", "timeout", "daemon_shutdown", "read_error", "client_abort"};
+    const char *outcome = (unsigned)toe < sizeof toe_names / sizeof toe_names[0] ? toe_names[toe] : "unknown";
+    json_t *line = json_pack("{s:s, s:s, s:I, s:s, s:s, s:i, s:f, s:I, s:s, s:s}", "level", "info", "event", "request",
+                             "id", (json_int_t)rq->id, "method", rq->method, "path", rq->path, "status", status,
+                             "duration_ms", seconds * 1000.0, "bytes_in", (json_int_t)rq->body_bytes,
+                             "client", client, "outcome", outcome);
+    if (line) {
+        if (rq->audio_s > 0) json_object_set_new(line, "audio_s", json_real(rq->audio_s));
+        if (rq->error_code) json_object_set_new(line, "error", json_string(rq->error_code));
+        log_json(s, line);
+    }
+    if (rq->pp) MHD_destroy_post_processor(rq->pp);
+    free(rq->form.file);
+    free(rq->form.prompt);
+    if (rq->conn) {
+        pthread_mutex_lock(&s->conn_mu);
+        rq->conn->served++;
+        rq->conn->phase = SRV_CONN_HEADERS;
+        rq->conn->phase_since = srv_now();
+        pthread_mutex_unlock(&s->conn_mu);
+    }
+    free(rq);
+    atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* ---- daemon lifecycle ---------------------------------------------------------- */
+
+static int resolve_listen_address(const char *host, int port, struct sockaddr_storage *out, asr_error *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
+    if (rc != 0 || !res) {
+        asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "cannot resolve listen address '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+srv_server *srv_server_start(const srv_config *cfg, const asr_model *model, double model_load_s, srv_pool *pool,
+                             srv_metrics *metrics, asr_error *err)
+{
+    srv_server *s = calloc(1, sizeof *s);
+    if (!s) { asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory"); return NULL; }
+    s->cfg = *cfg;
+    s->model = model;
+    s->model_load_s = model_load_s;
+    s->started_unix = (long long)time(NULL);
+    s->pool = pool;
+    s->metrics = metrics;
+    s->listen_fd = -1;
+    pthread_mutex_init(&s->log_mu, NULL);
+    pthread_mutex_init(&s->conn_mu, NULL);
+
+    struct sockaddr_storage addr;
+    if (resolve_listen_address(cfg->host, cfg->port, &addr, err) != 0) { srv_server_free(s); return NULL; }
+    /* Thread per connection: a handler may block waiting for its job while
+     * polling its own socket, so a client that disconnects cancels its job at
+     * once (a suspended connection in the epoll mode is not watched by MHD,
+     * so its hang-up would go unnoticed until the job ended), and an SSE
+     * reader can sleep on the job's condition variable. The connection limit
+     * bounds the thread count; decoding never runs on these threads. */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s, /* first, so every MHD message is a JSON line */
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)128,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_END);
+    if (!s->daemon) {
+        asr_fail(err, ASR_ERR_IO, "cannot listen on %s:%d (address in use or not permitted?)", cfg->host, cfg->port);
+        srv_server_free(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : cfg->port;
+    if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+        asr_fail(err, ASR_ERR_INTERNAL, "cannot start the watchdog thread");
+        srv_server_free(s);
+        return NULL;
+    }
+    s->watchdog_started = 1;
+    return s;
+}
+
+int srv_server_port(const srv_server *s) { return s->port; }
+
+int srv_server_drain(srv_server *s, double grace_s)
+{
+    atomic_store(&s->draining, 1);
+    /* Refuse new connections now: quiesce MHD, then shut the listening socket
+     * down so the kernel stops completing handshakes for it (it may only be
+     * closed after MHD_stop_daemon). */
+    s->listen_fd = MHD_quiesce_daemon(s->daemon);
+    if (s->listen_fd >= 0) shutdown(s->listen_fd, SHUT_RDWR);
+    double deadline = srv_now() + grace_s;
+    while (atomic_load(&s->inflight) > 0 && srv_now() < deadline) {
+        struct timespec nap = {0, 20 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    int left = atomic_load(&s->inflight);
+    if (left > 0) {
+        srv_pool_abort_all(s->pool);
+        /* Give the aborted jobs a moment to answer their clients. */
+        double until = srv_now() + 2.0;
+        while (atomic_load(&s->inflight) > 0 && srv_now() < until) {
+            struct timespec nap = {0, 20 * 1000 * 1000};
+            nanosleep(&nap, NULL);
+        }
+    }
+    return left;
+}
+
+void srv_server_free(srv_server *s)
+{
+    if (!s) return;
+    if (s->daemon) {
+        if (s->listen_fd < 0) s->listen_fd = MHD_quiesce_daemon(s->daemon);
+        MHD_stop_daemon(s->daemon);
+    }
+    if (s->listen_fd >= 0) close(s->listen_fd);
+    if (s->watchdog_started) {
+        atomic_store(&s->stop_watchdog, 1);
+        pthread_join(s->watchdog, NULL);
+    }
+    srv_conn *conn = s->conns;
+    while (conn) {
+        srv_conn *next = conn->next;
+        free(conn);
+        conn = next;
+    }
+    pthread_mutex_destroy(&s->conn_mu);
+    pthread_mutex_destroy(&s->log_mu);
+    free(s);
+}

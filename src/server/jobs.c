@@ -1,0 +1,422 @@
+/* jobs.c — the decode worker pool: a bounded FIFO of jobs and N threads, each owning one asr_state. */
+#include "server/server.h"
+#include "internal.h" /* asr_fail, asr_error_clear */
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double srv_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+srv_job *srv_job_new(void)
+{
+    srv_job *job = calloc(1, sizeof *job);
+    if (!job) return NULL;
+    pthread_mutex_init(&job->mu, NULL);
+    pthread_condattr_t attr; /* waiters use CLOCK_MONOTONIC deadlines */
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&job->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    job->refs = 1;
+    job->temperature = -1.0f;
+    job->limits = asr_audio_default_limits();
+    atomic_init(&job->abort, 0);
+    return job;
+}
+
+void srv_job_release(srv_job *job)
+{
+    if (!job) return;
+    pthread_mutex_lock(&job->mu);
+    int left = --job->refs;
+    pthread_mutex_unlock(&job->mu);
+    if (left > 0) return;
+    free(job->upload);
+    free(job->prompt);
+    free(job->stream_buf);
+    asr_result_free(job->result);
+    pthread_cond_destroy(&job->changed);
+    pthread_mutex_destroy(&job->mu);
+    free(job);
+}
+
+typedef struct srv_worker {
+    srv_pool *pool;
+    pthread_t thread;
+    asr_state *state;
+    int busy;               /* guarded by pool->mu */
+    _Atomic double last_beat; /* monotonic seconds of the last sign of progress */
+    srv_job *job;           /* the running job, for abort_all; guarded by pool->mu */
+} srv_worker;
+
+struct srv_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* a job was queued or the pool is stopping */
+    srv_job **ring;      /* FIFO of queued jobs, capacity cap */
+    int cap, head, count;
+    int stopping;
+    int n_workers, busy;
+    srv_worker *workers;
+    const asr_model *model;
+    int n_threads;
+    srv_metrics *metrics;
+    double avg_job_s; /* moving average of job wall time, for Retry-After */
+};
+
+/* ---- streaming: Server-Sent Events appended as segments finish ------------ */
+
+/* Append one "data: {json}\n\n" event; caller holds job->mu. On OOM the event
+ * is dropped (the final done event still carries the whole text). */
+static void stream_append_event(srv_job *job, json_t *event)
+{
+    char *text = json_dumps(event, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(event);
+    if (!text) return;
+    size_t need = strlen(text) + 8;
+    if (job->stream_len + need + 1 > job->stream_cap) {
+        size_t cap = job->stream_cap ? job->stream_cap : 4096;
+        while (cap < job->stream_len + need + 1) cap *= 2;
+        char *grown = realloc(job->stream_buf, cap);
+        if (!grown) { free(text); return; }
+        job->stream_buf = grown;
+        job->stream_cap = cap;
+    }
+    job->stream_len += (size_t)sprintf(job->stream_buf + job->stream_len, "data: %s\n\n", text);
+    free(text);
+}
+
+static void on_segment(const asr_segment *segment, void *user_data)
+{
+    srv_worker *w = user_data;
+    w->last_beat = srv_now();
+    srv_job *job = w->job;
+    if (!job->stream || !segment->text) return;
+    const char *delta = segment->text;
+    pthread_mutex_lock(&job->mu);
+    if (!job->first_delta_sent) { /* the joined text is reported without its leading space */
+        while (*delta == ' ') delta++;
+    }
+    if (*delta) {
+        job->first_delta_sent = 1;
+        stream_append_event(job, json_pack("{s:s, s:s}", "type", "transcript.text.delta", "delta", delta));
+        pthread_cond_broadcast(&job->changed);
+    }
+    pthread_mutex_unlock(&job->mu);
+}
+
+static int should_abort(void *user_data)
+{
+    srv_worker *w = user_data;
+    double now = srv_now();
+    w->last_beat = now;
+    srv_job *job = w->job;
+    return atomic_load(&job->abort) || (job->deadline > 0 && now > job->deadline);
+}
+
+static void on_progress(float fraction, void *user_data)
+{
+    (void)fraction;
+    srv_worker *w = user_data;
+    w->last_beat = srv_now();
+}
+
+static void set_phase(srv_job *job, srv_job_phase phase)
+{
+    pthread_mutex_lock(&job->mu);
+    job->phase = phase;
+    pthread_cond_broadcast(&job->changed);
+    pthread_mutex_unlock(&job->mu);
+}
+
+/* Strip leading and trailing spaces into a malloc'd copy. */
+static char *trimmed_copy(const char *s)
+{
+    if (!s) s = "";
+    while (*s == ' ' || *s == '\n' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t')) n--;
+    char *out = malloc(n + 1);
+    if (out) { memcpy(out, s, n); out[n] = 0; }
+    return out;
+}
+
+static void run_job(srv_worker *w, srv_job *job)
+{
+    srv_pool *pool = w->pool;
+    double t0 = srv_now();
+    asr_status st;
+    asr_error err;
+    asr_error_clear(&err);
+    asr_audio audio = {0};
+
+    if (atomic_load(&job->abort)) {
+        st = asr_fail(&err, ASR_ERR_CANCELLED, "request cancelled before it started");
+        goto done;
+    }
+    if (job->deadline > 0 && t0 > job->deadline) {
+        st = asr_fail(&err, ASR_ERR_TIMEOUT, "request deadline passed while queued");
+        goto done;
+    }
+    set_phase(job, SRV_JOB_DECODING);
+    asr_audio_limits limits = job->limits;
+    if (job->deadline > 0) {
+        double left = job->deadline - t0;
+        if (limits.deadline_s <= 0 || left < limits.deadline_s) limits.deadline_s = left > 0.001 ? left : 0.001;
+    }
+    st = asr_audio_decode_memory(job->upload, job->upload_size, &limits, &audio, &err);
+    pthread_mutex_lock(&job->mu);
+    free(job->upload); /* the samples are all we need now; free the upload early */
+    job->upload = NULL;
+    job->upload_size = 0;
+    pthread_mutex_unlock(&job->mu);
+    if (st == ASR_ERR_TIMEOUT && !(job->deadline > 0 && srv_now() > job->deadline))
+        st = asr_fail(&err, ASR_ERR_AUDIO, "decoding the audio took longer than its %.0f s limit", limits.deadline_s);
+    if (st != ASR_OK) goto done;
+    job->audio_s = (double)audio.n_samples / ASR_SAMPLE_RATE;
+    set_phase(job, SRV_JOB_RUNNING);
+
+    if (job->kind == SRV_JOB_DETECT_LANGUAGE) {
+        if (!asr_model_is_multilingual(pool->model)) {
+            /* An English-only model knows one language (faster-whisper answers the same). */
+            job->lang_index = asr_lang_find("en");
+            job->lang_prob = 1.0f;
+        } else {
+            int n = asr_lang_count();
+            float *probs = calloc((size_t)n, sizeof *probs);
+            if (!probs) { st = asr_fail(&err, ASR_ERR_NO_MEMORY, "out of memory"); goto done; }
+            int idx = -1;
+            st = asr_detect_language(w->state, audio.samples, audio.n_samples, &idx, probs, &err);
+            if (st == ASR_OK) {
+                job->lang_index = idx;
+                job->lang_prob = (idx >= 0 && idx < n) ? probs[idx] : 0.0f;
+            }
+            free(probs);
+        }
+        goto done;
+    }
+
+    asr_transcribe_params tp = asr_transcribe_default_params();
+    tp.task = job->task;
+    tp.language = job->language[0] ? job->language : NULL;
+    tp.initial_prompt = job->prompt;
+    tp.n_threads = pool->n_threads;
+    if (job->temperature > 0) { /* whisper's CLI: temperatures = arange(t, 1.0 + eps, 0.2) */
+        int n = 0;
+        for (float t = job->temperature; t <= 1.0f + 1e-6f && n < ASR_MAX_TEMPERATURES; t += 0.2f)
+            tp.temperatures[n++] = t;
+        tp.n_temperatures = n;
+    }
+    tp.on_segment = on_segment;
+    tp.on_progress = on_progress;
+    tp.should_abort = should_abort;
+    tp.user_data = w;
+    asr_result *result = NULL;
+    st = asr_transcribe(w->state, audio.samples, audio.n_samples, &tp, &result, &err);
+    if (st == ASR_ERR_CANCELLED && job->deadline > 0 && srv_now() > job->deadline && !atomic_load(&job->abort))
+        st = asr_fail(&err, ASR_ERR_TIMEOUT, "request deadline passed during transcription");
+    if (st == ASR_OK) {
+        pthread_mutex_lock(&job->mu);
+        job->result = result;
+        if (job->stream) {
+            char *text = trimmed_copy(asr_result_text(result));
+            stream_append_event(job, json_pack("{s:s, s:s?}", "type", "transcript.text.done", "text", text));
+            free(text);
+        }
+        pthread_mutex_unlock(&job->mu);
+    }
+
+done:
+    asr_audio_free(&audio);
+    double busy = srv_now() - t0;
+    pthread_mutex_lock(&job->mu);
+    if (st != ASR_OK && job->stream) /* the SDKs raise this as an APIError */
+        stream_append_event(job, json_pack("{s:s, s:{s:s, s:s, s:n, s:s}}", "type", "error", "error", "message",
+                                           err.message, "type", "server_error", "param", "code", asr_strerror(st)));
+    job->status = st;
+    job->err = err;
+    job->busy_s = busy;
+    job->phase = SRV_JOB_DONE;
+    pthread_cond_broadcast(&job->changed);
+    pthread_mutex_unlock(&job->mu);
+    const char *outcome = st == ASR_OK ? "ok" : st == ASR_ERR_CANCELLED ? "cancelled"
+                        : st == ASR_ERR_TIMEOUT ? "timeout" : "error";
+    srv_metrics_job(pool->metrics, outcome, st == ASR_OK ? job->audio_s : 0.0, busy);
+    pthread_mutex_lock(&pool->mu);
+    pool->avg_job_s = pool->avg_job_s <= 0 ? busy : 0.8 * pool->avg_job_s + 0.2 * busy;
+    pthread_mutex_unlock(&pool->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    srv_worker *w = arg;
+    srv_pool *pool = w->pool;
+    pthread_mutex_lock(&pool->mu);
+    for (;;) {
+        while (!pool->stopping && pool->count == 0) pthread_cond_wait(&pool->work, &pool->mu);
+        if (pool->stopping) break;
+        srv_job *job = pool->ring[pool->head];
+        pool->head = (pool->head + 1) % pool->cap;
+        pool->count--;
+        w->busy = 1;
+        w->job = job;
+        pool->busy++;
+        w->last_beat = srv_now();
+        pthread_mutex_unlock(&pool->mu);
+
+        run_job(w, job);
+
+        pthread_mutex_lock(&pool->mu);
+        w->busy = 0;
+        w->job = NULL;
+        pool->busy--;
+        pthread_mutex_unlock(&pool->mu);
+        srv_job_release(job);
+        pthread_mutex_lock(&pool->mu);
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return NULL;
+}
+
+srv_pool *srv_pool_start(const asr_model *model, int workers, int queue_cap, int n_threads,
+                         srv_metrics *metrics, asr_error *err)
+{
+    if (workers < 1 || queue_cap < 1) {
+        asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "workers and queue must be at least 1");
+        return NULL;
+    }
+    srv_pool *pool = calloc(1, sizeof *pool);
+    if (!pool) { asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory"); return NULL; }
+    pthread_mutex_init(&pool->mu, NULL);
+    pthread_cond_init(&pool->work, NULL);
+    pool->cap = queue_cap;
+    pool->model = model;
+    pool->n_threads = n_threads;
+    pool->metrics = metrics;
+    pool->ring = calloc((size_t)queue_cap, sizeof *pool->ring);
+    pool->workers = calloc((size_t)workers, sizeof *pool->workers);
+    if (!pool->ring || !pool->workers) {
+        asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+        srv_pool_stop(pool);
+        return NULL;
+    }
+    for (int i = 0; i < workers; i++) {
+        srv_worker *w = &pool->workers[i];
+        w->pool = pool;
+        w->state = asr_state_new(model, err);
+        if (!w->state) { srv_pool_stop(pool); return NULL; }
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            asr_state_free(w->state);
+            w->state = NULL;
+            asr_fail(err, ASR_ERR_INTERNAL, "cannot start worker thread %d", i);
+            srv_pool_stop(pool);
+            return NULL;
+        }
+        pool->n_workers++;
+    }
+    return pool;
+}
+
+int srv_pool_submit(srv_pool *pool, srv_job *job)
+{
+    pthread_mutex_lock(&pool->mu);
+    int rc = 0;
+    if (pool->stopping) rc = -2;
+    else if (pool->count >= pool->cap) rc = -1;
+    else {
+        pthread_mutex_lock(&job->mu);
+        job->refs++; /* the queue's (then the worker's) reference */
+        job->phase = SRV_JOB_QUEUED;
+        pthread_mutex_unlock(&job->mu);
+        pool->ring[(pool->head + pool->count) % pool->cap] = job;
+        pool->count++;
+        pthread_cond_signal(&pool->work);
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return rc;
+}
+
+void srv_pool_abort_all(srv_pool *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    for (int i = 0; i < pool->count; i++) atomic_store(&pool->ring[(pool->head + i) % pool->cap]->abort, 1);
+    for (int i = 0; i < pool->n_workers; i++)
+        if (pool->workers[i].job) atomic_store(&pool->workers[i].job->abort, 1);
+    pthread_mutex_unlock(&pool->mu);
+}
+
+void srv_pool_stop(srv_pool *pool)
+{
+    if (!pool) return;
+    srv_pool_abort_all(pool);
+    pthread_mutex_lock(&pool->mu);
+    pool->stopping = 1;
+    pthread_cond_broadcast(&pool->work);
+    pthread_mutex_unlock(&pool->mu);
+    for (int i = 0; i < pool->n_workers; i++) pthread_join(pool->workers[i].thread, NULL);
+    /* Jobs still queued never ran: finish them as cancelled so waiters wake. */
+    for (int i = 0; i < pool->count; i++) {
+        srv_job *job = pool->ring[(pool->head + i) % pool->cap];
+        pthread_mutex_lock(&job->mu);
+        job->status = asr_fail(&job->err, ASR_ERR_CANCELLED, "server shutting down");
+        job->phase = SRV_JOB_DONE;
+        pthread_cond_broadcast(&job->changed);
+        pthread_mutex_unlock(&job->mu);
+        srv_job_release(job);
+    }
+    if (pool->workers)
+        for (int i = 0; i < pool->n_workers; i++) asr_state_free(pool->workers[i].state);
+    free(pool->workers);
+    free(pool->ring);
+    pthread_cond_destroy(&pool->work);
+    pthread_mutex_destroy(&pool->mu);
+    free(pool);
+}
+
+int srv_pool_queue_depth(srv_pool *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    int n = pool->count;
+    pthread_mutex_unlock(&pool->mu);
+    return n;
+}
+
+int srv_pool_queue_capacity(const srv_pool *pool) { return pool->cap; }
+int srv_pool_workers(const srv_pool *pool) { return pool->n_workers; }
+
+int srv_pool_busy(srv_pool *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    int n = pool->busy;
+    pthread_mutex_unlock(&pool->mu);
+    return n;
+}
+
+int srv_pool_stuck(srv_pool *pool, double stuck_s)
+{
+    double now = srv_now();
+    int stuck = 0;
+    pthread_mutex_lock(&pool->mu);
+    for (int i = 0; i < pool->n_workers; i++)
+        if (pool->workers[i].busy && now - pool->workers[i].last_beat > stuck_s) stuck++;
+    pthread_mutex_unlock(&pool->mu);
+    return stuck;
+}
+
+int srv_pool_retry_after(srv_pool *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    double per_job = pool->avg_job_s > 0 ? pool->avg_job_s : 1.0;
+    double wait = per_job * (pool->count + 1) / pool->n_workers;
+    pthread_mutex_unlock(&pool->mu);
+    int s = (int)ceil(wait);
+    return s < 1 ? 1 : s > 120 ? 120 : s;
+}

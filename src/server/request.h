@@ -1,0 +1,110 @@
+/* request.h — the server object and per-request state shared by the transport (http.c) and the endpoints (routes.c). */
+#ifndef ASR_SERVER_REQUEST_H
+#define ASR_SERVER_REQUEST_H
+
+#include "server/server.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+
+/* One accepted TCP connection, tracked so the watchdog can enforce header
+ * and body deadlines that MHD's idle timeout cannot (a client sending one
+ * byte a second is never idle). Fields are guarded by srv_server.conn_mu. */
+typedef enum srv_conn_phase {
+    SRV_CONN_HEADERS,  /* waiting for (the rest of) a request's headers */
+    SRV_CONN_BODY,     /* headers seen, body arriving                    */
+    SRV_CONN_ANSWERING /* body complete: decoding or sending a response  */
+} srv_conn_phase;
+
+typedef struct srv_conn {
+    struct srv_conn *prev, *next;
+    int fd;
+    srv_conn_phase phase;
+    double phase_since; /* monotonic seconds the phase began */
+    int served;         /* requests already answered on this connection */
+    int killed;         /* the watchdog or handler gave up on it */
+} srv_conn;
+
+struct srv_server {
+    srv_config cfg;
+    const asr_model *model;
+    double model_load_s;
+    long long started_unix;        /* for /v1/models' "created" */
+    srv_pool *pool;
+    srv_metrics *metrics;
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    int port;
+    atomic_int draining;
+    atomic_int inflight;           /* requests with headers received and not completed */
+    atomic_ullong next_request_id;
+    pthread_mutex_t log_mu;        /* one log line at a time */
+    pthread_mutex_t conn_mu;
+    srv_conn *conns;
+    pthread_t watchdog;
+    int watchdog_started;
+    atomic_int stop_watchdog;
+};
+
+/* Fields of a multipart form, collected by MHD's post processor. */
+#define SRV_FIELD_MAX 256
+typedef struct srv_form {
+    unsigned char *file;   /* the upload */
+    size_t file_len, file_cap;
+    int have_file;
+    char filename[256];
+    char model[SRV_FIELD_MAX];
+    char language[SRV_FIELD_MAX];
+    char response_format[SRV_FIELD_MAX];
+    char temperature[SRV_FIELD_MAX];
+    char stream[SRV_FIELD_MAX];
+    char granularities[SRV_FIELD_MAX]; /* every timestamp_granularities[] value, comma-joined */
+    char *prompt;          /* malloc'd, up to SRV_PROMPT_MAX bytes */
+    size_t prompt_len;
+    char error[128];       /* first problem seen while parsing, "" if none */
+} srv_form;
+#define SRV_PROMPT_MAX (64 * 1024)
+
+typedef struct srv_request {
+    srv_server *srv;
+    struct MHD_Connection *mhd;
+    srv_conn *conn;
+    srv_route route;
+    char method[16];
+    char path[256];
+    unsigned long long id;
+    double t_start;           /* headers received */
+    int status;               /* status of the response sent, 0 = none yet */
+    const char *error_code;   /* for the log line */
+    struct MHD_PostProcessor *pp;
+    size_t body_bytes;
+    int over_limit;           /* body passed max_upload_bytes: drain, then 413 */
+    srv_form form;
+    double audio_s;           /* decoded audio duration, for the log */
+} srv_request;
+
+/* ---- responses (http.c) ---- */
+
+/* Queue a response that takes ownership of malloc'd body (may be NULL for an
+ * empty body). headers: NULL or name, value, ..., NULL. */
+enum MHD_Result srv_reply(srv_request *rq, int status, const char *content_type, char *body, size_t len,
+                          const char *const *headers);
+/* OpenAI error JSON: {"error":{"message","type","param","code"}}; param and code may be NULL. */
+enum MHD_Result srv_reply_error(srv_request *rq, int status, const char *param, const char *code,
+                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Wait until job reaches `until`, watching the client's socket: returns 0,
+ * or -1 after setting job->abort when the client hung up. */
+int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until);
+/* True if the peer has closed or reset the connection. */
+int srv_client_gone(const srv_request *rq);
+
+/* ---- endpoints (routes.c) ---- */
+
+srv_route srv_route_of(const char *path);
+int srv_route_is_post(srv_route route);
+int srv_route_needs_auth(srv_route route);
+enum MHD_Result srv_handle_get(srv_request *rq);
+/* The body is complete and the form parsed without error. */
+enum MHD_Result srv_handle_post(srv_request *rq);
+
+#endif /* ASR_SERVER_REQUEST_H */

@@ -1,0 +1,516 @@
+/* routes.c — the endpoints: OpenAI audio API, whisper-asr-webservice's /asr and /detect-language, health, metrics. */
+#include "server/request.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+srv_route srv_route_of(const char *path)
+{
+    static const struct { const char *path; srv_route route; } table[] = {
+        {"/v1/audio/transcriptions", SRV_ROUTE_TRANSCRIPTIONS},
+        {"/v1/audio/translations", SRV_ROUTE_TRANSLATIONS},
+        {"/asr", SRV_ROUTE_ASR},
+        {"/detect-language", SRV_ROUTE_DETECT_LANGUAGE},
+        {"/v1/models", SRV_ROUTE_MODELS},
+        {"/healthz", SRV_ROUTE_HEALTHZ},
+        {"/readyz", SRV_ROUTE_READYZ},
+        {"/metrics", SRV_ROUTE_METRICS},
+        {"/openapi.json", SRV_ROUTE_OPENAPI},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(path, table[i].path) == 0) return table[i].route;
+    return SRV_ROUTE_OTHER;
+}
+
+int srv_route_is_post(srv_route route)
+{
+    return route == SRV_ROUTE_TRANSCRIPTIONS || route == SRV_ROUTE_TRANSLATIONS || route == SRV_ROUTE_ASR ||
+           route == SRV_ROUTE_DETECT_LANGUAGE;
+}
+
+/* Probes, metrics and the API description stay reachable without a key. */
+int srv_route_needs_auth(srv_route route)
+{
+    return !(route == SRV_ROUTE_HEALTHZ || route == SRV_ROUTE_READYZ || route == SRV_ROUTE_METRICS ||
+             route == SRV_ROUTE_OPENAPI);
+}
+
+static enum MHD_Result reply_json(srv_request *rq, int status, json_t *obj)
+{
+    char *body = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    if (!body) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+    return srv_reply(rq, status, "application/json", body, strlen(body), NULL);
+}
+
+/* ---- GET routes ------------------------------------------------------------------ */
+
+enum MHD_Result srv_handle_get(srv_request *rq)
+{
+    srv_server *s = rq->srv;
+    switch (rq->route) {
+    case SRV_ROUTE_HEALTHZ: {
+        int stuck = srv_pool_stuck(s->pool, s->cfg.stuck_s);
+        if (stuck) return reply_json(rq, 503, json_pack("{s:s, s:i}", "status", "unhealthy", "stuck_workers", stuck));
+        return reply_json(rq, 200, json_pack("{s:s}", "status", "ok"));
+    }
+    case SRV_ROUTE_READYZ: {
+        int depth = srv_pool_queue_depth(s->pool), cap = srv_pool_queue_capacity(s->pool);
+        const char *state = atomic_load(&s->draining) ? "draining" : depth >= cap ? "queue_full" : "ready";
+        return reply_json(rq, strcmp(state, "ready") == 0 ? 200 : 503,
+                          json_pack("{s:s, s:s, s:i, s:i}", "status", state, "model", s->cfg.model_name,
+                                    "queue_depth", depth, "queue_capacity", cap));
+    }
+    case SRV_ROUTE_METRICS: {
+        srv_gauges g = {
+            .queue_depth = srv_pool_queue_depth(s->pool),
+            .queue_capacity = srv_pool_queue_capacity(s->pool),
+            .busy_workers = srv_pool_busy(s->pool),
+            .workers = srv_pool_workers(s->pool),
+            .inflight_requests = atomic_load(&s->inflight),
+            .draining = atomic_load(&s->draining),
+            .model_load_s = s->model_load_s,
+        };
+        char *text = srv_metrics_render(s->metrics, &g);
+        if (!text) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+        return srv_reply(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL);
+    }
+    case SRV_ROUTE_OPENAPI: {
+        const char *doc = srv_openapi_json();
+        char *copy = strdup(doc);
+        if (!copy) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+        return srv_reply(rq, 200, "application/json", copy, strlen(copy), NULL);
+    }
+    case SRV_ROUTE_MODELS: {
+        json_t *data = json_array();
+        const char *ids[2] = {"whisper-1", s->cfg.model_name};
+        for (int i = 0; i < 2; i++)
+            json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", ids[i], "object", "model", "created",
+                                                  (json_int_t)s->started_unix, "owned_by", "asr"));
+        return reply_json(rq, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    }
+    default:
+        return srv_reply_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
+    }
+}
+
+/* ---- jobs: submit, wait, map failures ----------------------------------------- */
+
+/* Answer for a job that failed. Undecodable or oversized audio is the
+ * client's fault (4xx, so SDKs do not retry); only our own failures are 5xx. */
+static enum MHD_Result reply_job_error(srv_request *rq, const srv_job *job)
+{
+    const char *msg = job->err.message[0] ? job->err.message : asr_strerror(job->status);
+    switch (job->status) {
+    case ASR_ERR_AUDIO: return srv_reply_error(rq, 400, "file", "invalid_audio", "could not decode the audio: %s", msg);
+    case ASR_ERR_TOO_LARGE: return srv_reply_error(rq, 413, "file", "audio_too_long", "%s", msg);
+    case ASR_ERR_INVALID_ARGUMENT: return srv_reply_error(rq, 400, NULL, "invalid_value", "%s", msg);
+    case ASR_ERR_UNSUPPORTED: return srv_reply_error(rq, 422, NULL, "unsupported", "%s", msg);
+    case ASR_ERR_TIMEOUT: return srv_reply_error(rq, 503, NULL, "request_timeout", "%s", msg);
+    case ASR_ERR_CANCELLED: return srv_reply_error(rq, 503, NULL, "cancelled", "%s", msg);
+    default: return srv_reply_error(rq, 500, NULL, "internal_error", "%s", msg);
+    }
+}
+
+/* Submit the job; on success the caller's reference stays valid. Returns 0,
+ * or -1 after queueing an error response. */
+static int submit(srv_request *rq, srv_job *job, enum MHD_Result *answer)
+{
+    int rc = srv_pool_submit(rq->srv->pool, job);
+    if (rc == 0) return 0;
+    if (rc == -1)
+        *answer = srv_reply_error(rq, 429, NULL, "queue_full", "the server is busy (%d jobs queued); retry later",
+                                  srv_pool_queue_capacity(rq->srv->pool));
+    else
+        *answer = srv_reply_error(rq, 503, NULL, "shutting_down", "the server is shutting down");
+    return -1;
+}
+
+/* Hand the upload and common settings to a new job (NULL after replying 500). */
+static srv_job *job_from_form(srv_request *rq, srv_job_kind kind)
+{
+    srv_server *s = rq->srv;
+    srv_job *job = srv_job_new();
+    if (!job) return NULL;
+    job->kind = kind;
+    job->upload = rq->form.file;
+    job->upload_size = rq->form.file_len;
+    rq->form.file = NULL;
+    rq->form.file_len = rq->form.file_cap = 0;
+    job->limits.max_duration_s = s->cfg.max_audio_s;
+    job->limits.deadline_s = s->cfg.decode_timeout_s;
+    job->deadline = s->cfg.request_timeout_s > 0 ? rq->t_start + s->cfg.request_timeout_s : 0;
+    return job;
+}
+
+/* ---- SSE streaming response ------------------------------------------------------ */
+
+typedef struct sse_stream {
+    srv_job *job;
+    srv_request probe; /* just enough of the request to poll its socket */
+} sse_stream;
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    sse_stream *st = cls;
+    srv_job *job = st->job;
+    pthread_mutex_lock(&job->mu);
+    for (;;) {
+        if (pos < job->stream_len) {
+            size_t n = job->stream_len - (size_t)pos;
+            if (n > max) n = max;
+            memcpy(buf, job->stream_buf + pos, n);
+            pthread_mutex_unlock(&job->mu);
+            return (ssize_t)n;
+        }
+        if (job->phase == SRV_JOB_DONE) {
+            pthread_mutex_unlock(&job->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        pthread_cond_timedwait(&job->changed, &job->mu, &ts);
+        if (pos < job->stream_len || job->phase == SRV_JOB_DONE) continue;
+        pthread_mutex_unlock(&job->mu);
+        if (srv_client_gone(&st->probe)) {
+            atomic_store(&job->abort, 1);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        pthread_mutex_lock(&job->mu);
+    }
+}
+
+static void sse_free(void *cls)
+{
+    sse_stream *st = cls;
+    atomic_store(&st->job->abort, 1); /* no-op if finished; stops work nobody will read */
+    srv_job_release(st->job);
+    free(st->probe.conn);
+    free(st);
+}
+
+static enum MHD_Result reply_stream(srv_request *rq, srv_job *job)
+{
+    sse_stream *st = calloc(1, sizeof *st);
+    srv_conn *conn_copy = calloc(1, sizeof *conn_copy);
+    if (!st || !conn_copy) {
+        free(st);
+        free(conn_copy);
+        return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+    }
+    /* The reader outlives nothing but needs the socket: copy the fd. */
+    conn_copy->fd = rq->conn ? rq->conn->fd : -1;
+    st->probe.conn = conn_copy;
+    pthread_mutex_lock(&job->mu);
+    job->refs++;
+    pthread_mutex_unlock(&job->mu);
+    st->job = job;
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, st, sse_free);
+    if (!r) {
+        sse_free(st);
+        return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    char id[32];
+    snprintf(id, sizeof id, "%llu", rq->id);
+    MHD_add_response_header(r, "X-Request-Id", id);
+    enum MHD_Result ok = MHD_queue_response(rq->mhd, 200, r);
+    MHD_destroy_response(r);
+    if (ok == MHD_YES) rq->status = 200;
+    return ok;
+}
+
+/* ---- OpenAI: /v1/audio/transcriptions and /v1/audio/translations ------------- */
+
+static const struct { const char *name; asr_format format; const char *content_type; } openai_formats[] = {
+    {"json", ASR_FORMAT_JSON, "application/json"},
+    {"text", ASR_FORMAT_TXT, "text/plain; charset=utf-8"},
+    {"srt", ASR_FORMAT_SRT, "text/plain; charset=utf-8"},
+    {"verbose_json", ASR_FORMAT_VERBOSE_JSON, "application/json"},
+    {"vtt", ASR_FORMAT_VTT, "text/plain; charset=utf-8"},
+};
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!v[0] || strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0) { *out = 0; return 0; }
+    if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0) { *out = 1; return 0; }
+    return -1;
+}
+
+static int model_name_ok(const srv_server *s, const char *name)
+{
+    return strcmp(name, "whisper-1") == 0 || strcmp(name, s->cfg.model_name) == 0 ||
+           strcmp(name, asr_model_type(s->model)) == 0;
+}
+
+static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
+{
+    srv_server *s = rq->srv;
+    srv_form *f = &rq->form;
+    if (!f->have_file) return srv_reply_error(rq, 400, "file", "missing_file", "Missing required parameter: 'file'.");
+    if (f->file_len == 0) return srv_reply_error(rq, 400, "file", "empty_file", "The uploaded file is empty.");
+    if (!f->model[0]) return srv_reply_error(rq, 400, "model", "missing_model", "Missing required parameter: 'model'.");
+    if (!model_name_ok(s, f->model))
+        return srv_reply_error(rq, 400, "model", "model_not_found",
+                               "The model '%.100s' does not exist; use 'whisper-1' or '%s'.", f->model, s->cfg.model_name);
+    int fmt = -1;
+    const char *rf = f->response_format[0] ? f->response_format : "json";
+    for (int i = 0; i < (int)(sizeof openai_formats / sizeof openai_formats[0]); i++)
+        if (strcmp(rf, openai_formats[i].name) == 0) fmt = i;
+    if (fmt < 0)
+        return srv_reply_error(rq, 400, "response_format", "invalid_value",
+                               "Invalid response_format '%.60s': expected one of json, text, srt, verbose_json, vtt.", rf);
+    int lang = -1;
+    if (f->language[0] && task == ASR_TASK_TRANSCRIBE) {
+        lang = asr_lang_find(f->language);
+        if (lang < 0)
+            return srv_reply_error(rq, 400, "language", "unsupported_language", "Unknown language '%.60s'.", f->language);
+    }
+    float temperature = -1.0f;
+    if (f->temperature[0]) {
+        char *end;
+        errno = 0;
+        double t = strtod(f->temperature, &end);
+        if (errno || *end || end == f->temperature || !(t >= 0.0 && t <= 1.0))
+            return srv_reply_error(rq, 400, "temperature", "invalid_value",
+                                   "temperature must be a number between 0 and 1, got '%.40s'.", f->temperature);
+        temperature = (float)t;
+    }
+    int stream = 0;
+    if (parse_bool(f->stream, &stream) != 0)
+        return srv_reply_error(rq, 400, "stream", "invalid_value", "stream must be true or false.");
+    if (f->granularities[0]) {
+        char list[SRV_FIELD_MAX], *save = NULL;
+        snprintf(list, sizeof list, "%s", f->granularities);
+        for (char *g = strtok_r(list, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
+            if (strcmp(g, "word") == 0)
+                return srv_reply_error(rq, 400, "timestamp_granularities", "unsupported_value",
+                                       "word timestamps are not supported yet; use 'segment'.");
+            if (strcmp(g, "segment") != 0)
+                return srv_reply_error(rq, 400, "timestamp_granularities", "invalid_value",
+                                       "Invalid timestamp granularity '%.40s'.", g);
+        }
+    }
+
+    srv_job *job = job_from_form(rq, SRV_JOB_TRANSCRIBE);
+    if (!job) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+    job->task = task;
+    if (lang >= 0) snprintf(job->language, sizeof job->language, "%s", asr_lang_code(lang));
+    if (f->prompt && f->prompt_len) { job->prompt = f->prompt; f->prompt = NULL; }
+    job->temperature = temperature;
+    job->stream = stream;
+    enum MHD_Result answer = MHD_NO;
+    if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
+
+    if (srv_wait_job(rq, job, stream ? SRV_JOB_RUNNING : SRV_JOB_DONE) != 0) {
+        rq->error_code = "client_disconnected";
+        srv_job_release(job);
+        return MHD_NO;
+    }
+    pthread_mutex_lock(&job->mu);
+    int done = job->phase == SRV_JOB_DONE;
+    asr_status st = job->status;
+    pthread_mutex_unlock(&job->mu);
+    rq->audio_s = job->audio_s;
+    if (done && st != ASR_OK) {
+        answer = reply_job_error(rq, job);
+    } else if (stream) {
+        answer = reply_stream(rq, job);
+    } else {
+        char *text = asr_result_format(job->result, openai_formats[fmt].format);
+        if (!text) {
+            answer = srv_reply_error(rq, 500, NULL, "internal_error", "could not render the result");
+        } else {
+            size_t n = strlen(text);
+            if (openai_formats[fmt].format == ASR_FORMAT_TXT && (n == 0 || text[n - 1] != '\n')) {
+                char *nl = realloc(text, n + 2); /* OpenAI's text answer ends with a newline */
+                if (nl) { text = nl; text[n++] = '\n'; text[n] = 0; }
+            }
+            answer = srv_reply(rq, 200, openai_formats[fmt].content_type, text, n, NULL);
+        }
+    }
+    srv_job_release(job);
+    return answer;
+}
+
+/* ---- whisper-asr-webservice: /asr and /detect-language ------------------------ */
+
+static const char *query(srv_request *rq, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(rq->mhd, MHD_GET_ARGUMENT_KIND, name);
+    return v ? v : "";
+}
+
+/* The segments one per line, stripped, as its WriteTXT does. */
+static char *render_asr_txt(const asr_result *r)
+{
+    size_t cap = 1;
+    int n = asr_result_n_segments(r);
+    for (int i = 0; i < n; i++) cap += strlen(asr_result_segment(r, i)->text ? asr_result_segment(r, i)->text : "") + 1;
+    char *out = malloc(cap), *p = out;
+    if (!out) return NULL;
+    for (int i = 0; i < n; i++) {
+        const char *t = asr_result_segment(r, i)->text ? asr_result_segment(r, i)->text : "";
+        while (*t == ' ' || *t == '\t' || *t == '\n') t++;
+        size_t len = strlen(t);
+        while (len > 0 && (t[len - 1] == ' ' || t[len - 1] == '\t' || t[len - 1] == '\n')) len--;
+        memcpy(p, t, len);
+        p += len;
+        *p++ = '\n';
+    }
+    *p = 0;
+    return out;
+}
+
+/* {"text", "segments", "language"}: the result dict its engines dump. */
+static char *render_asr_json(const asr_result *r)
+{
+    json_t *segs = json_array();
+    for (int i = 0; i < asr_result_n_segments(r); i++) {
+        const asr_segment *sg = asr_result_segment(r, i);
+        json_t *tokens = json_array();
+        for (int k = 0; k < sg->n_tokens; k++) json_array_append_new(tokens, json_integer(sg->tokens[k]));
+        json_array_append_new(segs, json_pack("{s:i, s:i, s:f, s:f, s:s, s:o, s:f, s:f, s:f, s:f}", "id", sg->id,
+                                              "seek", sg->seek, "start", sg->start, "end", sg->end, "text",
+                                              sg->text ? sg->text : "", "tokens", tokens, "temperature",
+                                              (double)sg->temperature, "avg_logprob", (double)sg->avg_logprob,
+                                              "compression_ratio", (double)sg->compression_ratio, "no_speech_prob",
+                                              (double)sg->no_speech_prob));
+    }
+    json_t *obj = json_pack("{s:s, s:o, s:s}", "text", asr_result_text(r) ? asr_result_text(r) : "", "segments", segs,
+                            "language", asr_result_language(r) ? asr_result_language(r) : "");
+    char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(obj);
+    return text;
+}
+
+/* Python's urllib.parse.quote(name) (safe="/"). */
+static void url_quote(const char *in, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 < cap; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("_.-~/", *p)) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = 0;
+}
+
+static enum MHD_Result handle_asr(srv_request *rq)
+{
+    srv_server *s = rq->srv;
+    srv_form *f = &rq->form;
+    /* Parameter errors are 422, as the FastAPI service answers them. */
+    const char *task = query(rq, "task"), *language = query(rq, "language"), *output = query(rq, "output");
+    const char *encode = query(rq, "encode"), *prompt = query(rq, "initial_prompt");
+    if (!task[0]) task = "transcribe";
+    if (!output[0]) output = "txt";
+    if (strcmp(task, "transcribe") != 0 && strcmp(task, "translate") != 0)
+        return srv_reply_error(rq, 422, "task", "invalid_value", "task must be 'transcribe' or 'translate'.");
+    static const char *const outputs[] = {"txt", "vtt", "srt", "tsv", "json"};
+    int out = -1;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(output, outputs[i]) == 0) out = i;
+    if (out < 0) return srv_reply_error(rq, 422, "output", "invalid_value", "output must be one of txt, vtt, srt, tsv, json.");
+    int lang = -1;
+    if (language[0] && (lang = asr_lang_find(language)) < 0)
+        return srv_reply_error(rq, 422, "language", "unsupported_language", "Unknown language '%.60s'.", language);
+    int raw = 0, enc = 1;
+    if (encode[0]) {
+        if (parse_bool(encode, &enc) != 0) return srv_reply_error(rq, 422, "encode", "invalid_value", "encode must be true or false.");
+        raw = !enc;
+    }
+    if (!f->have_file) return srv_reply_error(rq, 422, "audio_file", "missing_file", "Missing required field: 'audio_file'.");
+    if (f->file_len == 0) return srv_reply_error(rq, 400, "audio_file", "empty_file", "The uploaded file is empty.");
+
+    char filename[256];
+    snprintf(filename, sizeof filename, "%s", f->filename[0] ? f->filename : "audio");
+    srv_job *job = job_from_form(rq, SRV_JOB_TRANSCRIBE);
+    if (!job) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+    job->task = strcmp(task, "translate") == 0 ? ASR_TASK_TRANSLATE : ASR_TASK_TRANSCRIBE;
+    if (lang >= 0) snprintf(job->language, sizeof job->language, "%s", asr_lang_code(lang));
+    if (prompt[0]) job->prompt = strdup(prompt);
+    job->limits.raw_pcm_s16le = raw;
+    enum MHD_Result answer = MHD_NO;
+    if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
+    if (srv_wait_job(rq, job, SRV_JOB_DONE) != 0) {
+        rq->error_code = "client_disconnected";
+        srv_job_release(job);
+        return MHD_NO;
+    }
+    rq->audio_s = job->audio_s;
+    if (job->status != ASR_OK) {
+        answer = reply_job_error(rq, job);
+    } else {
+        char *text = out == 0 ? render_asr_txt(job->result)
+                   : out == 4 ? render_asr_json(job->result)
+                   : asr_result_format(job->result, out == 1 ? ASR_FORMAT_VTT : out == 2 ? ASR_FORMAT_SRT : ASR_FORMAT_TSV);
+        if (!text) {
+            answer = srv_reply_error(rq, 500, NULL, "internal_error", "could not render the result");
+        } else {
+            char quoted[800], disposition[900];
+            url_quote(filename, quoted, sizeof quoted);
+            snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.%s\"", quoted, output);
+            const char *headers[] = {"Asr-Engine", "asr", MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition, NULL};
+            answer = srv_reply(rq, 200, "text/plain; charset=utf-8", text, strlen(text), headers);
+        }
+    }
+    srv_job_release(job);
+    (void)s;
+    return answer;
+}
+
+static enum MHD_Result handle_detect_language(srv_request *rq)
+{
+    srv_form *f = &rq->form;
+    int raw = 0, enc = 1;
+    const char *encode = query(rq, "encode");
+    if (encode[0]) {
+        if (parse_bool(encode, &enc) != 0) return srv_reply_error(rq, 422, "encode", "invalid_value", "encode must be true or false.");
+        raw = !enc;
+    }
+    if (!f->have_file) return srv_reply_error(rq, 422, "audio_file", "missing_file", "Missing required field: 'audio_file'.");
+    if (f->file_len == 0) return srv_reply_error(rq, 400, "audio_file", "empty_file", "The uploaded file is empty.");
+    srv_job *job = job_from_form(rq, SRV_JOB_DETECT_LANGUAGE);
+    if (!job) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+    job->limits.raw_pcm_s16le = raw;
+    enum MHD_Result answer = MHD_NO;
+    if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
+    if (srv_wait_job(rq, job, SRV_JOB_DONE) != 0) {
+        rq->error_code = "client_disconnected";
+        srv_job_release(job);
+        return MHD_NO;
+    }
+    rq->audio_s = job->audio_s;
+    if (job->status != ASR_OK || job->lang_index < 0)
+        answer = reply_job_error(rq, job);
+    else
+        answer = reply_json(rq, 200, json_pack("{s:s, s:s, s:f}", "detected_language", asr_lang_name(job->lang_index),
+                                               "language_code", asr_lang_code(job->lang_index), "confidence",
+                                               (double)job->lang_prob));
+    srv_job_release(job);
+    return answer;
+}
+
+enum MHD_Result srv_handle_post(srv_request *rq)
+{
+    switch (rq->route) {
+    case SRV_ROUTE_TRANSCRIPTIONS: return handle_openai(rq, ASR_TASK_TRANSCRIBE);
+    case SRV_ROUTE_TRANSLATIONS: return handle_openai(rq, ASR_TASK_TRANSLATE);
+    case SRV_ROUTE_ASR: return handle_asr(rq);
+    case SRV_ROUTE_DETECT_LANGUAGE: return handle_detect_language(rq);
+    default: return srv_reply_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
+    }
+}

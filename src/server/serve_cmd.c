@@ -1,0 +1,233 @@
+/* serve_cmd.c — `asr serve`: options and environment, model loading, signals, graceful shutdown. */
+#include "server/server.h"
+#include "cli/models.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: asr serve [options]\n"
+            "Speech-to-text HTTP service: OpenAI audio API (/v1/audio/transcriptions, /v1/audio/translations,\n"
+            "/v1/models), whisper-asr-webservice (/asr, /detect-language), /healthz, /readyz, /metrics,\n"
+            "/openapi.json. Every option can also be set by the environment variable shown.\n\n"
+            "  --model NAME|DIR            ASR_MODEL              model name or directory (default tiny.en)\n"
+            "  --host ADDR                 ASR_HOST               listen address (default 127.0.0.1)\n"
+            "  --port N                    ASR_PORT               listen port, 0 = any free (default 8000)\n"
+            "  --workers N                 ASR_WORKERS            parallel decodes (default 1)\n"
+            "  --queue N                   ASR_QUEUE              jobs waiting before 429 (default 16)\n"
+            "  --threads N                 ASR_THREADS            threads per decode, 0 = all CPUs (default 0)\n"
+            "  --api-key KEY               ASR_API_KEY            require Authorization: Bearer KEY\n"
+            "  --max-upload-mb N           ASR_MAX_UPLOAD_MB      request body limit → 413 (default 25)\n"
+            "  --max-audio-seconds N       ASR_MAX_AUDIO_SECONDS  decoded audio limit → 413, 0 = none (default 10800)\n"
+            "  --request-timeout S         ASR_REQUEST_TIMEOUT    per-request deadline, queue included (default 900)\n"
+            "  --decode-timeout S          ASR_DECODE_TIMEOUT     audio decoding deadline (default 60)\n"
+            "  --max-connections N         ASR_MAX_CONNECTIONS    open connections (default 128)\n"
+            "  --max-connections-per-ip N  ASR_MAX_CONNECTIONS_PER_IP  0 = unlimited (default 0)\n"
+            "  --idle-timeout S            ASR_IDLE_TIMEOUT       close a connection silent this long (default 30)\n"
+            "  --header-timeout S          ASR_HEADER_TIMEOUT     deadline for request headers (default 15)\n"
+            "  --body-timeout S            ASR_BODY_TIMEOUT       deadline for a request body (default 300)\n"
+            "  --min-upload-rate B         ASR_MIN_UPLOAD_RATE    bytes/s a body must average (default 4096)\n"
+            "  --grace S                   ASR_GRACE              drain time on SIGTERM/SIGINT (default 30)\n"
+            "  --stuck-timeout S           ASR_STUCK_TIMEOUT      busy worker silent this long fails /healthz (default 300)\n");
+}
+
+typedef enum opt_kind { OPT_STR, OPT_INT, OPT_NUM } opt_kind;
+
+typedef struct opt_spec {
+    const char *flag, *env;
+    opt_kind kind;
+    double min, max;
+    void *target; /* char[cap] for OPT_STR, int for OPT_INT, double for OPT_NUM */
+    size_t cap;
+} opt_spec;
+
+/* Parse and store one value; prints the problem and returns -1 if invalid. */
+static int set_option(const opt_spec *o, const char *value, const char *source)
+{
+    if (o->kind == OPT_STR) {
+        if (strlen(value) >= o->cap) {
+            fprintf(stderr, "asr serve: %s is too long\n", source);
+            return -1;
+        }
+        memcpy(o->target, value, strlen(value) + 1);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end || v < o->min || v > o->max || (o->kind == OPT_INT && v != (double)(long)v)) {
+        fprintf(stderr, "asr serve: %s must be %s between %g and %g, got '%s'\n", source,
+                o->kind == OPT_INT ? "an integer" : "a number", o->min, o->max, value);
+        return -1;
+    }
+    if (o->kind == OPT_INT) *(int *)o->target = (int)v;
+    else *(double *)o->target = v;
+    return 0;
+}
+
+/* Defaults, then environment, then command line (which wins). */
+static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg, size_t model_cap)
+{
+    double upload_mb = 25;
+    *cfg = (srv_config){
+        .host = "127.0.0.1", .port = 8000, .workers = 1, .queue = 16, .threads = 0,
+        .max_audio_s = 10800, .request_timeout_s = 900, .decode_timeout_s = 60,
+        .max_connections = 128, .max_connections_per_ip = 0, .idle_timeout_s = 30,
+        .header_timeout_s = 15, .body_timeout_s = 300, .min_upload_rate = 4096, .grace_s = 30, .stuck_s = 300,
+    };
+    model_arg[0] = 0;
+    double idle = cfg->idle_timeout_s;
+    const opt_spec opts[] = {
+        {"--model", "ASR_MODEL", OPT_STR, 0, 0, model_arg, model_cap},
+        {"--host", "ASR_HOST", OPT_STR, 0, 0, cfg->host, sizeof cfg->host},
+        {"--port", "ASR_PORT", OPT_INT, 0, 65535, &cfg->port, 0},
+        {"--workers", "ASR_WORKERS", OPT_INT, 1, 256, &cfg->workers, 0},
+        {"--queue", "ASR_QUEUE", OPT_INT, 1, 100000, &cfg->queue, 0},
+        {"--threads", "ASR_THREADS", OPT_INT, 0, 1024, &cfg->threads, 0},
+        {"--api-key", "ASR_API_KEY", OPT_STR, 0, 0, cfg->api_key, sizeof cfg->api_key},
+        {"--max-upload-mb", "ASR_MAX_UPLOAD_MB", OPT_NUM, 0.001, 4096, &upload_mb, 0},
+        {"--max-audio-seconds", "ASR_MAX_AUDIO_SECONDS", OPT_NUM, 0, 1e7, &cfg->max_audio_s, 0},
+        {"--request-timeout", "ASR_REQUEST_TIMEOUT", OPT_NUM, 0, 1e7, &cfg->request_timeout_s, 0},
+        {"--decode-timeout", "ASR_DECODE_TIMEOUT", OPT_NUM, 0, 1e7, &cfg->decode_timeout_s, 0},
+        {"--max-connections", "ASR_MAX_CONNECTIONS", OPT_INT, 1, 100000, &cfg->max_connections, 0},
+        {"--max-connections-per-ip", "ASR_MAX_CONNECTIONS_PER_IP", OPT_INT, 0, 100000, &cfg->max_connections_per_ip, 0},
+        {"--idle-timeout", "ASR_IDLE_TIMEOUT", OPT_NUM, 1, 86400, &idle, 0},
+        {"--header-timeout", "ASR_HEADER_TIMEOUT", OPT_NUM, 0.1, 86400, &cfg->header_timeout_s, 0},
+        {"--body-timeout", "ASR_BODY_TIMEOUT", OPT_NUM, 0.1, 86400, &cfg->body_timeout_s, 0},
+        {"--min-upload-rate", "ASR_MIN_UPLOAD_RATE", OPT_NUM, 0, 1e12, &cfg->min_upload_rate, 0},
+        {"--grace", "ASR_GRACE", OPT_NUM, 0, 86400, &cfg->grace_s, 0},
+        {"--stuck-timeout", "ASR_STUCK_TIMEOUT", OPT_NUM, 1, 86400, &cfg->stuck_s, 0},
+    };
+    const int n_opts = (int)(sizeof opts / sizeof opts[0]);
+    for (int i = 0; i < n_opts; i++) {
+        const char *v = getenv(opts[i].env);
+        if (v && v[0] && set_option(&opts[i], v, opts[i].env) != 0) return -1;
+    }
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) { usage(stdout); return 1; }
+        const char *arg = argv[a], *eq = strchr(arg, '=');
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const opt_spec *o = NULL;
+        for (int i = 0; i < n_opts; i++)
+            if (strlen(opts[i].flag) == name_len && strncmp(arg, opts[i].flag, name_len) == 0) o = &opts[i];
+        if (!o) {
+            fprintf(stderr, "asr serve: unknown option '%s' (see asr serve --help)\n", arg);
+            return -1;
+        }
+        const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        if (!value) {
+            fprintf(stderr, "asr serve: %s needs a value\n", o->flag);
+            return -1;
+        }
+        if (set_option(o, value, o->flag) != 0) return -1;
+    }
+    cfg->max_upload_bytes = (size_t)(upload_mb * 1024 * 1024);
+    cfg->idle_timeout_s = (int)(idle + 0.999);
+    return 0;
+}
+
+static void log_event(json_t *obj)
+{
+    char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    if (!line) return;
+    fprintf(stderr, "%s\n", line);
+    fflush(stderr);
+    free(line);
+}
+
+static void log_error(const char *msg)
+{
+    log_event(json_pack("{s:s, s:s, s:s}", "level", "error", "event", "startup", "msg", msg));
+}
+
+int asr_cli_serve(int argc, char **argv)
+{
+    srv_config cfg;
+    char model_arg[4096];
+    int prc = parse_config(argc, argv, &cfg, model_arg, sizeof model_arg);
+    if (prc != 0) return prc > 0 ? 0 : 2;
+
+    if (asr_cli_resolve_model(model_arg[0] ? model_arg : NULL, cfg.model_path, sizeof cfg.model_path) != 0) {
+        fprintf(stderr, "asr serve: cannot find model '%s'\n", model_arg[0] ? model_arg : "tiny.en");
+        return 2;
+    }
+    /* The name clients may use: the argument if it is a name, else the directory's name. */
+    const char *name = model_arg[0] ? model_arg : "tiny.en";
+    if (strchr(name, '/')) {
+        size_t len = strlen(name);
+        while (len > 1 && name[len - 1] == '/') len--;
+        const char *base = name + len;
+        while (base > name && base[-1] != '/') base--;
+        snprintf(cfg.model_name, sizeof cfg.model_name, "%.*s", (int)(name + len - base), base);
+    } else {
+        snprintf(cfg.model_name, sizeof cfg.model_name, "%s", name);
+    }
+
+    /* Signals are taken synchronously by this thread (sigtimedwait), so every
+     * thread started below inherits the blocked mask and no handler runs in
+     * async-signal context. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    asr_error err;
+    asr_model_params mp = asr_model_default_params();
+    mp.n_threads = cfg.threads;
+    double t0 = srv_now();
+    asr_model *model = NULL;
+    if (asr_model_load(cfg.model_path, &mp, &model, &err) != ASR_OK) {
+        log_error(err.message);
+        return 1;
+    }
+    double load_s = srv_now() - t0;
+    srv_metrics *metrics = srv_metrics_new();
+    srv_pool *pool = metrics ? srv_pool_start(model, cfg.workers, cfg.queue, cfg.threads, metrics, &err) : NULL;
+    if (!pool) {
+        log_error(metrics ? err.message : "out of memory");
+        srv_metrics_free(metrics);
+        asr_model_free(model);
+        return 1;
+    }
+    srv_server *server = srv_server_start(&cfg, model, load_s, pool, metrics, &err);
+    if (!server) {
+        log_error(err.message);
+        srv_pool_stop(pool);
+        srv_metrics_free(metrics);
+        asr_model_free(model);
+        return 1;
+    }
+    log_event(json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:f, s:i, s:i, s:i, s:b}", "level", "info", "event", "listening",
+                        "host", cfg.host, "port", srv_server_port(server), "model", cfg.model_name, "model_path",
+                        cfg.model_path, "model_load_s", load_s, "workers", cfg.workers, "queue", cfg.queue, "threads",
+                        cfg.threads, "auth", cfg.api_key[0] != 0));
+
+    int sig = 0;
+    while (sig <= 0) {
+        siginfo_t info;
+        struct timespec tick = {1, 0};
+        sig = sigtimedwait(&stop_signals, &info, &tick);
+    }
+    log_event(json_pack("{s:s, s:s, s:s, s:f}", "level", "info", "event", "draining", "signal",
+                        sig == SIGTERM ? "SIGTERM" : "SIGINT", "grace_s", cfg.grace_s));
+    int cancelled = srv_server_drain(server, cfg.grace_s);
+    srv_server_free(server);
+    srv_pool_stop(pool);
+    srv_metrics_free(metrics);
+    asr_model_free(model);
+    log_event(json_pack("{s:s, s:s, s:i}", "level", "info", "event", "stopped", "cancelled_requests", cancelled));
+    return 0;
+}

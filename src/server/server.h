@@ -1,0 +1,152 @@
+/* server.h — the `asr serve` HTTP service: entry point and the pieces its files share. */
+#ifndef ASR_SERVER_H
+#define ASR_SERVER_H
+
+#include "asr.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* `asr serve ARGS...` (argv[0] = "serve"); returns the process exit code. */
+int asr_cli_serve(int argc, char **argv);
+
+/* ---- configuration (serve_cmd.c) ------------------------------------------ */
+
+typedef struct srv_config {
+    char host[256];
+    int port;                  /* 0 = any free port (the log line says which) */
+    int workers;               /* decoding threads, each with its own asr_state */
+    int queue;                 /* jobs waiting for a worker before 429          */
+    int threads;               /* matrix threads per worker, 0 = model default  */
+    char model_path[4096];
+    char model_name[256];      /* what /v1/models lists besides whisper-1      */
+    char api_key[512];         /* empty = no auth                             */
+    size_t max_upload_bytes;   /* request body limit → 413                    */
+    double max_audio_s;        /* decoded duration limit → 413; 0 = none      */
+    double request_timeout_s;  /* whole job (queue + decode) deadline         */
+    double decode_timeout_s;   /* FFmpeg decode deadline                      */
+    int max_connections;
+    int max_connections_per_ip; /* 0 = unlimited                              */
+    int idle_timeout_s;        /* no bytes on a connection for this long → close */
+    double header_timeout_s;   /* from connect (or last response) to full headers */
+    double body_timeout_s;     /* from headers to the end of the body        */
+    double min_upload_rate;    /* bytes/s a body must average after the first seconds */
+    double grace_s;            /* drain period on SIGTERM/SIGINT              */
+    double stuck_s;            /* a busy worker silent this long fails /healthz */
+} srv_config;
+
+/* ---- metrics (metrics.c) ---------------------------------------------------- */
+
+typedef enum srv_route {
+    SRV_ROUTE_TRANSCRIPTIONS,
+    SRV_ROUTE_TRANSLATIONS,
+    SRV_ROUTE_ASR,
+    SRV_ROUTE_DETECT_LANGUAGE,
+    SRV_ROUTE_MODELS,
+    SRV_ROUTE_HEALTHZ,
+    SRV_ROUTE_READYZ,
+    SRV_ROUTE_METRICS,
+    SRV_ROUTE_OPENAPI,
+    SRV_ROUTE_OTHER,
+    SRV_ROUTE_COUNT
+} srv_route;
+
+const char *srv_route_label(srv_route route);
+
+typedef struct srv_metrics srv_metrics;
+
+srv_metrics *srv_metrics_new(void);
+void srv_metrics_free(srv_metrics *m);
+void srv_metrics_request(srv_metrics *m, srv_route route, int status, double seconds);
+/* A finished decode: seconds of audio and wall seconds spent on it. */
+void srv_metrics_job(srv_metrics *m, const char *outcome, double audio_s, double busy_s);
+/* Prometheus text exposition; gauges are passed in by the caller. Returns malloc'd text. */
+typedef struct srv_gauges {
+    int queue_depth, queue_capacity, busy_workers, workers, inflight_requests, draining;
+    double model_load_s;
+} srv_gauges;
+char *srv_metrics_render(srv_metrics *m, const srv_gauges *g);
+
+/* ---- jobs and the worker pool (jobs.c) ------------------------------------- */
+
+typedef enum srv_job_kind { SRV_JOB_TRANSCRIBE, SRV_JOB_DETECT_LANGUAGE } srv_job_kind;
+typedef enum srv_job_phase { SRV_JOB_QUEUED, SRV_JOB_DECODING, SRV_JOB_RUNNING, SRV_JOB_DONE } srv_job_phase;
+
+/* One request's work. Shared by the HTTP thread that waits for it and the
+ * worker that runs it; freed when both have released it. Fields under
+ * "input" are written before submission and read-only afterwards; the rest
+ * are guarded by mu. */
+typedef struct srv_job {
+    pthread_mutex_t mu;
+    pthread_cond_t changed; /* phase advanced or stream bytes appended */
+    int refs;
+
+    /* input */
+    srv_job_kind kind;
+    unsigned char *upload; /* the uploaded file; the worker frees it once decoded */
+    size_t upload_size;
+    asr_audio_limits limits;
+    asr_task task;
+    char language[16];     /* "" = detect */
+    char *prompt;          /* NULL = none */
+    float temperature;     /* < 0 = default fallback ladder */
+    int stream;            /* append SSE events to stream_buf as segments finish */
+    double deadline;       /* monotonic seconds; 0 = none */
+
+    atomic_int abort;      /* set by the HTTP side: client gone, shutdown */
+
+    /* output */
+    srv_job_phase phase;
+    asr_status status;
+    asr_error err;
+    asr_result *result;    /* SRV_JOB_TRANSCRIBE on success */
+    int lang_index;        /* SRV_JOB_DETECT_LANGUAGE on success */
+    float lang_prob;
+    double audio_s, busy_s;
+    char *stream_buf;      /* SSE bytes so far (stream jobs) */
+    size_t stream_len, stream_cap;
+    int first_delta_sent;
+} srv_job;
+
+srv_job *srv_job_new(void);
+void srv_job_release(srv_job *job);
+
+typedef struct srv_pool srv_pool;
+
+/* Start `workers` threads, each with its own state on `model`. NULL + err on failure. */
+srv_pool *srv_pool_start(const asr_model *model, int workers, int queue_cap, int n_threads,
+                         srv_metrics *metrics, asr_error *err);
+/* Queue a job: 0 = queued, -1 = queue full, -2 = pool stopping. */
+int srv_pool_submit(srv_pool *pool, srv_job *job);
+void srv_pool_abort_all(srv_pool *pool);
+void srv_pool_stop(srv_pool *pool); /* abort queued jobs, join, free */
+int srv_pool_queue_depth(srv_pool *pool);
+int srv_pool_queue_capacity(const srv_pool *pool);
+int srv_pool_busy(srv_pool *pool);
+int srv_pool_workers(const srv_pool *pool);
+/* Number of busy workers that have shown no progress for stuck_s seconds. */
+int srv_pool_stuck(srv_pool *pool, double stuck_s);
+/* Seconds a new job should expect to wait, for Retry-After (1..120). */
+int srv_pool_retry_after(srv_pool *pool);
+
+double srv_now(void); /* monotonic seconds */
+
+/* ---- the HTTP service (http.c) ---------------------------------------------- */
+
+typedef struct srv_server srv_server;
+
+srv_server *srv_server_start(const srv_config *cfg, const asr_model *model, double model_load_s,
+                             srv_pool *pool, srv_metrics *metrics, asr_error *err);
+int srv_server_port(const srv_server *s);
+/* Readiness off, stop accepting, wait up to grace_s for in-flight requests
+ * (cancelling what is left), then stop the daemon. Returns the number of
+ * requests that had to be cancelled. */
+int srv_server_drain(srv_server *s, double grace_s);
+void srv_server_free(srv_server *s);
+
+/* ---- OpenAPI document (openapi.c) ------------------------------------------- */
+
+const char *srv_openapi_json(void);
+
+#endif /* ASR_SERVER_H */
