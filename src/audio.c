@@ -277,6 +277,8 @@ typedef struct ff_decoder {
     /* input format swr is configured for */
     int swr_rate, swr_format;
     AVChannelLayout swr_layout;
+    int16_t *pcm16; /* (pcm16_cap,) swr's output before it becomes float */
+    int pcm16_cap;
     pcm_sink sink;
     int n_bad_packets;
 } ff_decoder;
@@ -284,6 +286,8 @@ typedef struct ff_decoder {
 static void ff_decoder_close(ff_decoder *d)
 {
     swr_free(&d->swr);
+    free(d->pcm16);
+    d->pcm16 = NULL;
     av_channel_layout_uninit(&d->swr_layout);
     av_frame_free(&d->frame);
     av_packet_free(&d->packet);
@@ -403,27 +407,34 @@ static asr_status ff_open(ff_decoder *d, asr_error *err)
     return ASR_OK;
 }
 
-/* Drain what swr still buffers (its filter delay) into the sink. */
+/* Resample in_count samples (NULL/0: drain swr's filter delay) into the sink.
+ * swr writes s16, as `ffmpeg -ac 1 -ar 16000 -f s16le` in whisper's
+ * load_audio (and PyAV in faster-whisper) does, and the sink gets s16 / 32768:
+ * the samples come out bit-identical to what those feed their models (this
+ * also clips, and maps NaN/Inf from float sources to finite values). */
 static asr_status ff_resample(ff_decoder *d, const uint8_t **in, int in_count, asr_error *err)
 {
     int bound = swr_get_out_samples(d->swr, in_count);
     if (bound < 0)
         return ff_fail(d, err, bound, "resampling");
-    asr_status st = sink_reserve(&d->sink, (size_t)bound + 16, err);
-    if (st != ASR_OK)
-        return st;
-    uint8_t *out = (uint8_t *)(d->sink.samples + d->sink.n);
-    int got = swr_convert(d->swr, &out, bound + 16, in, in_count);
+    bound += 16;
+    if (bound > d->pcm16_cap) {
+        int16_t *p = realloc(d->pcm16, (size_t)bound * sizeof(int16_t));
+        if (!p)
+            return asr_fail(err, ASR_ERR_NO_MEMORY, "audio: out of memory");
+        d->pcm16 = p;
+        d->pcm16_cap = bound;
+    }
+    uint8_t *out = (uint8_t *)d->pcm16;
+    int got = swr_convert(d->swr, &out, bound, in, in_count);
     if (got < 0)
         return ff_fail(d, err, got, "resampling");
-    /* Float inputs may hold NaN, Inf or values far outside [-1, 1], and the
-     * resampler overshoots slightly at full scale; give the model what
-     * whisper's s16 load_audio would: finite samples clipped to [-1, 1]. */
+    asr_status st = sink_reserve(&d->sink, (size_t)got, err);
+    if (st != ASR_OK)
+        return st;
     float *x = d->sink.samples + d->sink.n;
-    for (int i = 0; i < got; i++) {
-        float v = x[i];
-        x[i] = v != v ? 0.0f : v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
-    }
+    for (int i = 0; i < got; i++)
+        x[i] = d->pcm16[i] * (1.0f / 32768.0f);
     d->sink.n += (size_t)got;
     return sink_check_limit(&d->sink, d->limits, err);
 }
@@ -458,14 +469,12 @@ static asr_status ff_setup_resampler(ff_decoder *d, const AVFrame *frame, asr_er
         return asr_fail(err, ASR_ERR_AUDIO, "audio: bad sample rate %d", frame->sample_rate);
     }
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
-    rc = swr_alloc_set_opts2(&d->swr, &mono, AV_SAMPLE_FMT_FLT, ASR_SAMPLE_RATE, &in_layout,
+    /* With s16 output swr normalises the downmix matrix, so stereo becomes
+     * (L+R)/2 exactly as with `ffmpeg -ac 1`. */
+    rc = swr_alloc_set_opts2(&d->swr, &mono, AV_SAMPLE_FMT_S16, ASR_SAMPLE_RATE, &in_layout,
                              frame->format, frame->sample_rate, 0, NULL);
-    if (rc >= 0) {
-        /* Keep the downmix an average (L+R)/2 as `ffmpeg -ac 1` to s16 gives;
-         * float output would otherwise leave it at (L+R)/sqrt(2). */
-        av_opt_set_double(d->swr, "rematrix_maxval", 1.0, 0);
+    if (rc >= 0)
         rc = swr_init(d->swr);
-    }
     if (rc < 0) {
         av_channel_layout_uninit(&in_layout);
         swr_free(&d->swr);
