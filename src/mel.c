@@ -111,23 +111,33 @@ static void fft_rec(const fft_plan *plan, const double *in_re, const double *in_
     for (int q = 0; q < p; q++)
         fft_rec(plan, in_re + q * stride, in_im + q * stride, stride * p, out_re + q * m,
                 out_im + q * m, m, level + 1);
-    const int tw_step = plan->n / n; /* twiddle for size n is tw[k * tw_step] */
+    const int tw_step = plan->n / n; /* W_n^e is tw[e * tw_step] */
+    /* W_p^e for e in [0, p): the butterfly's own roots of unity. */
+    double wp_re[FFT_MAX_RADIX], wp_im[FFT_MAX_RADIX];
+    for (int e = 0; e < p; e++) {
+        wp_re[e] = plan->tw_re[e * (plan->n / p)];
+        wp_im[e] = plan->tw_im[e * (plan->n / p)];
+    }
     double y_re[FFT_MAX_RADIX], y_im[FFT_MAX_RADIX];
     for (int k = 0; k < m; k++) {
-        /* y_q = W_n^(q k) * Y_q[k], the twiddled inputs of this butterfly. */
+        /* y_q = W_n^(q k) * Y_q[k], the twiddled inputs of this butterfly
+         * (q k < n, so the index needs no reduction). */
         for (int q = 0; q < p; q++) {
-            const int t = (q * k * tw_step) % plan->n;
+            const int t = q * k * tw_step;
             const double a = out_re[q * m + k], b = out_im[q * m + k];
             y_re[q] = a * plan->tw_re[t] - b * plan->tw_im[t];
             y_im[q] = a * plan->tw_im[t] + b * plan->tw_re[t];
         }
-        /* X[k + j m] = sum_q y_q W_p^(q j) */
+        /* X[k + j m] = sum_q y_q W_p^(q j mod p) */
         for (int j = 0; j < p; j++) {
-            double acc_re = 0.0, acc_im = 0.0;
-            for (int q = 0; q < p; q++) {
-                const int t = ((q * j) % p) * (plan->n / p);
-                acc_re += y_re[q] * plan->tw_re[t] - y_im[q] * plan->tw_im[t];
-                acc_im += y_re[q] * plan->tw_im[t] + y_im[q] * plan->tw_re[t];
+            double acc_re = y_re[0], acc_im = y_im[0];
+            int e = 0;
+            for (int q = 1; q < p; q++) {
+                e += j;
+                if (e >= p)
+                    e -= p;
+                acc_re += y_re[q] * wp_re[e] - y_im[q] * wp_im[e];
+                acc_im += y_re[q] * wp_im[e] + y_im[q] * wp_re[e];
             }
             out_re[k + j * m] = acc_re;
             out_im[k + j * m] = acc_im;

@@ -9,6 +9,7 @@
 #include <libavutil/channel_layout.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,6 +453,47 @@ static void check_rate_change(void)
     free(a2);
 }
 
+/* Decodes share no state: four threads at once give the single-thread result. */
+typedef struct decode_job {
+    const unsigned char *bytes;
+    size_t len;
+    asr_audio out;
+    asr_status status;
+} decode_job;
+
+static void *decode_job_run(void *arg)
+{
+    decode_job *job = arg;
+    asr_error err;
+    job->status = asr_audio_decode_memory(job->bytes, job->len, NULL, &job->out, &err);
+    return NULL;
+}
+
+static void check_concurrent(void)
+{
+    size_t len = 0;
+    unsigned char *flac = read_file(data_path("jfk.flac"), &len);
+    asr_audio one = {0};
+    asr_error err;
+    asr_status st = flac ? asr_audio_decode_memory(flac, len, NULL, &one, &err) : ASR_ERR_IO;
+    decode_job jobs[4];
+    pthread_t tids[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (decode_job){.bytes = flac, .len = len, .status = ASR_ERR_INTERNAL};
+        pthread_create(&tids[i], NULL, decode_job_run, &jobs[i]);
+    }
+    int same = st == ASR_OK;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(tids[i], NULL);
+        same = same && jobs[i].status == ASR_OK && jobs[i].out.n_samples == one.n_samples &&
+               memcmp(jobs[i].out.samples, one.samples, one.n_samples * sizeof(float)) == 0;
+        asr_audio_free(&jobs[i].out);
+    }
+    CHECK(same, "4 concurrent FLAC decodes equal the single decode");
+    asr_audio_free(&one);
+    free(flac);
+}
+
 static void check_raw(void)
 {
     const char *path = "/usr/share/pocketsphinx/test/data/goforward.raw";
@@ -667,6 +709,7 @@ int main(void)
     check_raw();
     check_float_wav();
     check_rate_change();
+    check_concurrent();
     check_errors();
     asr_audio_free(&jfk);
     /* Remove the fixtures. */
