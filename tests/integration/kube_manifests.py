@@ -234,8 +234,10 @@ def check_consistency(files, server_paths):
 
     # Timeout chain (docs/deploy.md, "Timeouts").
     try:
-        deadline = int(env["ASR_REQUEST_TIMEOUT_S"])
-        drain = int(env["ASR_SHUTDOWN_GRACE_S"])
+        deadline = float(env["ASR_REQUEST_TIMEOUT"])
+        drain = float(env["ASR_GRACE"])
+        body = float(env["ASR_BODY_TIMEOUT"])
+        max_audio = float(env["ASR_MAX_AUDIO_SECONDS"])
         cmd = ((c.get("lifecycle") or {}).get("preStop") or {}).get("exec", {}).get("command", [])
         if len(cmd) != 2 or not cmd[0].endswith("sleep"):
             raise ValueError("preStop must be exec [/bin/sleep, SECONDS]")
@@ -247,10 +249,14 @@ def check_consistency(files, server_paths):
         startup_budget = sp.get("initialDelaySeconds", 0) + sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3)
         lt = legacy["spec"]["timeouts"]
         chain = [
-            (drain >= deadline, f"ASR_SHUTDOWN_GRACE_S {drain} < ASR_REQUEST_TIMEOUT_S {deadline}: a request accepted just before SIGTERM would be cut"),
+            (0 < max_audio, "ASR_MAX_AUDIO_SECONDS must bound the longest accepted recording (0 = unbounded)"),
+            (0 < deadline, "ASR_REQUEST_TIMEOUT must be set (0 = no deadline)"),
+            # The deadline runs from the request's start, upload included.
+            (body < deadline, f"ASR_BODY_TIMEOUT {body:g} >= ASR_REQUEST_TIMEOUT {deadline:g}: an upload could outlast the deadline"),
+            (drain >= deadline + 5, f"ASR_GRACE {drain:g} < ASR_REQUEST_TIMEOUT {deadline:g} + 5: a request accepted just before SIGTERM could be cut"),
             (pre_stop >= 5, f"preStop sleep {pre_stop}s < 5s: endpoint removal may not have propagated"),
-            (tgps >= pre_stop + drain + 5, f"terminationGracePeriodSeconds {tgps} < preStop {pre_stop} + drain {drain} + 5"),
-            (header > deadline, f"InterceptorRoute responseHeader {header}s <= server deadline {deadline}s"),
+            (tgps >= pre_stop + drain + 5, f"terminationGracePeriodSeconds {tgps} < preStop {pre_stop} + drain {drain:g} + 5"),
+            (header > deadline, f"InterceptorRoute responseHeader {header}s <= server deadline {deadline:g}s"),
             (total >= ready + header, f"InterceptorRoute request {total}s < readiness {ready}s + responseHeader {header}s"),
             (startup_budget < ready, f"startup probe budget {startup_budget}s >= interceptor readiness {ready}s"),
             (_duration_s(lt["responseHeader"]) == header, "legacy responseHeader differs from the InterceptorRoute's"),
