@@ -164,6 +164,33 @@ static void test_long_piece(const asr_tokenizer *tok)
     free(text);
 }
 
+/* Any bytes at all encode, and decode back to their UTF-8-repaired form
+ * (byte-level BPE loses nothing but invalid sequences). */
+static void test_random_bytes_round_trip(const asr_tokenizer *tok)
+{
+    uint32_t state = 12345;
+    int failures = 0;
+    for (int it = 0; it < 2000; it++) {
+        char text[96];
+        state = state * 1664525u + 1013904223u;
+        int n = (int)(state >> 24) % 95;
+        for (int i = 0; i < n; i++) {
+            state = state * 1664525u + 1013904223u;
+            int c = (int)(state >> 24);
+            text[i] = (char)(c ? c : ' ');
+        }
+        text[n] = '\0';
+        int ids[200];
+        int count = asr_tokenizer_encode(tok, text, ids, 200);
+        char *back = count >= 0 ? asr_tokenizer_decode(tok, ids, count, asr_tokenizer_size(tok)) : NULL;
+        char *want = asr_utf8_repair(text, (size_t)n, NULL);
+        failures += !back || !want || strcmp(back, want) != 0;
+        free(back);
+        free(want);
+    }
+    CHECK(failures == 0, "2000 random byte strings round-trip (%d failed)", failures);
+}
+
 static void test_decode(const asr_tokenizer *tok)
 {
     for (int c = 0; c < COUNT(decode_cases); c++) {
@@ -377,6 +404,7 @@ int main(void)
         test_encode(tok);
         test_decode(tok);
         test_long_piece(tok);
+        test_random_bytes_round_trip(tok);
         asr_tokenizer_free(tok);
     }
     test_bad_dirs(model_dir);
