@@ -56,7 +56,9 @@ asr_status asr_tokenizer_from_bytes(const char *const *tokens, const size_t *len
 void asr_tokenizer_free(asr_tokenizer *tok);
 
 int asr_tokenizer_size(const asr_tokenizer *tok);
-/* Id of a token given as its text ("<|en|>", "<|0.00|>"), or -1. */
+/* Id of a token given as its text ("<|en|>", "<|0.00|>"), or -1. The old
+ * Hugging Face names <|nocaptions|> and <|iw|> and Whisper's <|nospeech|>
+ * and <|he|> find each other. */
 int asr_tokenizer_find(const asr_tokenizer *tok, const char *text);
 /* Raw bytes of a token (not NUL-terminated); NULL for an invalid id. */
 const char *asr_tokenizer_bytes(const asr_tokenizer *tok, int id, size_t *len);

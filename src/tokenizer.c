@@ -498,12 +498,17 @@ int asr_tokenizer_find(const asr_tokenizer *tok, const char *text)
 {
     if (!tok || !text) return -1;
     int id = lookup(tok, text, strlen(text));
-    /* Whisper's tiktoken names the no-speech token <|nospeech|>; vocabularies
-     * converted from Hugging Face (CTranslate2's) still call it
-     * <|nocaptions|>. Either name finds whichever one the vocabulary has. */
-    if (id < 0 && strcmp(text, "<|nospeech|>") == 0) id = lookup(tok, "<|nocaptions|>", 14);
-    else if (id < 0 && strcmp(text, "<|nocaptions|>") == 0) id = lookup(tok, "<|nospeech|>", 12);
-    return id;
+    if (id >= 0) return id;
+    /* Vocabularies converted from Hugging Face (CTranslate2's) keep two old
+     * names where Whisper's tiktoken has new ones: <|nocaptions|> for
+     * <|nospeech|> and <|iw|> for Hebrew's <|he|>. Either name finds
+     * whichever one the vocabulary has. */
+    static const char *const renamed[][2] = {{"<|nospeech|>", "<|nocaptions|>"}, {"<|he|>", "<|iw|>"}};
+    for (size_t i = 0; i < sizeof renamed / sizeof renamed[0]; i++) {
+        if (strcmp(text, renamed[i][0]) == 0) return lookup(tok, renamed[i][1], strlen(renamed[i][1]));
+        if (strcmp(text, renamed[i][1]) == 0) return lookup(tok, renamed[i][0], strlen(renamed[i][0]));
+    }
+    return -1;
 }
 
 const char *asr_tokenizer_bytes(const asr_tokenizer *tok, int id, size_t *len)

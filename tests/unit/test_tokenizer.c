@@ -244,6 +244,8 @@ static void test_lookups(const asr_tokenizer *tok)
     CHECK(asr_tokenizer_find(tok, "<|startofprev|>") == 50360, "startofprev");
     CHECK(asr_tokenizer_find(tok, "<|nocaptions|>") == 50361, "nocaptions");
     CHECK(asr_tokenizer_find(tok, "<|nospeech|>") == 50361, "nospeech finds the older name");
+    CHECK(asr_tokenizer_find(tok, "<|iw|>") == 50278 && asr_tokenizer_find(tok, "<|he|>") == 50278,
+          "Hebrew is <|iw|> in this vocabulary; <|he|> finds it");
     CHECK(asr_tokenizer_find(tok, "<|notimestamps|>") == 50362, "notimestamps");
     CHECK(asr_tokenizer_find(tok, "<|0.00|>") == 50363, "first timestamp");
     CHECK(asr_tokenizer_find(tok, "<|30.00|>") == 51863, "last timestamp");
