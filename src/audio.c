@@ -77,6 +77,7 @@ typedef struct byte_source {
     int64_t file_size;      /* -1 when unknown                  */
     double deadline;        /* monotonic seconds, 0 = none      */
     int timed_out;
+    int read_failed;        /* the FILE reported an error: a real I/O failure */
 } byte_source;
 
 static int deadline_passed(byte_source *src)
@@ -95,8 +96,10 @@ static int source_read(void *opaque, uint8_t *buf, int buf_size)
         return 0;
     if (src->file) {
         size_t got = fread(buf, 1, (size_t)buf_size, src->file);
-        if (got == 0)
-            return ferror(src->file) ? AVERROR(EIO) : AVERROR_EOF;
+        if (got == 0) {
+            src->read_failed = ferror(src->file) != 0;
+            return src->read_failed ? AVERROR(EIO) : AVERROR_EOF;
+        }
         return (int)got;
     }
     if (src->pos >= src->size)
@@ -317,8 +320,13 @@ static asr_status ff_fail(ff_decoder *d, asr_error *err, int code, const char *w
                         d->limits->deadline_s);
     if (code == AVERROR(ENOMEM))
         return asr_fail(err, ASR_ERR_NO_MEMORY, "audio: out of memory while %s", what);
-    if (code == AVERROR(EIO))
+    /* Demuxers also say EIO about damaged data; only our reader knows
+     * whether the file itself failed. */
+    if (d->src->read_failed)
         return asr_fail(err, ASR_ERR_IO, "audio: read error while %s", what);
+    if (code == AVERROR(EIO) || code == AVERROR_EOF)
+        return asr_fail(err, ASR_ERR_AUDIO, "audio: %s failed: the data is damaged or truncated",
+                        what);
     return asr_fail(err, ASR_ERR_AUDIO, "audio: %s failed: %s", what,
                     av_err(code, buf, sizeof buf));
 }
@@ -521,7 +529,7 @@ static asr_status ff_decode_all(ff_decoder *d, asr_error *err)
         if (rc < 0) {
             if (d->src->timed_out || rc == AVERROR_EXIT)
                 return ff_fail(d, err, rc, "reading");
-            if (rc == AVERROR(ENOMEM))
+            if (rc == AVERROR(ENOMEM) || d->src->read_failed)
                 return ff_fail(d, err, rc, "reading");
             /* EOF, or damage / truncation: keep what decoded so far. */
             break;

@@ -494,6 +494,64 @@ static void check_concurrent(void)
     free(flac);
 }
 
+/* Mutated real files (flipped bytes, cut at random points): whatever comes
+ * back must be a clean status, with samples only on success. Run under
+ * ASan/UBSan this is a small deterministic fuzz of each demuxer and decoder. */
+static void check_mutations(void)
+{
+    const char *files[] = {data_path("jfk.wav"), data_path("jfk.mp3"), data_path("jfk.flac"),
+                           data_path("fleurs/de-000.ogg"), tmp_path("jfk.m4a"),
+                           tmp_path("jfk.webm"), tmp_path("jfk_vorbis.ogg"), tmp_path("jfk.aac")};
+    uint64_t rng = 0x9E3779B97F4A7C15ULL;
+    int clean = 1, decoded = 0, refused = 0;
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s", files[f]);
+        size_t len = 0;
+        unsigned char *orig = read_file(path, &len);
+        if (!orig || len < 64) {
+            CHECK(0, "read %s for mutation", path);
+            free(orig);
+            continue;
+        }
+        unsigned char *buf = malloc(len);
+        for (int round = 0; round < 12; round++) {
+            memcpy(buf, orig, len);
+            size_t n = len;
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            if (round % 3 == 2) {
+                n = (size_t)(rng >> 33) % len; /* cut */
+            } else {
+                /* Flip bytes, half of the rounds inside the first 4 KB (headers). */
+                int flips = 1 + (int)((rng >> 40) % 64);
+                for (int i = 0; i < flips; i++) {
+                    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+                    size_t span = round % 2 ? len : (len < 4096 ? len : 4096);
+                    buf[(rng >> 20) % span] ^= (unsigned char)(1u + (rng >> 56) % 255);
+                }
+            }
+            asr_audio a = {0};
+            asr_error err;
+            asr_audio_limits lim = asr_audio_default_limits();
+            lim.max_duration_s = 600;
+            asr_status st = asr_audio_decode_memory(buf, n, &lim, &a, &err);
+            int ok = (st == ASR_OK && a.samples && a.n_samples > 0) ||
+                     ((st == ASR_ERR_AUDIO || st == ASR_ERR_TOO_LARGE) && !a.samples && err.message[0]);
+            if (!ok) {
+                clean = 0;
+                printf("     %s round %d: status %d, %zu samples: %s\n", path, round, st, a.n_samples,
+                       err.message);
+            }
+            decoded += st == ASR_OK;
+            refused += st != ASR_OK;
+            asr_audio_free(&a);
+        }
+        free(buf);
+        free(orig);
+    }
+    CHECK(clean, "96 mutated files: clean statuses only (%d decoded, %d refused)", decoded, refused);
+}
+
 static void check_raw(void)
 {
     const char *path = "/usr/share/pocketsphinx/test/data/goforward.raw";
@@ -710,6 +768,7 @@ int main(void)
     check_float_wav();
     check_rate_change();
     check_concurrent();
+    check_mutations();
     check_errors();
     asr_audio_free(&jfk);
     /* Remove the fixtures. */
