@@ -4,6 +4,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/avstring.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
 
@@ -29,7 +30,7 @@ static const char *const allowed_formats[] = {
     "pcm_s16le,pcm_s16be,pcm_s24le,pcm_s24be,pcm_s32le,pcm_s32be,pcm_f32le,pcm_f32be,"     \
     "pcm_f64le,pcm_f64be,pcm_u8,pcm_alaw,pcm_mulaw,adpcm_ms,adpcm_ima_wav,gsm_ms,"         \
     "flac,alac,mp1,mp1float,mp2,mp2float,mp3,mp3float,vorbis,libvorbis,opus,libopus,"      \
-    "aac,aac_fixed,aac_latm"
+    "aac,aac_fixed,aac_latm,ac3,ac3_fixed,eac3"
 
 #define IO_BUFFER_SIZE 65536
 #define PROBE_BYTES (1 << 20)        /* bytes the format probe may read        */
@@ -389,6 +390,8 @@ static asr_status ff_open(ff_decoder *d, asr_error *err)
                         iformat->name);
     if (rc < 0 || !codec)
         return asr_fail(err, ASR_ERR_AUDIO, "audio: no decoder for the audio stream");
+    if (av_match_list(codec->name, CODEC_WHITELIST, ',') <= 0)
+        return asr_fail(err, ASR_ERR_AUDIO, "audio: unsupported audio codec '%s'", codec->name);
     d->stream_index = rc;
     for (unsigned i = 0; i < d->fmt->nb_streams; i++)
         if ((int)i != d->stream_index)

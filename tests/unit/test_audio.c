@@ -644,6 +644,15 @@ static void check_errors(void)
     const char *concat = "ffconcat version 1.0\nfile /etc/passwd\nfile jfk.wav\n";
     check_bad("list.ffconcat", concat, strlen(concat), ASR_ERR_AUDIO);
     /* A container with no audio stream. */
+    /* An audio codec outside the allow-list (WMA in Matroska). */
+    if (jfk.samples) {
+        int rc = encode_fixture(tmp_path("wma.mka"), "matroska", "wmav2", jfk.samples, 16000);
+        CHECK(rc == 0, "encode a WMA-in-Matroska fixture");
+        st = asr_audio_decode_file(tmp_path("wma.mka"), NULL, &a, &err);
+        CHECK(st == ASR_ERR_AUDIO && strstr(err.message, "unsupported audio codec 'wmav2'"),
+              "WMA refused: %s", err.message);
+        asr_audio_free(&a);
+    }
     int subs_rc = write_subtitle_only_mkv(tmp_path("subs.mkv"));
     CHECK(subs_rc == 0, "write a subtitle-only Matroska fixture");
     if (subs_rc == 0) {
@@ -776,7 +785,8 @@ int main(void)
                                         "jfk_opus.mka", "goforward.bin", "empty.raw", "empty.wav",
                                         "noise.bin", "noise.mp3", "text.txt", "playlist.m3u8",
                                         "list.ffconcat", "subs.mkv", "lying.wav", "header-only.wav",
-                                        "zero-channels.wav", "truncated.mp3", "tag-only.mp3"};
+                                        "zero-channels.wav", "truncated.mp3", "tag-only.mp3",
+                                        "wma.mka"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         unlink(tmp_path(names[i]));
     rmdir(tmp_dir);
