@@ -66,13 +66,17 @@ asr_status asr_mel_filters(int n_mels, float *out, asr_error *err)
     return ASR_OK;
 }
 
-/* ---- a mixed-radix complex FFT of size ASR_N_FFT (400 = 4*4*5*5) --------- */
+/* ---- the real DFT of size ASR_N_FFT ------------------------------------
+ * The 400 real samples are packed as 200 complex ones (even + i odd), put
+ * through a mixed-radix complex FFT of 200 = 4*2*5*5, and unpacked into the
+ * 201 bins of the one-sided spectrum: half the work of a complex FFT of 400. */
 
 typedef struct fft_plan {
-    int n;
+    int n;                     /* complex FFT size: ASR_N_FFT / 2 */
     int n_factors;
     int factors[FFT_MAX_FACTORS];
     double tw_re[ASR_N_FFT], tw_im[ASR_N_FFT]; /* (n,) exp(-2 pi i k / n) */
+    double post_re[ASR_N_FREQ], post_im[ASR_N_FREQ]; /* (201,) exp(-2 pi i k / ASR_N_FFT) */
 } fft_plan;
 
 static void fft_plan_init(fft_plan *plan, int n)
@@ -86,12 +90,17 @@ static void fft_plan_init(fft_plan *plan, int n)
             plan->factors[plan->n_factors++] = radices[r];
             rest /= radices[r];
         }
-    /* ASR_N_FFT = 400 = 4*4*5*5, so rest is 1 here; a prime factor above
+    /* n = 200 = 4*2*5*5, so rest is 1 here; a prime factor above
      * FFT_MAX_RADIX would need a larger butterfly buffer. */
     for (int k = 0; k < n; k++) {
         const double angle = -2.0 * M_PI * k / n;
         plan->tw_re[k] = cos(angle);
         plan->tw_im[k] = sin(angle);
+    }
+    for (int k = 0; k < ASR_N_FREQ; k++) {
+        const double angle = -2.0 * M_PI * k / ASR_N_FFT;
+        plan->post_re[k] = cos(angle);
+        plan->post_im[k] = sin(angle);
     }
 }
 
@@ -145,6 +154,30 @@ static void fft_rec(const fft_plan *plan, const double *in_re, const double *in_
     }
 }
 
+/* power[k] = |DFT(x)[k]|^2 for k in [0, ASR_N_FREQ), x real of ASR_N_FFT. */
+static void real_power_spectrum(const fft_plan *plan, const double *x, double *power)
+{
+    enum { M = ASR_N_FFT / 2 };
+    double z_re[M], z_im[M], Z_re[M], Z_im[M];
+    for (int n = 0; n < M; n++) {
+        z_re[n] = x[2 * n];
+        z_im[n] = x[2 * n + 1];
+    }
+    fft_rec(plan, z_re, z_im, 1, Z_re, Z_im, M, 0);
+    /* With a = Z[k], b = conj(Z[M-k]): the even samples' DFT is (a+b)/2, the
+     * odd samples' is (a-b)/2i, and X[k] = E[k] + W_N^k O[k]. */
+    for (int k = 0; k < ASR_N_FREQ; k++) {
+        const int ka = k % M, kb = (M - k) % M;
+        const double a_re = Z_re[ka], a_im = Z_im[ka];
+        const double b_re = Z_re[kb], b_im = -Z_im[kb];
+        const double e_re = 0.5 * (a_re + b_re), e_im = 0.5 * (a_im + b_im);
+        const double o_re = 0.5 * (a_im - b_im), o_im = -0.5 * (a_re - b_re);
+        const double x_re = e_re + plan->post_re[k] * o_re - plan->post_im[k] * o_im;
+        const double x_im = e_im + plan->post_re[k] * o_im + plan->post_im[k] * o_re;
+        power[k] = x_re * x_re + x_im * x_im;
+    }
+}
+
 /* ---- log-mel spectrogram ------------------------------------------------- */
 
 typedef struct mel_job {
@@ -188,7 +221,7 @@ static float padded_sample(const mel_job *job, long long i)
 static void *mel_worker(void *arg)
 {
     mel_job *job = arg;
-    double frame_re[ASR_N_FFT], frame_im[ASR_N_FFT], spec_re[ASR_N_FFT], spec_im[ASR_N_FFT];
+    double frame[ASR_N_FFT]; /* windowed samples */
     double power[ASR_N_FREQ];
     float max_log = -FLT_MAX;
     for (int t = job->frame_begin; t < job->frame_end; t++) {
@@ -196,15 +229,12 @@ static void *mel_worker(void *arg)
         const long long first = start - ASR_N_FFT / 2;
         if (first >= 0 && (size_t)(first + ASR_N_FFT) <= job->n_samples) {
             for (int i = 0; i < ASR_N_FFT; i++)
-                frame_re[i] = job->samples[first + i] * job->window[i];
+                frame[i] = job->samples[first + i] * job->window[i];
         } else {
             for (int i = 0; i < ASR_N_FFT; i++)
-                frame_re[i] = padded_sample(job, start + i) * job->window[i];
+                frame[i] = padded_sample(job, start + i) * job->window[i];
         }
-        memset(frame_im, 0, sizeof frame_im);
-        fft_rec(job->plan, frame_re, frame_im, 1, spec_re, spec_im, ASR_N_FFT, 0);
-        for (int k = 0; k < ASR_N_FREQ; k++)
-            power[k] = spec_re[k] * spec_re[k] + spec_im[k] * spec_im[k];
+        real_power_spectrum(job->plan, frame, power);
         for (int m = 0; m < job->n_mels; m++) {
             const float *f = job->filters + (size_t)m * ASR_N_FREQ;
             double acc = 0.0;
@@ -271,7 +301,7 @@ asr_status asr_log_mel(const float *samples, size_t n_samples, size_t pad_sample
         band_lo[m] = lo;
         band_hi[m] = hi;
     }
-    fft_plan_init(plan, ASR_N_FFT);
+    fft_plan_init(plan, ASR_N_FFT / 2);
     double window[ASR_N_FFT]; /* torch.hann_window(400), periodic */
     for (int i = 0; i < ASR_N_FFT; i++)
         window[i] = 0.5 - 0.5 * cos(2.0 * M_PI * i / ASR_N_FFT);
