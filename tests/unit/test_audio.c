@@ -760,8 +760,29 @@ static void check_errors(void)
     free(wav);
 }
 
-int main(void)
+/* test_audio --dump IN OUT: write the decode of IN as s16le (our samples
+ * are s16 / 32768, so this is exact), for tests/tools/ffmpeg_parity.sh. */
+static int dump(const char *in, const char *out)
 {
+    asr_audio a = {0};
+    asr_error err;
+    if (asr_audio_decode_file(in, NULL, &a, &err) != ASR_OK) {
+        fprintf(stderr, "%s\n", err.message);
+        return 1;
+    }
+    int16_t *pcm = malloc(a.n_samples * sizeof(int16_t));
+    for (size_t i = 0; pcm && i < a.n_samples; i++)
+        pcm[i] = (int16_t)lrintf(a.samples[i] * 32768.0f);
+    int rc = pcm && write_file(out, pcm, a.n_samples * sizeof(int16_t)) == 0 ? 0 : 1;
+    free(pcm);
+    asr_audio_free(&a);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "--dump") == 0)
+        return dump(argv[2], argv[3]);
     shared = getenv("ASR_SHARED");
     if (!shared || !*shared)
         shared = "../shared";
