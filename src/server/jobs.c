@@ -206,6 +206,11 @@ static void run_job(srv_worker *w, srv_job *job)
 
     asr_transcribe_params tp = asr_transcribe_default_params();
     tp.task = job->task;
+    /* An English-only model has no task tokens: like openai-whisper and
+     * faster-whisper, "translate to English" is then plain transcription, and
+     * the result reports the task the client asked for. */
+    int english_only_translate = job->task == ASR_TASK_TRANSLATE && !asr_model_is_multilingual(pool->model);
+    if (english_only_translate) tp.task = ASR_TASK_TRANSCRIBE;
     tp.language = job->language[0] ? job->language : NULL;
     tp.initial_prompt = job->prompt;
     tp.n_threads = pool->n_threads;
@@ -224,6 +229,7 @@ static void run_job(srv_worker *w, srv_job *job)
     if (st == ASR_ERR_CANCELLED && job->deadline > 0 && srv_now() > job->deadline && !atomic_load(&job->abort))
         st = asr_fail(&err, ASR_ERR_TIMEOUT, "request deadline passed during transcription");
     if (st == ASR_OK) {
+        if (english_only_translate) result->task = ASR_TASK_TRANSLATE;
         pthread_mutex_lock(&job->mu);
         job->result = result;
         if (job->stream) {

@@ -151,8 +151,15 @@ static srv_job *job_from_form(srv_request *rq, srv_job_kind kind)
 
 typedef struct sse_stream {
     srv_job *job;
-    srv_request probe; /* just enough of the request to poll its socket */
+    srv_request probe;      /* just enough of the request to poll its socket */
+    uint64_t injected;      /* keep-alive comment bytes sent between job events */
+    double last_write;      /* monotonic seconds */
+    double keepalive_s;     /* quiet time before a keep-alive comment */
 } sse_stream;
+
+/* An SSE comment: clients ignore it, and it keeps MHD's idle timeout (and
+ * proxies) from closing a stream while a long window decodes. */
+static const char sse_keepalive[] = ": keep-alive\n\n";
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -160,11 +167,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     srv_job *job = st->job;
     pthread_mutex_lock(&job->mu);
     for (;;) {
-        if (pos < job->stream_len) {
-            size_t n = job->stream_len - (size_t)pos;
+        size_t at = (size_t)(pos - st->injected); /* offset into the job's events */
+        if (at < job->stream_len) {
+            size_t n = job->stream_len - at;
             if (n > max) n = max;
-            memcpy(buf, job->stream_buf + pos, n);
+            memcpy(buf, job->stream_buf + at, n);
             pthread_mutex_unlock(&job->mu);
+            st->last_write = srv_now();
             return (ssize_t)n;
         }
         if (job->phase == SRV_JOB_DONE) {
@@ -176,8 +185,14 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         ts.tv_nsec += 100 * 1000 * 1000;
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
         pthread_cond_timedwait(&job->changed, &job->mu, &ts);
-        if (pos < job->stream_len || job->phase == SRV_JOB_DONE) continue;
+        if ((size_t)(pos - st->injected) < job->stream_len || job->phase == SRV_JOB_DONE) continue;
         pthread_mutex_unlock(&job->mu);
+        if (srv_now() - st->last_write > st->keepalive_s && max >= sizeof sse_keepalive - 1) {
+            memcpy(buf, sse_keepalive, sizeof sse_keepalive - 1);
+            st->injected += sizeof sse_keepalive - 1;
+            st->last_write = srv_now();
+            return (ssize_t)(sizeof sse_keepalive - 1);
+        }
         if (srv_client_gone(&st->probe)) {
             atomic_store(&job->abort, 1);
             return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -211,6 +226,10 @@ static enum MHD_Result reply_stream(srv_request *rq, srv_job *job)
     job->refs++;
     pthread_mutex_unlock(&job->mu);
     st->job = job;
+    st->last_write = srv_now();
+    st->keepalive_s = rq->srv->cfg.idle_timeout_s / 3.0;
+    if (st->keepalive_s > 5.0) st->keepalive_s = 5.0;
+    if (st->keepalive_s < 0.3) st->keepalive_s = 0.3;
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, st, sse_free);
     if (!r) {
         sse_free(st);

@@ -1,0 +1,181 @@
+"""Shared helpers for the `asr serve` integration tests (tests/integration/server_*.py).
+
+Starts a real server on 127.0.0.1 with --port 0, learns the port from its
+"listening" log line, keeps every stderr line for log assertions, and stops
+it with SIGTERM, checking that it exits 0.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+ASR_BIN = os.environ.get("ASR_BIN", "build/asr")
+SHARED = os.environ.get("ASR_SHARED", os.path.join(os.path.dirname(__file__), "../../../../shared"))
+TESTDATA = os.path.join(SHARED, "testdata")
+MODEL = os.environ.get("ASR_TEST_MODEL", os.path.expanduser("~/.cache/asr/models/tiny.en"))
+# ASan builds decode several times slower: scale waits, not expectations.
+SLOW = 4.0 if "san" in os.environ.get("BUILD", "") else 1.0
+
+# Ground truth of jfk.wav (../shared/testdata/README.md).
+JFK_TEXT = ("And so my fellow Americans, ask not what your country can do for you, "
+            "ask what you can do for your country.")
+
+failures = []
+
+
+def check(cond, what):
+    """Record one assertion; the script exits non-zero at the end if any failed."""
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def finish():
+    if failures:
+        print(f"{len(failures)} check(s) failed:", *failures, sep="\n  ")
+        sys.exit(1)
+    print("all checks passed")
+
+
+def data(name):
+    return os.path.join(TESTDATA, name)
+
+
+class Server:
+    def __init__(self, *args, env=None, name="server"):
+        self.args = [ASR_BIN, "serve", "--port", "0", "--host", "127.0.0.1", "--model", MODEL, *args]
+        self.lines = []
+        self.name = name
+        full_env = dict(os.environ)
+        for k in list(full_env):
+            if k.startswith("ASR_") and k not in ("ASR_MODELS_DIR",):
+                full_env.pop(k)  # options come from args only, unless a test sets env
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=full_env)
+        self.port = None
+        ready = threading.Event()
+
+        def pump():
+            for raw in self.proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.lines.append(line)
+                if self.port is None:
+                    try:
+                        obj = json.loads(line)
+                    except ValueError:
+                        continue
+                    if obj.get("event") == "listening":
+                        self.port = obj["port"]
+                        ready.set()
+            ready.set()
+
+        self.pump = threading.Thread(target=pump, daemon=True)
+        self.pump.start()
+        ready.wait(60 * SLOW)
+        if self.port is None:
+            self.proc.kill()
+            raise RuntimeError(f"{name} did not start: " + "\n".join(self.lines[-20:]))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def log_events(self, event="request"):
+        out = []
+        for line in list(self.lines):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if obj.get("event") == event:
+                out.append(obj)
+        return out
+
+    def metric(self, name_with_labels):
+        import requests
+        text = requests.get(self.url + "/metrics", timeout=10).text
+        for line in text.splitlines():
+            if line.startswith(name_with_labels + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def stop(self, expect_rc=0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=60 * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = "hung"
+        self.pump.join(5)
+        check(rc == expect_rc, f"{self.name} exits {expect_rc} on SIGTERM (got {rc})")
+        nonjson = [l for l in self.lines if not l.startswith("{")]
+        check(not nonjson, f"{self.name}: every stderr line is JSON (stray: {nonjson[:3]})")
+        return rc
+
+
+def raw_request(port, payload, read_timeout=10.0, delay_between=None):
+    """Send raw bytes (optionally one byte at a time with a delay) and return what comes back."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=read_timeout)
+    try:
+        if delay_between is None:
+            s.sendall(payload)
+        else:
+            for i in range(len(payload)):
+                try:
+                    s.sendall(payload[i:i + 1])
+                except OSError:
+                    break
+                time.sleep(delay_between)
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not b:
+                break
+            chunks.append(b)
+        return b"".join(chunks)
+    finally:
+        s.close()
+
+
+def parse_raw_response(raw):
+    """(status, headers dict lower-case, body bytes) of one HTTP/1.1 response."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    if not lines or not lines[0].startswith("HTTP/"):
+        return None, {}, raw
+    status = int(lines[0].split()[1])
+    headers = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
+
+
+def multipart(fields, boundary="asrtestboundary"):
+    """Build a multipart/form-data body; fields: list of (name, value bytes|str, filename or None)."""
+    out = []
+    for name, value, filename in fields:
+        if isinstance(value, str):
+            value = value.encode()
+        disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        out.append(f"--{boundary}\r\nContent-Disposition: {disp}\r\n".encode())
+        if filename:
+            out.append(b"Content-Type: application/octet-stream\r\n")
+        out.append(b"\r\n" + value + b"\r\n")
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out), f"multipart/form-data; boundary={boundary}"
+
+
+def is_openai_error(resp_json, param=None):
+    e = resp_json.get("error") if isinstance(resp_json, dict) else None
+    if not isinstance(e, dict):
+        return False
+    if set(e) != {"message", "type", "param", "code"} or not e["message"]:
+        return False
+    return param is None or e["param"] == param
