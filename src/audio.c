@@ -342,6 +342,9 @@ static asr_status ff_open(ff_decoder *d, asr_error *err)
         av_free(iobuf);
         return asr_fail(err, ASR_ERR_NO_MEMORY, "audio: out of memory");
     }
+    /* A pipe or FIFO cannot seek: say so, and demuxers read straight through. */
+    if (d->src->file && d->src->file_size < 0)
+        d->avio->seekable = 0;
     /* Detect the container ourselves so it can be checked against the
      * allow-list before any demuxer code runs on the input. */
     const AVInputFormat *iformat = NULL;
