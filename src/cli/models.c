@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -278,6 +279,42 @@ static void remove_tree(const char *path)
     nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Remove the download and staging directories (".download-NAME-PID",
+ * "NAME.tmp-PID") that an interrupted pull of this model left, when their
+ * process is gone. "NAME.old-PID" is kept: if a --force pull died between
+ * its two renames, that is the only copy of the previous model. */
+static void remove_stale(const char *models_dir, const char *name)
+{
+    DIR *d = opendir(models_dir);
+    if (!d)
+        return;
+    char download_prefix[160], staging_prefix[160];
+    snprintf(download_prefix, sizeof download_prefix, ".download-%s-", name);
+    snprintf(staging_prefix, sizeof staging_prefix, "%s.tmp-", name);
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        const char *pid_text = NULL;
+        if (strncmp(ent->d_name, download_prefix, strlen(download_prefix)) == 0)
+            pid_text = ent->d_name + strlen(download_prefix);
+        else if (strncmp(ent->d_name, staging_prefix, strlen(staging_prefix)) == 0)
+            pid_text = ent->d_name + strlen(staging_prefix);
+        if (!pid_text || !*pid_text)
+            continue;
+        char *end;
+        long pid = strtol(pid_text, &end, 10);
+        if (*end || pid <= 0 || pid > INT_MAX)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* still running, or not ours to judge */
+        char path[PATH_MAX];
+        if (format_path(path, sizeof path, "%s/%s", models_dir, ent->d_name) == 0) {
+            fprintf(stderr, "removing %s, left by an interrupted pull\n", path);
+            remove_tree(path);
+        }
+    }
+    closedir(d);
+}
+
 /* ---- progress ------------------------------------------------------------ */
 
 typedef struct pull_progress {
@@ -524,12 +561,14 @@ static int pull_into(const model_entry *m, const char *models_dir, const char *f
     if (check_pip() != 0)
         return -1;
 
-    if (format_path(s->download_dir, sizeof s->download_dir, "%s/.download-%s-XXXXXX",
-                    models_dir, m->name) != 0) {
+    remove_stale(models_dir, m->name);
+    if (format_path(s->download_dir, sizeof s->download_dir, "%s/.download-%s-%ld",
+                    models_dir, m->name, (long)getpid()) != 0) {
         s->download_dir[0] = '\0';
         return -1;
     }
-    if (!mkdtemp(s->download_dir)) {
+    remove_tree(s->download_dir); /* left by an earlier run with our pid */
+    if (mkdir(s->download_dir, 0700) != 0) {
         fprintf(stderr, "asr: cannot create a download directory in %s: %s\n", models_dir,
                 strerror(errno));
         s->download_dir[0] = '\0';
@@ -576,6 +615,12 @@ static int pull_into(const model_entry *m, const char *models_dir, const char *f
         }
     }
     if (rename(s->staging_dir, final_dir) != 0) {
+        if (!old_dir[0] && (errno == ENOTEMPTY || errno == EEXIST)) {
+            /* Another `pull` of the same model finished first; its copy
+             * passed the same checks, so keep it. */
+            fprintf(stderr, "%s was installed by another process meanwhile\n", m->name);
+            return 0;
+        }
         fprintf(stderr, "asr: cannot rename %s to %s: %s\n", s->staging_dir, final_dir,
                 strerror(errno));
         if (old_dir[0])

@@ -97,7 +97,14 @@ expect_no_leftovers
 [ ! -e "$ASR_MODELS_DIR/tiny.en" ] || fail "tiny.en exists after a failed pull"
 
 # ---- the real pull ---------------------------------------------------------------
+# Leftovers of an interrupted pull (a process id that cannot exist): hidden
+# from list, removed by the next pull of the same model.
+mkdir -p "$ASR_MODELS_DIR/.download-tiny.en-2147483646" "$ASR_MODELS_DIR/tiny.en.tmp-2147483646"
+echo partial >"$ASR_MODELS_DIR/tiny.en.tmp-2147483646/model.bin"
+expect_exit 0 "$tmp/out" -- "$ASR_BIN" models list
+expect_in "$tmp/out" "(none)"
 expect_exit 0 "$tmp/pull.log" -- "$ASR_BIN" models pull tiny.en
+expect_in "$tmp/pull.log" "left by an interrupted pull"
 expect_in "$tmp/pull.log" "SHA-256 ok"
 expect_in "$tmp/pull.log" "tiny.en is ready"
 expect_no_leftovers
