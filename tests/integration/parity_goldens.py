@@ -41,7 +41,7 @@ def asr_help(asr: str) -> str:
 
 def output_for(out_dir: Path, path: Path):
     # asr names outputs after the input; accept the usual spellings.
-    for name in (path.stem + ".json", path.name + ".json", path.stem + ".verbose_json"):
+    for name in (path.stem + ".verbose.json", path.stem + ".json", path.name + ".json"):
         if (out_dir / name).is_file():
             return out_dir / name
     return None
@@ -103,8 +103,13 @@ def check_mode(mode: str, golden: dict, clips, outputs: dict) -> list:
               f"{100 * a_wer:6.1f}%")
     for c, identical, _, _, fw_text, asr_text in rows:
         if not identical:
-            print(f"-- {c.id} differs\n   faster-whisper: {fw_text[:400]}\n   asr:            "
-                  f"{asr_text[:400]}")
+            # Show both texts from a little before the first character that differs.
+            at = next((i for i, (x, y) in enumerate(zip(fw_text, asr_text)) if x != y),
+                      min(len(fw_text), len(asr_text)))
+            lo = max(0, at - 60)
+            print(f"-- {c.id} differs at character {at}\n"
+                  f"   faster-whisper: ...{fw_text[lo:lo + 240]}\n"
+                  f"   asr:            ...{asr_text[lo:lo + 240]}")
     fw_pooled = normalizer.pooled_wer(fw_pairs)
     asr_pooled = normalizer.pooled_wer(asr_pairs)
     share = same / len(clips)
