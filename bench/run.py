@@ -135,15 +135,20 @@ def measure(cmd, log_path: Path, timeout: float, stdout_path: Path = None) -> di
         p = subprocess.Popen(cmd, stdout=stdout if stdout_path else log, stderr=log,
                              stdin=subprocess.DEVNULL)
         deadline = t0 + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                p.kill()
-                pid, status, ru = os.wait4(p.pid, 0)
-                break
-            time.sleep(0.005)
+        try:
+            while True:
+                pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.perf_counter() > deadline:
+                    p.kill()
+                    pid, status, ru = os.wait4(p.pid, 0)
+                    break
+                time.sleep(0.005)
+        except BaseException:  # interrupted: leave no child behind
+            p.kill()
+            os.wait4(p.pid, 0)
+            raise
         wall = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
     return dict(rc=p.returncode, wall_s=wall, cpu_s=ru.ru_utime + ru.ru_stime,
@@ -782,6 +787,7 @@ def main() -> int:
                     help="results file stem (default: today's date)")
     ap.add_argument("--longform-seconds", type=float, default=600.0)
     ap.add_argument("--longform-repeats", type=int, default=1)
+    ap.add_argument("--longform-modes", default=None, help="default: --modes")
     ap.add_argument("--concurrency", default="1,2,4,8")
     ap.add_argument("--requests-per-level", type=int, default=8)
     ap.add_argument("--server-workers", type=int, default=1)
@@ -800,8 +806,14 @@ def main() -> int:
         if p not in ALL_PARTS:
             raise SystemExit(f"unknown part {p!r}; known: {', '.join(ALL_PARTS)}")
 
+    # SIGTERM unwinds like Ctrl-C, so children are killed and the scratch dir removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="asr-bench-"))
     b = Bench(args, work)
+    if not args.smoke and os.access(args.asr, os.X_OK):
+        # Others rebuild build/asr while a long run goes on: measure one fixed copy.
+        shutil.copy2(args.asr, work / "asr")
+        args.asr = str(work / "asr")
     _, b.asr_help = run_text([args.asr, "transcribe", "--help"])
     if "beam5" in modes and "--beam-size" not in b.asr_help:
         b.note("asr: beam5 will fail (asr transcribe --help lists no --beam-size)")
@@ -815,7 +827,8 @@ def main() -> int:
         if "accuracy" in parts and not args.smoke:
             part_multilingual(b, systems, results)
         if "longform" in parts:
-            part_longform(b, systems, modes, results)
+            lf_modes = [m for m in (args.longform_modes or args.modes).split(",") if m in MODES]
+            part_longform(b, systems, lf_modes, results)
         if "server" in parts:
             part_server(b, systems, results)
     finally:
