@@ -9,6 +9,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 /*
  * File layout, all integers little-endian int32 unless said otherwise (as
@@ -358,7 +361,14 @@ static void dequantize(int ttype, const uint8_t *src, size_t n, float *out)
         return;
     }
     if (ttype == GGML_F16) {
-        for (size_t i = 0; i < n; i++) out[i] = load_f16(src + 2 * i);
+        size_t i = 0;
+#if defined(__F16C__)
+        /* half -> float is exact, so the hardware conversion gives the same
+         * floats as asr_f16_to_f32, 8 at a time (large-v3: 1.5e9 of them). */
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
+#endif
+        for (; i < n; i++) out[i] = load_f16(src + 2 * i);
         return;
     }
     const size_t block = type_bytes(ttype, 32);

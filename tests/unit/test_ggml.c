@@ -515,6 +515,79 @@ static void quantized(const char *good, const char *dir)
     free(p);
 }
 
+/* ---- multilingual vocabularies -------------------------------------------------- */
+
+static void put32(unsigned char *p, int32_t v) { memcpy(p, &v, 4); }
+
+/* A multilingual (n_vocab 51865) or large-v3-style (51866) file made from
+ * the tiny.en one: one more base token (the multilingual tiktoken has 50257
+ * ranks) and zero rows appended to the token embedding. The loader must put
+ * the special tokens where openai's tokenizer (and whisper.cpp) has them. */
+static void synthetic_multilingual(const char *good, const char *dir, int n_vocab)
+{
+    typedef struct { int eot, sot, en, translate, transcribe, sot_lm, sot_prev, no_speech, no_ts, beg, n_langs; } ids;
+    const ids want = n_vocab == 51865 ? (ids){50257, 50258, 50259, 50358, 50359, 50360, 50361, 50362, 50363, 50364, 99}
+                                      : (ids){50257, 50258, 50259, 50359, 50360, 50361, 50362, 50363, 50364, 50365, 100};
+    size_t len;
+    unsigned char *p = read_file(good, &len);
+    if (!p) return;
+    static file_map fm;
+    walk(p, len, &fm);
+    int k = find_tensor(&fm, "decoder.token_embedding.weight");
+    size_t d = (size_t)fm.ne[k][0], rows = (size_t)fm.ne[k][1], extra = (size_t)(n_vocab - fm.ne[k][1]);
+    unsigned char *q = calloc(1, len + 4 + extra * d * 4);
+    size_t o = 0;
+    memcpy(q, p, fm.vocab);
+    put32(q + 4, n_vocab);
+    o = fm.vocab;
+    put32(q + o, fm.n_tokens + 1);
+    o += 4;
+    memcpy(q + o, p + fm.vocab + 4, fm.first_tensor - fm.vocab - 4);
+    o += fm.first_tensor - fm.vocab - 4;
+    put32(q + o, 0); /* token 50256: empty, as in whisper.cpp's multilingual files */
+    o += 4;
+    size_t emb_header = o + (fm.tensor_at[k] - fm.first_tensor);
+    memcpy(q + o, p + fm.first_tensor, fm.data_at[k] + rows * d * 4 - fm.first_tensor);
+    put32(q + emb_header + 16, n_vocab); /* ne[1] of the embedding */
+    o += fm.data_at[k] + rows * d * 4 - fm.first_tensor;
+    o += extra * d * 4; /* zero rows */
+    memcpy(q + o, p + fm.data_at[k] + rows * d * 4, len - (fm.data_at[k] + rows * d * 4));
+    o += len - (fm.data_at[k] + rows * d * 4);
+    char path[4200], again[4200];
+    snprintf(path, sizeof path, "%s/multi-%d.bin", dir, n_vocab);
+    snprintf(again, sizeof again, "%s/multi-%d-again.bin", dir, n_vocab);
+    write_file(path, q, o);
+    asr_model *m = NULL;
+    asr_error err;
+    asr_status s = asr_model_load(path, NULL, &m, &err);
+    CHECK(s == ASR_OK, "n_vocab %d file loads (%s)", n_vocab, err.message);
+    if (s == ASR_OK) {
+        const asr_special_tokens *t = &m->tok;
+        CHECK(m->multilingual && t->eot == want.eot && t->sot == want.sot && t->first_lang == want.en &&
+                  t->translate == want.translate && t->transcribe == want.transcribe && t->sot_lm == want.sot_lm &&
+                  t->sot_prev == want.sot_prev && t->no_speech == want.no_speech &&
+                  t->no_timestamps == want.no_ts && t->timestamp_begin == want.beg && t->n_langs == want.n_langs,
+              "n_vocab %d: eot %d sot %d <|en|> %d translate %d transcribe %d lm %d prev %d nospeech %d "
+              "notimestamps %d <|0.00|> %d, %d languages", n_vocab, t->eot, t->sot, t->first_lang, t->translate,
+              t->transcribe, t->sot_lm, t->sot_prev, t->no_speech, t->no_timestamps, t->timestamp_begin, t->n_langs);
+        int de = asr_tokenizer_find(m->tokenizer, "<|de|>"), last = asr_tokenizer_find(m->tokenizer, "<|30.00|>");
+        CHECK(de == want.en + 2 && last == n_vocab - 1, "n_vocab %d: <|de|> = %d, <|30.00|> = %d", n_vocab, de, last);
+        if (n_vocab == 51866) {
+            int yue = asr_tokenizer_find(m->tokenizer, "<|yue|>");
+            CHECK(yue == 50358, "large-v3 vocabulary: <|yue|> = %d", yue);
+        }
+        s = asr_model_write_ggml(m, again, 0, &err);
+        size_t la = 0;
+        unsigned char *a = read_file(again, &la);
+        CHECK(s == ASR_OK && a && la == o && memcmp(a, q, o) == 0,
+              "n_vocab %d: exported again byte for byte (50257 base tokens)", n_vocab);
+        free(a);
+        asr_model_free(m);
+    }
+    free(q);
+    free(p);
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 int main(void)
@@ -578,6 +651,8 @@ int main(void)
 
     truncations(f32, dir);
     quantized(f32, dir);
+    synthetic_multilingual(f32, dir, 51865);
+    synthetic_multilingual(f32, dir, 51866);
 
     /* not a model at all */
     char junk[4200];
