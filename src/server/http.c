@@ -469,6 +469,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->conn = info ? info->socket_context : NULL;
         atomic_fetch_add(&s->inflight, 1);
         set_conn_phase(s, rq->conn, SRV_CONN_BODY);
+        /* Bodiless requests are answered on the next call: a response queued
+         * before MHD has seen the (empty) body makes it close the connection,
+         * which would defeat keep-alive for probes and metrics scrapes. */
+        rq->deferred = strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0 && strcmp(method, "PATCH") != 0;
+        return rq->deferred ? MHD_YES : begin_request(rq);
+    }
+    if (rq->deferred) {
+        if (*upload_data_size) { *upload_data_size = 0; return MHD_YES; } /* a body on a GET: ignored */
+        rq->deferred = 0;
         return begin_request(rq);
     }
     if (rq->status) { /* already answered (early error): discard the rest */

@@ -75,6 +75,7 @@ typedef struct srv_request {
     unsigned long long id;
     double t_start;           /* headers received */
     int status;               /* status of the response sent, 0 = none yet */
+    int deferred;             /* bodiless request, answered once MHD has read it whole */
     const char *error_code;   /* for the log line */
     struct MHD_PostProcessor *pp;
     size_t body_bytes;
