@@ -590,6 +590,12 @@ asr_status asr_model_load_ggml(asr_model *m, const char *path, asr_error *err)
     ggml_slots slots = {0};
     if (s == ASR_OK) s = read_header(&r, &m->hp, err);
     if (s == ASR_OK) s = read_vocab(&r, m, err);
+    /* Every weight takes at least half a byte in the file (q4_0: 18 bytes per
+     * 32), so a header declaring more than the file can hold is refused
+     * before the arena is allocated for it. */
+    if (s == ASR_OK && arena_floats(&m->hp) / 2 > r.size - r.pos)
+        s = asr_fail(err, ASR_ERR_MODEL, "%s: the header declares %zu weights, more than the file's %zu bytes can hold "
+                     "(truncated?)", path, arena_floats(&m->hp), r.size);
     if (s == ASR_OK) {
         m->w.enc = calloc((size_t)m->hp.n_audio_layer, sizeof *m->w.enc);
         m->w.dec = calloc((size_t)m->hp.n_text_layer, sizeof *m->w.dec);
