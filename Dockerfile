@@ -35,9 +35,13 @@ COPY include include
 COPY src src
 RUN make -j"$(nproc)" build/asr && strip --strip-debug build/asr
 # `asr models pull` fetches the model with pip (build stage only; the runtime
-# image has no Python).
+# image has no Python). Behind a TLS-inspecting proxy, hand pip the CA bundle
+# the build host trusts as the optional build secret "ca-bundle":
+#   docker build --secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt -t whisper .
 ARG ASR_MODEL_NAME=tiny.en
-RUN mkdir -p /models \
+RUN --mount=type=secret,id=ca-bundle,required=false \
+    mkdir -p /models \
+ && if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
  && if [ -n "$ASR_MODEL_NAME" ]; then \
         ASR_MODELS_DIR=/models HOME=/tmp build/asr models pull "$ASR_MODEL_NAME"; \
     fi \

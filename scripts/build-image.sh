@@ -14,5 +14,8 @@ tag=${1:-whisper:latest}
 [[ "${1:-}" == "--" ]] && shift
 bash scripts/make-base-image.sh
 # --format docker keeps the HEALTHCHECK (the OCI image format has no field for it).
-buildah bud --isolation chroot --format docker --layers --pull=never -t "$tag" "$@" .
+# The model download trusts what this host trusts (a TLS-inspecting proxy's CA).
+secret=()
+[[ -s /etc/ssl/certs/ca-certificates.crt ]] && secret=(--secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt)
+buildah bud --isolation chroot --format docker --layers --pull=never "${secret[@]}" -t "$tag" "$@" .
 buildah images --format '{{.Name}}:{{.Tag}}  {{.Size}}' "$tag"

@@ -105,6 +105,15 @@ else
 fi
 
 command -v buildah >/dev/null || { log "buildah is not installed (apt-get install buildah)"; exit 1; }
+# Re-import only when the tarball changed: a new base image ID would
+# invalidate every cached layer of the Dockerfile build (buildah bud --layers).
+rootfs_sum=$(sha256sum "$tarball" | cut -d' ' -f1)
+have_sum=$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "asr.rootfs.sha256"}}' debian:bookworm-slim 2>/dev/null || true)
+if [[ "$have_sum" == "$rootfs_sum" ]]; then
+    buildah tag debian:bookworm-slim debian:bookworm
+    log "debian:bookworm-slim is up to date (rootfs sha256 ${rootfs_sum:0:12})"
+    exit 0
+fi
 ctr=$(buildah from scratch)
 trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
 buildah add --quiet "$ctr" "$tarball" / >/dev/null
@@ -112,6 +121,7 @@ buildah config \
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --cmd '["bash"]' --os linux --arch amd64 \
     --label org.opencontainers.image.description="debian $suite minbase, debootstrapped locally" \
+    --label asr.rootfs.sha256="$rootfs_sum" \
     "$ctr"
 buildah commit --quiet --rm "$ctr" debian:bookworm-slim >/dev/null
 trap - EXIT
