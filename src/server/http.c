@@ -247,7 +247,14 @@ int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until)
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
         pthread_cond_timedwait(&job->changed, &job->mu, &ts);
         if (job->phase >= until) break;
+        /* Still queued past the deadline (workers busy with long files): give
+         * up now rather than when a worker finally dequeues it. */
+        int expired = job->phase == SRV_JOB_QUEUED && job->deadline > 0 && srv_now() > job->deadline;
         pthread_mutex_unlock(&job->mu);
+        if (expired) {
+            atomic_store(&job->abort, 1);
+            return -2;
+        }
         if (srv_client_gone(rq)) {
             atomic_store(&job->abort, 1); /* the worker stops at its next abort poll */
             return -1;
@@ -330,8 +337,7 @@ static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const ch
         if (strlen(f->granularities) + size >= SRV_FIELD_MAX) form_fail(f, "timestamp_granularities is too long");
         else strncat(f->granularities, data, size);
     } else if (strcmp(key, "prompt") == 0) {
-        size_t cap = f->prompt ? f->prompt_len + 1 : 0;
-        int rc = append_bytes((unsigned char **)&f->prompt, &f->prompt_len, &cap, data, size, SRV_PROMPT_MAX);
+        int rc = append_bytes((unsigned char **)&f->prompt, &f->prompt_len, &f->prompt_cap, data, size, SRV_PROMPT_MAX);
         if (rc == -1) form_fail(f, "prompt is too long");
         if (rc == -2) form_fail(f, "out of memory");
     }

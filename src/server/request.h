@@ -60,7 +60,7 @@ typedef struct srv_form {
     char stream[SRV_FIELD_MAX];
     char granularities[SRV_FIELD_MAX]; /* every timestamp_granularities[] value, comma-joined */
     char *prompt;          /* malloc'd, up to SRV_PROMPT_MAX bytes */
-    size_t prompt_len;
+    size_t prompt_len, prompt_cap;
     char error[128];       /* first problem seen while parsing, "" if none */
 } srv_form;
 #define SRV_PROMPT_MAX (64 * 1024)
@@ -93,8 +93,9 @@ enum MHD_Result srv_reply(srv_request *rq, int status, const char *content_type,
 /* OpenAI error JSON: {"error":{"message","type","param","code"}}; param and code may be NULL. */
 enum MHD_Result srv_reply_error(srv_request *rq, int status, const char *param, const char *code,
                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Wait until job reaches `until`, watching the client's socket: returns 0,
- * or -1 after setting job->abort when the client hung up. */
+/* Wait until job reaches `until`, watching the client's socket: returns 0;
+ * -1 after setting job->abort when the client hung up; -2 after setting it
+ * when the job was still queued at its deadline. */
 int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until);
 /* True if the peer has closed or reset the connection. */
 int srv_client_gone(const srv_request *rq);

@@ -328,9 +328,13 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
     enum MHD_Result answer = MHD_NO;
     if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
 
-    if (srv_wait_job(rq, job, stream ? SRV_JOB_RUNNING : SRV_JOB_DONE) != 0) {
-        rq->error_code = "client_disconnected";
+    int waited = srv_wait_job(rq, job, stream ? SRV_JOB_RUNNING : SRV_JOB_DONE);
+    if (waited != 0) {
         srv_job_release(job);
+        if (waited == -2)
+            return srv_reply_error(rq, 503, NULL, "request_timeout",
+                                   "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
+        rq->error_code = "client_disconnected";
         return MHD_NO;
     }
     pthread_mutex_lock(&job->mu);
@@ -464,9 +468,13 @@ static enum MHD_Result handle_asr(srv_request *rq)
     job->limits.raw_pcm_s16le = raw;
     enum MHD_Result answer = MHD_NO;
     if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
-    if (srv_wait_job(rq, job, SRV_JOB_DONE) != 0) {
-        rq->error_code = "client_disconnected";
+    int waited = srv_wait_job(rq, job, SRV_JOB_DONE);
+    if (waited != 0) {
         srv_job_release(job);
+        if (waited == -2)
+            return srv_reply_error(rq, 503, NULL, "request_timeout",
+                                   "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
+        rq->error_code = "client_disconnected";
         return MHD_NO;
     }
     rq->audio_s = job->audio_s;
@@ -507,9 +515,13 @@ static enum MHD_Result handle_detect_language(srv_request *rq)
     job->limits.raw_pcm_s16le = raw;
     enum MHD_Result answer = MHD_NO;
     if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
-    if (srv_wait_job(rq, job, SRV_JOB_DONE) != 0) {
-        rq->error_code = "client_disconnected";
+    int waited = srv_wait_job(rq, job, SRV_JOB_DONE);
+    if (waited != 0) {
         srv_job_release(job);
+        if (waited == -2)
+            return srv_reply_error(rq, 503, NULL, "request_timeout",
+                                   "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
+        rq->error_code = "client_disconnected";
         return MHD_NO;
     }
     rq->audio_s = job->audio_s;
