@@ -181,4 +181,22 @@ try:
     check(requests.get(srv.url + "/healthz", timeout=5).json() == {"status": "ok"}, "/healthz still ok")
 finally:
     srv.stop()
+
+# --- limits from the environment: audio duration, per-request deadline ---------------------------------
+srv = Server(env={"ASR_API_KEY": "env-key", "ASR_MAX_AUDIO_SECONDS": "12", "ASR_REQUEST_TIMEOUT": "0.05"},
+             name="env-configured server")
+try:
+    env_auth = {"Authorization": "Bearer env-key"}
+    env_url = srv.url + "/v1/audio/transcriptions"
+    expect_error(post(files={"file": ("jfk.wav", JFK)}, fields={"model": "whisper-1"}, headers={}, url=env_url),
+                 401, "ASR_API_KEY from the environment")
+    with open(data("multilingual.mp3"), "rb") as f:
+        long_mp3 = f.read()
+    expect_error(post(files={"file": ("multilingual.mp3", long_mp3)}, fields={"model": "whisper-1"}, headers=env_auth,
+                      url=env_url), 413, "60 s of audio over ASR_MAX_AUDIO_SECONDS=12", param="file", code="audio_too_long")
+    r = post(files={"file": ("jfk.wav", JFK)}, fields={"model": "whisper-1"}, headers=env_auth, url=env_url)
+    expect_error(r, 503, "jfk past ASR_REQUEST_TIMEOUT=0.05 s", code="request_timeout")
+    check(requests.get(srv.url + "/healthz", timeout=5).status_code == 200, "healthy after a timed-out job")
+finally:
+    srv.stop()
 finish()
