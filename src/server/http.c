@@ -19,6 +19,24 @@
  * rate applies once this many seconds have passed since the headers. */
 #define SRV_RATE_GRACE_S 2.0
 
+/* Replace every byte that is not part of valid UTF-8 with '?', in place:
+ * jansson refuses invalid strings, and request paths, field values and
+ * truncated messages can hold anything. */
+static void utf8_sanitize(char *str)
+{
+    unsigned char *p = (unsigned char *)str;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2 : (*p & 0xF8) == 0xF0 ? 3 : -1;
+        int ok = n >= 0;
+        for (int i = 1; ok && i <= n; i++) ok = (p[i] & 0xC0) == 0x80;
+        if (ok && n == 1) ok = *p >= 0xC2;                                     /* overlong */
+        if (ok && n == 2) ok = !(*p == 0xE0 && p[1] < 0xA0) && !(*p == 0xED && p[1] >= 0xA0); /* overlong, surrogates */
+        if (ok && n == 3) ok = !(*p == 0xF0 && p[1] < 0x90) && !(*p > 0xF4 || (*p == 0xF4 && p[1] >= 0x90));
+        if (!ok) { *p++ = '?'; continue; }
+        p += n + 1;
+    }
+}
+
 /* ---- logging ---------------------------------------------------------------- */
 
 static void log_json(srv_server *s, json_t *obj)
@@ -45,6 +63,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    utf8_sanitize(msg);
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
     log_json(cls, json_pack("{s:s, s:s, s:s}", "level", "warn", "event", "http", "msg", msg));
@@ -198,6 +217,7 @@ enum MHD_Result srv_reply_error(srv_request *rq, int status, const char *param, 
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    utf8_sanitize(message);
     json_t *inner = json_object();
     json_object_set_new(inner, "message", json_string(message));
     json_object_set_new(inner, "type", json_string(error_type(status)));
@@ -470,6 +490,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->id = atomic_fetch_add(&s->next_request_id, 1) + 1;
         snprintf(rq->method, sizeof rq->method, "%s", method);
         snprintf(rq->path, sizeof rq->path, "%s", url);
+        utf8_sanitize(rq->method);
+        utf8_sanitize(rq->path);
         rq->route = srv_route_of(url);
         const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         rq->conn = info ? info->socket_context : NULL;

@@ -121,6 +121,14 @@ try:
     s.close()
     good_request_works("truncated multipart bodies")
 
+    # Invalid UTF-8 in a field and in the path still gets a well-formed error JSON (and a log line).
+    body, ctype = multipart([("model", b"\xff\xfe\xc3", None), ("file", JFK, "jfk.wav")])
+    r = requests.post(URL, data=body, headers={**AUTH, "Content-Type": ctype}, timeout=60 * SLOW)
+    expect_error(r, 400, "model name in invalid UTF-8", param="model")
+    status, _, rbody = parse_raw_response(raw_request(srv.port, b"GET /\xff\xc3( HTTP/1.1\r\nHost: x\r\n"
+                                                                 b"Connection: close\r\n\r\n"))
+    check(status == 404 and is_openai_error(json.loads(rbody or b"{}")), f"path in invalid UTF-8: 404 JSON ({status})")
+
     # --- unknown routes and methods ------------------------------------------------------------------
     expect_error(requests.get(srv.url + "/v1/nothing", headers=AUTH, timeout=5), 404, "unknown route")
     r = requests.get(URL, headers=AUTH, timeout=5)
@@ -173,6 +181,9 @@ try:
     check(raw.startswith(b"HTTP/1.1 408") and time.monotonic() - t0 < 8,
           f"a request line that never ends: 408 after the header timeout ({raw[:30]!r})")
     good_request_works("garbage on the wire")
+
+    check(any(e.get("path", "").startswith("/?") for e in srv.log_events("request")),
+          "the invalid-UTF-8 path is logged, sanitised")
 
     # --- metrics counted all of it --------------------------------------------------------------------
     m = requests.get(srv.url + "/metrics", timeout=5).text
