@@ -110,7 +110,7 @@ static enum MHD_Result reply_job_error(srv_request *rq, const srv_job *job)
     case ASR_ERR_TOO_LARGE: return srv_reply_error(rq, 413, "file", "audio_too_long", "%s", msg);
     case ASR_ERR_INVALID_ARGUMENT: return srv_reply_error(rq, 400, NULL, "invalid_value", "%s", msg);
     case ASR_ERR_UNSUPPORTED: return srv_reply_error(rq, 422, NULL, "unsupported", "%s", msg);
-    case ASR_ERR_TIMEOUT: return srv_reply_error(rq, 503, NULL, "request_timeout", "%s", msg);
+    case ASR_ERR_TIMEOUT: return srv_reply_error(rq, 504, NULL, "request_timeout", "%s", msg);
     case ASR_ERR_CANCELLED: return srv_reply_error(rq, 503, NULL, "cancelled", "%s", msg);
     default: return srv_reply_error(rq, 500, NULL, "internal_error", "%s", msg);
     }
@@ -332,7 +332,7 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
     if (waited != 0) {
         srv_job_release(job);
         if (waited == -2)
-            return srv_reply_error(rq, 503, NULL, "request_timeout",
+            return srv_reply_error(rq, 504, NULL, "request_timeout",
                                    "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
         rq->error_code = "client_disconnected";
         return MHD_NO;
@@ -472,7 +472,7 @@ static enum MHD_Result handle_asr(srv_request *rq)
     if (waited != 0) {
         srv_job_release(job);
         if (waited == -2)
-            return srv_reply_error(rq, 503, NULL, "request_timeout",
+            return srv_reply_error(rq, 504, NULL, "request_timeout",
                                    "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
         rq->error_code = "client_disconnected";
         return MHD_NO;
@@ -519,7 +519,7 @@ static enum MHD_Result handle_detect_language(srv_request *rq)
     if (waited != 0) {
         srv_job_release(job);
         if (waited == -2)
-            return srv_reply_error(rq, 503, NULL, "request_timeout",
+            return srv_reply_error(rq, 504, NULL, "request_timeout",
                                    "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
         rq->error_code = "client_disconnected";
         return MHD_NO;

@@ -206,7 +206,7 @@ try:
     expect_error(post(files={"file": ("multilingual.mp3", long_mp3)}, fields={"model": "whisper-1"}, headers=env_auth,
                       url=env_url), 413, "60 s of audio over ASR_MAX_AUDIO_SECONDS=12", param="file", code="audio_too_long")
     r = post(files={"file": ("jfk.wav", JFK)}, fields={"model": "whisper-1"}, headers=env_auth, url=env_url)
-    expect_error(r, 503, "jfk past ASR_REQUEST_TIMEOUT=0.05 s", code="request_timeout")
+    expect_error(r, 504, "jfk past ASR_REQUEST_TIMEOUT=0.05 s", code="request_timeout")
     check(requests.get(srv.url + "/healthz", timeout=5).status_code == 200, "healthy after a timed-out job")
 finally:
     srv.stop()
