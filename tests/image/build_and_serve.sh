@@ -52,6 +52,8 @@ cleanup() {
     [[ -n "$ctr" ]] && buildah rm "$ctr" >/dev/null 2>&1 || true
     [[ -n "$hc_ctr" ]] && buildah rm "$hc_ctr" >/dev/null 2>&1 || true
     ip netns del "$ns" 2>/dev/null || true
+    [[ -n "${pod_ctr:-}" ]] && { buildah umount "$pod_ctr" >/dev/null 2>&1; buildah rm "$pod_ctr" >/dev/null 2>&1; } || true
+    [[ -n "${pod_ns:-}" ]] && ip netns del "$pod_ns" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -105,7 +107,10 @@ url=http://127.0.0.1:80
 # A drain long enough for the in-flight request below (the image keeps the
 # server's 30 s default; Kubernetes sets ASR_GRACE from its timeout chain).
 buildah config --env ASR_GRACE=120 "$ctr"
-in_ns buildah run --isolation chroot --network host "$ctr" -- /usr/local/bin/asr serve \
+# The image's own ENTRYPOINT + CMD, as `docker run` starts them.
+mapfile -t start_argv < <(cfg '{{range .Docker.Config.Entrypoint}}{{.}}{{"\n"}}{{end}}{{range .Docker.Config.Cmd}}{{.}}{{"\n"}}{{end}}')
+[[ "${start_argv[*]}" == "/usr/local/bin/asr serve" ]] || fail "ENTRYPOINT+CMD is '${start_argv[*]}', expected '/usr/local/bin/asr serve'"
+in_ns buildah run --isolation chroot --network host "$ctr" -- "${start_argv[@]}" \
     >"$work/server.log" 2>&1 &
 runner_pid=$!
 
@@ -187,6 +192,73 @@ else
     grep -v '^\s' "$work/server.log" | tail -n 20
     fail "container exited with $rc after SIGTERM"
 fi
+
+# --- run it as kube/10-deployment.yaml does ----------------------------------
+# Read-only root filesystem with an emptyDir (tmpfs) on /tmp, uid/gid 10001,
+# every capability dropped, no_new_privs, the Deployment's environment (port
+# 8080), a pod network namespace with the default unprivileged port range; then
+# its three probe paths, a transcription and SIGTERM.
+py=${ASR_TEST_PY:-${ASR_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/asr/venv}/bin/python}
+mapfile -t pod_env < <("$py" - kube/10-deployment.yaml "$work/probes" <<'PY'
+import sys, yaml
+dep = yaml.safe_load(open(sys.argv[1]))
+c = dep["spec"]["template"]["spec"]["containers"][0]
+for e in c.get("env", []):
+    if "value" in e:
+        print(f"{e['name']}={e['value']}")
+with open(sys.argv[2], "w") as f:
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        print(c[probe]["httpGet"]["path"], file=f)
+PY
+) || die "cannot read kube/10-deployment.yaml with $py (run scripts/setup-test-env.sh)"
+pod_port=$(printf '%s\n' "${pod_env[@]}" | sed -n 's/^ASR_PORT=//p')
+pod_ns="asr-pod-$$"
+ip netns add "$pod_ns"
+ip -n "$pod_ns" link set lo up
+pod_ctr=$(buildah from --pull=never "$IMAGE")
+pod_root=$(buildah mount "$pod_ctr")
+# A private mount namespace: the read-only bind and the tmpfs vanish with it.
+ip netns exec "$pod_ns" unshare --mount --propagation private /bin/bash -c '
+    root=$1; shift
+    mount --bind "$root" "$root" && mount -o remount,bind,ro "$root"
+    mount -t proc proc "$root/proc"
+    mount --rbind /dev "$root/dev"
+    mount -t tmpfs -o size=256m,mode=1777 tmpfs "$root/tmp"
+    exec chroot "$root" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin ASR_MODELS_DIR=/models "$@" \
+        /usr/bin/setpriv --reuid=10001 --regid=10001 --clear-groups --inh-caps=-all \
+        --bounding-set=-all --no-new-privs /usr/local/bin/asr serve' \
+    pod "$pod_root" "${pod_env[@]}" >"$work/pod.log" 2>&1 &
+runner_pid=$!
+pod_url=http://127.0.0.1:$pod_port
+for _ in $(seq 1 300); do
+    ip netns exec "$pod_ns" curl -fsS -o /dev/null "$pod_url/readyz" 2>/dev/null && break
+    kill -0 "$runner_pid" 2>/dev/null || break
+    sleep 0.2
+done
+server_pid=$(find_server) || { cat "$work/pod.log"; die "the Deployment-style container did not start"; }
+caps=$(awk '/^CapEff:/ {print $2}' "/proc/$server_pid/status")
+root_opts=$(awk '$5 == "/" {print $6}' "/proc/$server_pid/mountinfo" | tail -n 1)
+[[ "$caps" == 0000000000000000 && $(awk '/^Uid:/ {print $2}' "/proc/$server_pid/status") == 10001 && "$root_opts" == ro* ]] \
+    && pass "Deployment-style run: uid 10001, no capabilities, read-only root, port $pod_port" \
+    || fail "Deployment-style run: CapEff=$caps, root mounted $root_opts"
+while read -r path; do
+    code=$(ip netns exec "$pod_ns" curl -s -o /dev/null -w '%{http_code}' "$pod_url$path" || true)
+    [[ "$code" == 200 ]] && pass "probe path $path answers 200" || fail "probe path $path answered $code"
+done <"$work/probes"
+code=$(ip netns exec "$pod_ns" curl -sS -o "$work/pod-jfk.json" -w '%{http_code}' --max-time 120 \
+    -F file=@"$ASR_SHARED/testdata/jfk.flac" -F model=whisper-1 "$pod_url/v1/audio/transcriptions") || code=000
+text=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["text"].strip())' "$work/pod-jfk.json" 2>/dev/null || true)
+[[ "$code" == 200 && "$(normalize "$text")" == "$(normalize "$JFK_TEXT")" ]] \
+    && pass "transcribes jfk.flac with a read-only root filesystem" \
+    || fail "read-only root transcription: HTTP $code, $(head -c 300 "$work/pod-jfk.json" 2>/dev/null)"
+kill -TERM "$server_pid"
+rc=0
+wait "$runner_pid" || rc=$?
+server_pid=""
+[[ $rc -eq 0 ]] && pass "Deployment-style run exited 0 on SIGTERM" || { tail -n 20 "$work/pod.log"; fail "Deployment-style run exited $rc"; }
+buildah umount "$pod_ctr" >/dev/null 2>&1 || true
+buildah rm "$pod_ctr" >/dev/null 2>&1 || true
+ip netns del "$pod_ns" 2>/dev/null || true
 
 echo "$passes passed, $failures failed"
 [[ $failures -eq 0 ]]
