@@ -20,8 +20,8 @@ import glob
 import json
 import os
 import re
+import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -342,37 +342,42 @@ def validate(kube_dir, crd_dir, server_paths, versions=None):
     return errors
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def server_openapi_paths(asr_bin, model_dir, timeout_s=60):
-    """Starts `asr serve` on loopback and returns the set of paths in its /openapi.json."""
-    port = _free_port()
-    env = dict(os.environ, ASR_HOST="127.0.0.1", ASR_PORT=str(port), ASR_MODEL=model_dir, ASR_WORKERS="1")
+    """Starts `asr serve` on a free loopback port and returns the set of paths in its /openapi.json."""
+    env = dict(os.environ, ASR_HOST="127.0.0.1", ASR_PORT="0", ASR_MODEL=model_dir, ASR_WORKERS="1")
     proc = subprocess.Popen([asr_bin, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = []
     try:
         deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"asr serve exited with {proc.returncode}: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+        port = None
+        # Port 0: the server picks a free port and names it in its "listening" log line.
+        while port is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("asr serve did not log its listening port in time")
+            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+            if not ready:
+                continue
+            line = proc.stderr.readline()
+            if not line:
+                proc.wait(timeout=10)
+                raise RuntimeError(f"asr serve exited with {proc.returncode}: {b''.join(log).decode(errors='replace')[-2000:]}")
+            log.append(line)
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=5) as r:
-                    return set(json.load(r)["paths"])
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("asr serve did not answer /openapi.json in time")
-                time.sleep(0.2)
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "listening":
+                port = event["port"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=10) as r:
+            return set(json.load(r)["paths"])
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=30)
+                proc.communicate(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait()
+                proc.communicate()
 
 
 def default_paths():
