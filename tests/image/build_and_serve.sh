@@ -260,5 +260,43 @@ buildah umount "$pod_ctr" >/dev/null 2>&1 || true
 buildah rm "$pod_ctr" >/dev/null 2>&1 || true
 ip netns del "$pod_ns" 2>/dev/null || true
 
+# --- no model baked in: one mounted at run time -------------------------------
+# The build stage's compile layer is reused; only the model step and the
+# runtime stage's last layers change.
+t0=$(date +%s)
+model_dir=${ASR_TEST_MODEL:-${ASR_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/asr/models}/tiny.en}
+if buildah bud --isolation chroot --format docker --layers --pull=never "${secret[@]}" \
+        --build-arg ASR_MODEL_NAME= -t "$IMAGE-nomodel" . >"$work/build-nomodel.log" 2>&1; then
+    pass "--build-arg ASR_MODEL_NAME= builds an image without a model in $(elapsed "$t0"), $(buildah images --format '{{.Size}}' "$IMAGE-nomodel" | head -n 1)"
+    bare_ctr=$(buildah from --pull=never "$IMAGE-nomodel")
+    buildah config --env ASR_MODEL="$(basename "$model_dir")" "$bare_ctr"
+    if buildah run --isolation chroot "$bare_ctr" -- /bin/sh -c 'test -z "$(ls -A /models)"'; then
+        pass "the model-less image has an empty /models"
+    else
+        fail "the model-less image has files in /models"
+    fi
+    in_ns buildah run --isolation chroot --network host --volume "$(dirname "$model_dir"):/models:ro" \
+        "$bare_ctr" -- "${start_argv[@]}" >"$work/bare.log" 2>&1 &
+    runner_pid=$!
+    for _ in $(seq 1 300); do
+        in_ns curl -fsS -o /dev/null "$url/readyz" 2>/dev/null && break
+        kill -0 "$runner_pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    code=$(in_ns curl -sS -o "$work/bare.json" -w '%{http_code}' --max-time 120 \
+        -F file=@"$ASR_SHARED/testdata/jfk.mp3" -F model=whisper-1 "$url/v1/audio/transcriptions") || code=000
+    text=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["text"].strip())' "$work/bare.json" 2>/dev/null || true)
+    [[ "$code" == 200 && "$(normalize "$text")" == "$(normalize "$JFK_TEXT")" ]] \
+        && pass "with the model mounted on /models and ASR_MODEL set, it transcribes jfk.mp3" \
+        || { tail -n 5 "$work/bare.log"; fail "mounted-model run: HTTP $code, $(head -c 300 "$work/bare.json" 2>/dev/null)"; }
+    if server_pid=$(find_server); then kill -TERM "$server_pid"; fi
+    wait "$runner_pid" || true
+    server_pid=""
+    buildah rm "$bare_ctr" >/dev/null 2>&1 || true
+else
+    tail -n 20 "$work/build-nomodel.log"
+    fail "--build-arg ASR_MODEL_NAME= build failed"
+fi
+
 echo "$passes passed, $failures failed"
 [[ $failures -eq 0 ]]
