@@ -17,5 +17,5 @@ bash scripts/make-base-image.sh
 # The model download trusts what this host trusts (a TLS-inspecting proxy's CA).
 secret=()
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] && secret=(--secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt)
-buildah bud --isolation chroot --format docker --layers --pull=never "${secret[@]}" -t "$tag" "$@" .
+buildah bud --isolation chroot --format docker --layers --force-rm --pull=never "${secret[@]}" -t "$tag" "$@" .
 buildah images --format '{{.Name}}:{{.Tag}}  {{.Size}}' "$tag"

@@ -70,7 +70,7 @@ t0=$(date +%s)
 # TLS-inspecting proxy's CA, where there is one).
 secret=()
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] && secret=(--secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt)
-if ! buildah bud --isolation chroot --format docker --layers --pull=never "${secret[@]}" \
+if ! buildah bud --isolation chroot --format docker --layers --force-rm --pull=never "${secret[@]}" \
         -t "$IMAGE" . >"$work/build.log" 2>&1; then
     tail -n 40 "$work/build.log"
     die "buildah bud failed"
@@ -265,7 +265,7 @@ ip netns del "$pod_ns" 2>/dev/null || true
 # runtime stage's last layers change.
 t0=$(date +%s)
 model_dir=${ASR_TEST_MODEL:-${ASR_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/asr/models}/tiny.en}
-if buildah bud --isolation chroot --format docker --layers --pull=never "${secret[@]}" \
+if buildah bud --isolation chroot --format docker --layers --force-rm --pull=never "${secret[@]}" \
         --build-arg ASR_MODEL_NAME= -t "$IMAGE-nomodel" . >"$work/build-nomodel.log" 2>&1; then
     pass "--build-arg ASR_MODEL_NAME= builds an image without a model in $(elapsed "$t0"), $(buildah images --format '{{.Size}}' "$IMAGE-nomodel" | head -n 1)"
     bare_ctr=$(buildah from --pull=never "$IMAGE-nomodel")
