@@ -433,7 +433,6 @@ static void url_quote(const char *in, char *out, size_t cap)
 
 static enum MHD_Result handle_asr(srv_request *rq)
 {
-    srv_server *s = rq->srv;
     srv_form *f = &rq->form;
     /* Parameter errors are 422, as the FastAPI service answers them. */
     const char *task = query(rq, "task"), *language = query(rq, "language"), *output = query(rq, "output");
@@ -495,7 +494,6 @@ static enum MHD_Result handle_asr(srv_request *rq)
         }
     }
     srv_job_release(job);
-    (void)s;
     return answer;
 }
 
