@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -636,7 +637,7 @@ srv_server *srv_server_start(const srv_config *cfg, const asr_model *model, doub
 
 int srv_server_port(const srv_server *s) { return s->port; }
 
-int srv_server_drain(srv_server *s, double grace_s)
+int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt)
 {
     atomic_store(&s->draining, 1);
     /* Refuse new connections now: quiesce MHD, then shut the listening socket
@@ -647,7 +648,11 @@ int srv_server_drain(srv_server *s, double grace_s)
     double deadline = srv_now() + grace_s;
     while (atomic_load(&s->inflight) > 0 && srv_now() < deadline) {
         struct timespec nap = {0, 20 * 1000 * 1000};
-        nanosleep(&nap, NULL);
+        if (!interrupt) {
+            nanosleep(&nap, NULL);
+        } else if (sigtimedwait(interrupt, NULL, &nap) > 0) {
+            break; /* a second signal: stop waiting, cancel what is left */
+        }
     }
     int left = atomic_load(&s->inflight);
     if (left > 0) {

@@ -223,7 +223,7 @@ int asr_cli_serve(int argc, char **argv)
     }
     log_event(json_pack("{s:s, s:s, s:s, s:f}", "level", "info", "event", "draining", "signal",
                         sig == SIGTERM ? "SIGTERM" : "SIGINT", "grace_s", cfg.grace_s));
-    int cancelled = srv_server_drain(server, cfg.grace_s);
+    int cancelled = srv_server_drain(server, cfg.grace_s, &stop_signals); /* a second signal: cancel now */
     srv_server_free(server);
     srv_pool_stop(pool);
     srv_metrics_free(metrics);

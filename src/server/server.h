@@ -5,6 +5,7 @@
 #include "asr.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
@@ -140,9 +141,9 @@ srv_server *srv_server_start(const srv_config *cfg, const asr_model *model, doub
                              srv_pool *pool, srv_metrics *metrics, asr_error *err);
 int srv_server_port(const srv_server *s);
 /* Readiness off, stop accepting, wait up to grace_s for in-flight requests
- * (cancelling what is left), then stop the daemon. Returns the number of
- * requests that had to be cancelled. */
-int srv_server_drain(srv_server *s, double grace_s);
+ * (cancelling what is left; a signal in `interrupt`, if not NULL, cuts the
+ * wait short). Returns the number of requests that had to be cancelled. */
+int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt);
 void srv_server_free(srv_server *s);
 
 /* ---- OpenAPI document (openapi.c) ------------------------------------------- */

@@ -151,4 +151,29 @@ try:
     check(any(e.get("cancelled_requests") == 0 for e in srv.log_events("stopped")), "no request was cancelled")
 finally:
     srv.stop()
+
+# --- a second signal during the drain cancels what is left and exits 0 at once ---------------------
+srv = Server("--workers", "1", "--grace", "600", name="impatient server")
+try:
+    with open(data("multilingual.mp3"), "rb") as f:
+        long_mp3 = f.read()
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(transcribe(srv.url, "multilingual.mp3", long_mp3)[0]))
+    t.start()
+    deadline = time.monotonic() + 30 * SLOW
+    while srv.metric("asr_workers_busy") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    srv.proc.send_signal(15)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    srv.proc.send_signal(2)
+    rc = srv.proc.wait(timeout=60 * SLOW)
+    took = time.monotonic() - t0
+    t.join()
+    check(rc == 0 and took < 10 * SLOW, f"SIGTERM then SIGINT: exits 0 after {took:.1f}s without waiting the 600 s grace")
+    check(answers and answers[0].status_code == 503 and answers[0].json()["error"]["code"] == "cancelled",
+          f"the cancelled request is answered 503 ({answers[0].status_code if answers else None})")
+    check(any(e.get("cancelled_requests") == 1 for e in srv.log_events("stopped")), "the stop log counts 1 cancelled")
+finally:
+    srv.stop()
 finish()
