@@ -61,8 +61,8 @@ typedef struct srv_worker {
 struct srv_pool {
     pthread_mutex_t mu;
     pthread_cond_t work; /* a job was queued or the pool is stopping */
-    srv_job **ring;      /* FIFO of queued jobs, capacity cap */
-    int cap, head, count;
+    srv_job **queued;    /* waiting jobs in arrival order, capacity cap */
+    int cap, count;
     int stopping;
     int n_workers, busy;
     srv_worker *workers;
@@ -261,6 +261,21 @@ done:
     pthread_mutex_unlock(&pool->mu);
 }
 
+/* The queue policy: the smallest upload goes first (a proxy for the shortest
+ * audio, so a 3-second clip is not queued behind a 10-minute file), but a job
+ * that has waited SRV_FAIR_WAIT_S is taken first regardless, so large files
+ * are delayed by at most that long on top of FIFO order. Caller holds mu;
+ * count > 0. */
+#define SRV_FAIR_WAIT_S 30.0
+static int pick_next(const srv_pool *pool, double now)
+{
+    if (now - pool->queued[0]->queued_at >= SRV_FAIR_WAIT_S) return 0;
+    int best = 0;
+    for (int i = 1; i < pool->count; i++)
+        if (pool->queued[i]->upload_size < pool->queued[best]->upload_size) best = i;
+    return best;
+}
+
 static void *worker_main(void *arg)
 {
     srv_worker *w = arg;
@@ -269,8 +284,9 @@ static void *worker_main(void *arg)
     for (;;) {
         while (!pool->stopping && pool->count == 0) pthread_cond_wait(&pool->work, &pool->mu);
         if (pool->stopping) break;
-        srv_job *job = pool->ring[pool->head];
-        pool->head = (pool->head + 1) % pool->cap;
+        int pick = pick_next(pool, srv_now());
+        srv_job *job = pool->queued[pick];
+        memmove(pool->queued + pick, pool->queued + pick + 1, (size_t)(pool->count - pick - 1) * sizeof *pool->queued);
         pool->count--;
         w->busy = 1;
         w->job = job;
@@ -307,9 +323,9 @@ srv_pool *srv_pool_start(const asr_model *model, int workers, int queue_cap, int
     pool->model = model;
     pool->n_threads = n_threads;
     pool->metrics = metrics;
-    pool->ring = calloc((size_t)queue_cap, sizeof *pool->ring);
+    pool->queued = calloc((size_t)queue_cap, sizeof *pool->queued);
     pool->workers = calloc((size_t)workers, sizeof *pool->workers);
-    if (!pool->ring || !pool->workers) {
+    if (!pool->queued || !pool->workers) {
         asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
         srv_pool_stop(pool);
         return NULL;
@@ -342,8 +358,8 @@ int srv_pool_submit(srv_pool *pool, srv_job *job)
         job->refs++; /* the queue's (then the worker's) reference */
         job->phase = SRV_JOB_QUEUED;
         pthread_mutex_unlock(&job->mu);
-        pool->ring[(pool->head + pool->count) % pool->cap] = job;
-        pool->count++;
+        job->queued_at = srv_now();
+        pool->queued[pool->count++] = job;
         pthread_cond_signal(&pool->work);
     }
     pthread_mutex_unlock(&pool->mu);
@@ -353,7 +369,7 @@ int srv_pool_submit(srv_pool *pool, srv_job *job)
 void srv_pool_abort_all(srv_pool *pool)
 {
     pthread_mutex_lock(&pool->mu);
-    for (int i = 0; i < pool->count; i++) atomic_store(&pool->ring[(pool->head + i) % pool->cap]->abort, 1);
+    for (int i = 0; i < pool->count; i++) atomic_store(&pool->queued[i]->abort, 1);
     for (int i = 0; i < pool->n_workers; i++)
         if (pool->workers[i].job) atomic_store(&pool->workers[i].job->abort, 1);
     pthread_mutex_unlock(&pool->mu);
@@ -370,7 +386,7 @@ void srv_pool_stop(srv_pool *pool)
     for (int i = 0; i < pool->n_workers; i++) pthread_join(pool->workers[i].thread, NULL);
     /* Jobs still queued never ran: finish them as cancelled so waiters wake. */
     for (int i = 0; i < pool->count; i++) {
-        srv_job *job = pool->ring[(pool->head + i) % pool->cap];
+        srv_job *job = pool->queued[i];
         pthread_mutex_lock(&job->mu);
         job->status = asr_fail(&job->err, ASR_ERR_CANCELLED, "server shutting down");
         job->phase = SRV_JOB_DONE;
@@ -381,7 +397,7 @@ void srv_pool_stop(srv_pool *pool)
     if (pool->workers)
         for (int i = 0; i < pool->n_workers; i++) asr_state_free(pool->workers[i].state);
     free(pool->workers);
-    free(pool->ring);
+    free(pool->queued);
     pthread_cond_destroy(&pool->work);
     pthread_mutex_destroy(&pool->mu);
     free(pool);

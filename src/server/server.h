@@ -94,6 +94,7 @@ typedef struct srv_job {
     float temperature;     /* < 0 = default fallback ladder */
     int stream;            /* append SSE events to stream_buf as segments finish */
     double deadline;       /* monotonic seconds; 0 = none */
+    double queued_at;      /* monotonic seconds it entered the queue (set by submit) */
 
     atomic_int abort;      /* set by the HTTP side: client gone, shutdown */
 

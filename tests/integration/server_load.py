@@ -2,11 +2,13 @@
 queue answers 429 + Retry-After at once; a disconnecting client cancels its job; SIGTERM with
 4 requests in flight lets all 4 finish with 200 and exits 0."""
 import glob
+import io
 import os
 import socket
 import sys
 import threading
 import time
+import wave
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -96,6 +98,38 @@ try:
     check(all(o[2] and o[2].isdigit() and 1 <= int(o[2]) <= 120 for o in busy),
           f"429s carry Retry-After in 1..120 ({[o[2] for o in busy]})")
     check(all(o[3]["error"]["code"] == "queue_full" for o in busy), "429 body is OpenAI error JSON, code queue_full")
+
+    # Queue policy: the smallest upload goes first, so a short clip queued behind a long file
+    # overtakes it (A runs; B, 33 s of WAV, waits; C, a 4 s MP3, arrives later and runs before B).
+    with wave.open(data("jfk.wav"), "rb") as w:
+        params, frames = w.getparams(), w.readframes(w.getnframes())
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames * 3)
+    with open(data("hotwords.mp3"), "rb") as f:
+        short_mp3 = f.read()
+    finished = {}
+
+    def timed(tag, name, payload):
+        r, _ = transcribe(srv.url, name, payload)
+        finished[tag] = (time.monotonic(), r.status_code)
+
+    order = [("A", "jfk.wav", JFK, "asr_workers_busy"), ("B", "jfk3.wav", buf.getvalue(), "asr_queue_depth"),
+             ("C", "hotwords.mp3", short_mp3, "asr_queue_depth")]
+    threads = []
+    for i, (tag, name, payload, gauge) in enumerate(order):
+        threads.append(threading.Thread(target=timed, args=(tag, name, payload)))
+        threads[-1].start()
+        want = 1 if tag in ("A", "B") else 2
+        deadline = time.monotonic() + 30 * SLOW
+        while srv.metric(gauge) < want and time.monotonic() < deadline:
+            time.sleep(0.02)
+    for t in threads:
+        t.join()
+    check(all(finished.get(k, (0, 0))[1] == 200 for k in "ABC"), f"queue order: all three answered 200 ({finished})")
+    check("B" in finished and "C" in finished and finished["C"][0] < finished["B"][0],
+          "queue order: the 4 s clip queued after 33 s of audio is answered first")
 
     # A client that disconnects cancels its job; the worker is free again at once.
     long_body, ctype = multipart([("model", "whisper-1", None),
