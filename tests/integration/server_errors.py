@@ -194,9 +194,24 @@ finally:
     srv.stop()
 
 # --- limits from the environment: audio duration, per-request deadline ---------------------------------
-srv = Server(env={"ASR_API_KEY": "env-key", "ASR_MAX_AUDIO_SECONDS": "12", "ASR_REQUEST_TIMEOUT": "0.05"},
-             name="env-configured server")
+srv = Server(env={"ASR_API_KEY": "env-key", "ASR_MAX_AUDIO_SECONDS": "12", "ASR_REQUEST_TIMEOUT": "0.05",
+                  "ASR_MAX_CONNECTIONS": "3"}, name="env-configured server")
 try:
+    # ASR_MAX_CONNECTIONS=3: a fourth simultaneous connection is closed unanswered; others go on.
+    idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(3)]
+    time.sleep(0.2)
+    extra = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    try:
+        extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = extra.recv(100)
+    except OSError:
+        got = b""
+    extra.close()
+    check(got == b"", f"a 4th connection over ASR_MAX_CONNECTIONS=3 is closed ({got[:30]!r})")
+    for c in idle:
+        c.close()
+    time.sleep(0.2)
+    check(requests.get(srv.url + "/healthz", timeout=5).status_code == 200, "connections free again: /healthz answers")
     env_auth = {"Authorization": "Bearer env-key"}
     env_url = srv.url + "/v1/audio/transcriptions"
     expect_error(post(files={"file": ("jfk.wav", JFK)}, fields={"model": "whisper-1"}, headers={}, url=env_url),
