@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,6 +393,9 @@ static char *render_asr_txt(const asr_result *r)
     return out;
 }
 
+/* JSON has no NaN or infinity (jansson refuses them): report those as 0. */
+static double finite_or_zero(double x) { return isfinite(x) ? x : 0.0; }
+
 /* {"text", "segments", "language"}: the result dict its engines dump. */
 static char *render_asr_json(const asr_result *r)
 {
@@ -401,11 +405,12 @@ static char *render_asr_json(const asr_result *r)
         json_t *tokens = json_array();
         for (int k = 0; k < sg->n_tokens; k++) json_array_append_new(tokens, json_integer(sg->tokens[k]));
         json_array_append_new(segs, json_pack("{s:i, s:i, s:f, s:f, s:s, s:o, s:f, s:f, s:f, s:f}", "id", sg->id,
-                                              "seek", sg->seek, "start", sg->start, "end", sg->end, "text",
-                                              sg->text ? sg->text : "", "tokens", tokens, "temperature",
-                                              (double)sg->temperature, "avg_logprob", (double)sg->avg_logprob,
-                                              "compression_ratio", (double)sg->compression_ratio, "no_speech_prob",
-                                              (double)sg->no_speech_prob));
+                                              "seek", sg->seek, "start", finite_or_zero(sg->start), "end",
+                                              finite_or_zero(sg->end), "text", sg->text ? sg->text : "", "tokens",
+                                              tokens, "temperature", finite_or_zero(sg->temperature), "avg_logprob",
+                                              finite_or_zero(sg->avg_logprob), "compression_ratio",
+                                              finite_or_zero(sg->compression_ratio), "no_speech_prob",
+                                              finite_or_zero(sg->no_speech_prob)));
     }
     json_t *obj = json_pack("{s:s, s:o, s:s}", "text", asr_result_text(r) ? asr_result_text(r) : "", "segments", segs,
                             "language", asr_result_language(r) ? asr_result_language(r) : "");
@@ -528,7 +533,7 @@ static enum MHD_Result handle_detect_language(srv_request *rq)
     else
         answer = reply_json(rq, 200, json_pack("{s:s, s:s, s:f}", "detected_language", asr_lang_name(job->lang_index),
                                                "language_code", asr_lang_code(job->lang_index), "confidence",
-                                               (double)job->lang_prob));
+                                               finite_or_zero(job->lang_prob)));
     srv_job_release(job);
     return answer;
 }
