@@ -159,12 +159,10 @@ int asr_cli_serve(int argc, char **argv)
     int prc = parse_config(argc, argv, &cfg, model_arg, sizeof model_arg);
     if (prc != 0) return prc > 0 ? 0 : 2;
 
-    if (asr_cli_resolve_model(model_arg[0] ? model_arg : NULL, cfg.model_path, sizeof cfg.model_path) != 0) {
-        fprintf(stderr, "asr serve: cannot find model '%s'\n", model_arg[0] ? model_arg : "tiny.en");
-        return 2;
-    }
+    if (asr_cli_resolve_model(model_arg[0] ? model_arg : NULL, cfg.model_path, sizeof cfg.model_path) != 0)
+        return 2; /* the resolver has said why */
     /* The name clients may use: the argument if it is a name, else the directory's name. */
-    const char *name = model_arg[0] ? model_arg : "tiny.en";
+    const char *name = model_arg[0] ? model_arg : ASR_CLI_DEFAULT_MODEL;
     if (strchr(name, '/')) {
         size_t len = strlen(name);
         while (len > 1 && name[len - 1] == '/') len--;
