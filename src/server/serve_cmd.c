@@ -163,15 +163,14 @@ int asr_cli_serve(int argc, char **argv)
         return 2; /* the resolver has said why */
     /* The name clients may use: the argument if it is a name, else the directory's name. */
     const char *name = model_arg[0] ? model_arg : ASR_CLI_DEFAULT_MODEL;
-    if (strchr(name, '/')) {
-        size_t len = strlen(name);
-        while (len > 1 && name[len - 1] == '/') len--;
-        const char *base = name + len;
-        while (base > name && base[-1] != '/') base--;
-        snprintf(cfg.model_name, sizeof cfg.model_name, "%.*s", (int)(name + len - base), base);
-    } else {
-        snprintf(cfg.model_name, sizeof cfg.model_name, "%s", name);
-    }
+    size_t len = strlen(name);
+    while (len > 1 && name[len - 1] == '/') len--;
+    const char *base = name + len;
+    while (base > name && base[-1] != '/') base--;
+    size_t base_len = (size_t)(name + len - base);
+    if (base_len >= sizeof cfg.model_name) base_len = sizeof cfg.model_name - 1; /* a name, not a path: cut */
+    memcpy(cfg.model_name, base, base_len);
+    cfg.model_name[base_len] = 0;
 
     /* Signals are taken synchronously by this thread (sigtimedwait), so every
      * thread started below inherits the blocked mask and no handler runs in
