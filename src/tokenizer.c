@@ -375,6 +375,10 @@ static asr_status load_vocabulary_json(const char *path, asr_tokenizer **out, as
         json_t *s = json_array_get(root, i);
         if (!json_is_string(s))
             st = asr_fail(err, ASR_ERR_MODEL, "%s: entry %zu is not a string", path, i);
+        else if (json_string_length(s) == 0 && i + 1 < json_array_size(root))
+            /* CTranslate2's multilingual vocabulary.json holds "" at 50256, an
+             * id the model never produces; keep it as an empty token. */
+            st = builder_add(&b, "", 0, err);
         else
             st = add_gpt2_token(&b, byte_of, &eot_id, json_string_value(s), json_string_length(s), path, err);
     }

@@ -35,7 +35,7 @@ static void usage(FILE *f)
             "commands:\n"
             "  transcribe FILE...   transcribe (or translate) audio files\n"
             "  serve                run the OpenAI-compatible HTTP service (asr serve --help)\n"
-            "  models pull NAME     download a model (tiny.en, base, small)\n"
+            "  models pull NAME     download a model (tiny.en, base; see asr models list)\n"
             "  models list          show downloaded models\n"
             "  convert MODEL OUT    write MODEL as a whisper.cpp ggml file\n"
             "\n"
