@@ -5,10 +5,17 @@
 CC      ?= cc
 PKGS    := libavformat libavcodec libswresample libavutil libmicrohttpd jansson zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lopenblas
+# OpenBLAS's pthread build, told to use one thread (model.c): asr splits
+# matrix work over each request state's own threads and calls sgemm from
+# several of them at once, which Debian's single-threaded build does not
+# survive (it has no locking around its buffers). The rpath keeps another
+# variant picked by Debian's alternatives from being loaded at run time.
+MULTIARCH  := $(shell $(CC) -print-multiarch)
+BLAS_DIR   := /usr/lib/$(MULTIARCH)/openblas-pthread
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2
-CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/openblas-pthread $(WARN) $(PKG_CFLAGS) -pthread -MMD -MP
+CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Iinclude -Isrc -I/usr/include/$(MULTIARCH)/openblas-pthread $(WARN) $(PKG_CFLAGS) -pthread -MMD -MP
 
 ifeq ($(SAN),1)
 BUILD   := build-san

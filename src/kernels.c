@@ -1,37 +1,10 @@
-/* kernels.c — dense math: GEMM through OpenBLAS, layer norm, GELU, softmax. */
+/* kernels.c — element-wise math: layer norm, GELU, softmax (AVX2 exp/erf). */
 #include "kernels.h"
 
-#include <cblas.h>
 #include <immintrin.h>
 #include <math.h>
 
-void asr_gemm_nt(int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
-                 float *c, int ldc)
-{
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc);
-}
-
-void asr_gemm_nn(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc)
-{
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-}
-
-void asr_linear(const float *x, const float *w, const float *b, float *y, int n, int in, int out)
-{
-    if (n == 1) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w, in, x, 1, 0.0f, y, 1);
-    } else {
-        asr_gemm_nt(n, out, in, 1.0f, x, in, w, in, y, out);
-    }
-    if (b) {
-        for (int i = 0; i < n; i++) {
-            float *row = y + (size_t)i * out;
-            for (int j = 0; j < out; j++) row[j] += b[j];
-        }
-    }
-}
-
-void asr_layer_norm(const float *x, const float *g, const float *b, float *y, int n, int d)
+static void layer_norm_rows(const float *x, const float *g, const float *b, float *y, int n, int d)
 {
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * d;
@@ -48,6 +21,32 @@ void asr_layer_norm(const float *x, const float *g, const float *b, float *y, in
         float mu = (float)mean;
         for (int j = 0; j < d; j++) yi[j] = (xi[j] - mu) * inv * g[j] + b[j];
     }
+}
+
+#define LN_ROWS 64 /* rows per layer-norm task */
+
+typedef struct layer_norm_job {
+    const float *x, *g, *b;
+    float *y;
+    int n, d;
+} layer_norm_job;
+
+static void layer_norm_task(void *ctx, int task, int thread)
+{
+    const layer_norm_job *j = ctx;
+    (void)thread;
+    int r0 = task * LN_ROWS, rows = j->n - r0 < LN_ROWS ? j->n - r0 : LN_ROWS;
+    layer_norm_rows(j->x + (size_t)r0 * j->d, j->g, j->b, j->y + (size_t)r0 * j->d, rows, j->d);
+}
+
+void asr_layer_norm(const asr_compute *c, const float *x, const float *g, const float *b, float *y, int n, int d)
+{
+    if (n <= LN_ROWS) {
+        layer_norm_rows(x, g, b, y, n, d);
+        return;
+    }
+    layer_norm_job j = {x, g, b, y, n, d};
+    asr_pool_run(c->pool, layer_norm_task, &j, (n + LN_ROWS - 1) / LN_ROWS);
 }
 
 static inline __m256 exp8(__m256 x);
@@ -127,9 +126,4 @@ void asr_softmax(float *x, int n)
     }
     float inv = (float)(1.0 / sum);
     for (i = 0; i < n; i++) x[i] *= inv;
-}
-
-void asr_add(float *x, const float *y, size_t n)
-{
-    for (size_t i = 0; i < n; i++) x[i] += y[i];
 }

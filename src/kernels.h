@@ -1,28 +1,69 @@
-/* kernels.h — dense math used by the encoder and decoder (float32, row-major). */
+/* kernels.h — the dense math of the forward passes (row-major float32, with
+ * half-precision weights for the decoder), run on a state's thread pool. */
 #ifndef ASR_KERNELS_H
 #define ASR_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-/* y (n, out) = x (n, in) · w (out, in)^T + b (out); b may be NULL. */
-void asr_linear(const float *x, const float *w, const float *b, float *y, int n, int in, int out);
+#include "pool.h"
 
-/* C (m, n) = alpha · A (m, k) · B^T where B is (n, k); leading dims given. */
-void asr_gemm_nt(int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
-                 float *c, int ldc);
-/* C (m, n) = A (m, k) · B (k, n); leading dims given. */
-void asr_gemm_nn(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc);
+/* Where a kernel runs: the state's pool and per-thread scratch memory. */
+typedef struct asr_compute {
+    asr_pool *pool;
+    float *scratch;        /* asr_pool_threads() blocks of scratch_floats */
+    size_t scratch_floats; /* per thread; see asr_compute_scratch_floats  */
+} asr_compute;
 
-/* y (n, d) = LayerNorm(x) · g + b with eps 1e-5 (torch.nn.LayerNorm default). */
-void asr_layer_norm(const float *x, const float *g, const float *b, float *y, int n, int d);
+/* Queries handled together by one attention task. */
+#define ASR_ATTN_BLOCK 128
+/* Weight rows converted to float32 at a time for a half-weight GEMM. */
+#define ASR_HALF_PANEL 128
+
+/* Scratch per thread the kernels need for attention over up to max_keys
+ * positions and linear layers with up to max_in inputs. */
+size_t asr_compute_scratch_floats(int max_keys, int max_in);
+
+/* Configure the BLAS library for being called from many threads, each call
+ * single-threaded; idempotent, called when a state is created. */
+void asr_compute_init_blas(void);
+
+enum {
+    ASR_LINEAR_ACCUMULATE = 1, /* y += x·wᵀ + b instead of y = …  */
+    ASR_LINEAR_GELU = 2,       /* y = GELU(x·wᵀ + b)              */
+};
+
+/* y (n, out) = x (n, in) · w (out, in)ᵀ + b (out); b may be NULL. */
+void asr_linear(const asr_compute *c, const float *x, int n, int in, const float *w, const float *b, float *y,
+                int out, int flags);
+/* The same with half-precision weights; in must be a multiple of 8. */
+void asr_linear_half(const asr_compute *c, const float *x, int n, int in, const uint16_t *w, const float *b,
+                     float *y, int out, int flags);
+
+/* Scaled dot-product attention of n_head heads of width dh, for n_seq
+ * independent sequences. Sequence s has queries q + s·q_seq (n_q rows, row
+ * stride ldq), keys k + s·kv_seq and values v + s·kv_seq (n_kv rows, strides
+ * ldk, ldv) and writes out + s·out_seq (n_q rows, stride ldo); head h uses
+ * columns h·dh .. h·dh+dh-1 of each. causal_past ≥ 0 lets query i see keys
+ * 0 .. causal_past+i only; -1 means no mask. */
+typedef struct asr_attention_args {
+    const float *q, *k, *v;
+    float *out;
+    int ldq, ldk, ldv, ldo;
+    size_t q_seq, kv_seq, out_seq;
+    int n_seq, n_q, n_kv, n_head, dh;
+    int causal_past;
+} asr_attention_args;
+void asr_attention(const asr_compute *c, const asr_attention_args *a);
+
+/* y (n, d) = LayerNorm(x) · g + b with eps 1e-5 (torch.nn.LayerNorm default);
+ * y may equal x. */
+void asr_layer_norm(const asr_compute *c, const float *x, const float *g, const float *b, float *y, int n, int d);
 
 /* Exact GELU, 0.5·x·(1 + erf(x/√2)), in place over n values. */
 void asr_gelu(float *x, size_t n);
 
 /* Softmax of one row of n values in place; -INFINITY entries become 0. */
 void asr_softmax(float *x, int n);
-
-/* x += y over n values. */
-void asr_add(float *x, const float *y, size_t n);
 
 #endif

@@ -1,6 +1,7 @@
 /* model.c — model loading entry point, special tokens, getters, half-float conversion. */
 #include "model.h"
 
+#include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,11 @@ static asr_status derive_suppress_tokens(asr_model *m, asr_error *err)
 
 asr_status asr_model_finish_load(asr_model *m, asr_error *err)
 {
+    /* The half-weight kernels read rows 8 values at a time. Every Whisper
+     * size (384 .. 1280 wide, 64-wide heads) satisfies this. */
+    if (m->hp.n_text_state % 8 != 0 || m->hp.n_text_head < 1 || m->hp.n_text_state % m->hp.n_text_head != 0)
+        return asr_fail(err, ASR_ERR_MODEL, "decoder width %d with %d heads is not supported (needs a multiple of 8 "
+                        "split evenly over the heads)", m->hp.n_text_state, m->hp.n_text_head);
     asr_special_tokens *t = &m->tok;
     t->eot = find_token(m, "<|endoftext|>");
     t->sot = find_token(m, "<|startoftranscript|>");
@@ -160,6 +166,29 @@ asr_status asr_model_finish_load(asr_model *m, asr_error *err)
     return ASR_OK;
 }
 
+void asr_f16_to_f32_n(const uint16_t *in, float *out, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in + i))));
+    for (; i < n; i++) out[i] = asr_f16_to_f32(in[i]);
+}
+
+void asr_f32_to_f16_n(const float *in, uint16_t *out, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(out + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) out[i] = asr_f32_to_f16(in[i]);
+}
+
+size_t asr_decoder_halves(const asr_hparams *hp)
+{
+    size_t d = (size_t)hp->n_text_state;
+    return (size_t)hp->n_vocab * d + (size_t)hp->n_text_layer * 14 * d * d;
+}
+
 asr_status asr_model_load(const char *path, const asr_model_params *params, asr_model **out, asr_error *err)
 {
     asr_error_clear(err);
@@ -194,6 +223,7 @@ void asr_model_free(asr_model *m)
 {
     if (!m) return;
     free(m->arena);
+    free(m->arena16);
     free(m->w.enc);
     free(m->w.dec);
     free(m->suppress_tokens);

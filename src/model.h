@@ -18,7 +18,11 @@ typedef struct asr_hparams {
     int n_text_layer;
 } asr_hparams;
 
-/* Weights are float32 in memory; f16/bf16/int8 files are converted at load. */
+/* Weights are float32 in memory, except the decoder's matrices and the token
+ * embedding, which are IEEE half (uint16_t): the decoder reads every one of
+ * them for each token, so it is bound by memory bandwidth, and Whisper's
+ * checkpoints are float16, so holding them as half loses nothing for them.
+ * f16/bf16/int8 files are converted at load. */
 typedef struct asr_encoder_layer {
     float *attn_ln_g, *attn_ln_b; /* (d)                                   */
     float *attn_qkv_w;            /* (3d, d): rows q, then k, then v       */
@@ -32,15 +36,22 @@ typedef struct asr_encoder_layer {
 
 typedef struct asr_decoder_layer {
     float *self_ln_g, *self_ln_b;   /* (d)                                 */
-    float *self_qkv_w, *self_qkv_b; /* (3d, d), (3d)                       */
-    float *self_out_w, *self_out_b; /* (d, d), (d)                         */
+    uint16_t *self_qkv_w;           /* (3d, d) half                        */
+    float *self_qkv_b;              /* (3d)                                */
+    uint16_t *self_out_w;           /* (d, d) half                         */
+    float *self_out_b;              /* (d)                                 */
     float *cross_ln_g, *cross_ln_b; /* (d)                                 */
-    float *cross_q_w, *cross_q_b;   /* (d, d), (d)                         */
-    float *cross_kv_w, *cross_kv_b; /* (2d, d), (2d): rows k then v        */
-    float *cross_out_w, *cross_out_b; /* (d, d), (d)                       */
+    uint16_t *cross_q_w;            /* (d, d) half                         */
+    float *cross_q_b;               /* (d)                                 */
+    float *cross_kv_w, *cross_kv_b; /* (2d, d), (2d): rows k then v; float32
+                                       because the encoder pass uses it    */
+    uint16_t *cross_out_w;          /* (d, d) half                         */
+    float *cross_out_b;             /* (d)                                 */
     float *mlp_ln_g, *mlp_ln_b;     /* (d)                                 */
-    float *mlp_fc1_w, *mlp_fc1_b;   /* (4d, d), (4d)                       */
-    float *mlp_fc2_w, *mlp_fc2_b;   /* (d, 4d), (d)                        */
+    uint16_t *mlp_fc1_w;            /* (4d, d) half                        */
+    float *mlp_fc1_b;               /* (4d)                                */
+    uint16_t *mlp_fc2_w;            /* (d, 4d) half                        */
+    float *mlp_fc2_b;               /* (d)                                 */
 } asr_decoder_layer;
 
 typedef struct asr_weights {
@@ -49,7 +60,7 @@ typedef struct asr_weights {
     float *enc_pos;               /* (n_audio_ctx, d)                      */
     asr_encoder_layer *enc;       /* [n_audio_layer]                       */
     float *enc_ln_g, *enc_ln_b;   /* (d)                                   */
-    float *tok_emb;               /* (n_vocab, d), also the output projection */
+    uint16_t *tok_emb;            /* (n_vocab, d) half, also the output projection */
     float *dec_pos;               /* (n_text_ctx, d)                       */
     asr_decoder_layer *dec;       /* [n_text_layer]                        */
     float *dec_ln_g, *dec_ln_b;   /* (d)                                   */
@@ -76,9 +87,12 @@ struct asr_model {
     int n_suppress_blank;
     char type[16];               /* "tiny", "base", "small", ...            */
     char source_format[16];      /* "ctranslate2" or "ggml"                 */
-    /* All float32 tensors live in one allocation; weights point into it. */
+    /* All float32 tensors live in one allocation, the half ones in another;
+     * weights point into them. */
     float *arena;
     size_t arena_floats;
+    uint16_t *arena16;
+    size_t arena_halves;
 };
 
 /* Loaders fill a zeroed model; on error the caller frees it with asr_model_free. */
@@ -93,5 +107,13 @@ asr_status asr_model_finish_load(asr_model *m, asr_error *err);
 float asr_f16_to_f32(uint16_t h);
 float asr_bf16_to_f32(uint16_t h);
 uint16_t asr_f32_to_f16(float f);
+/* n values at a time (F16C), rounding to nearest even like the scalar form. */
+void asr_f16_to_f32_n(const uint16_t *in, float *out, size_t n);
+void asr_f32_to_f16_n(const float *in, uint16_t *out, size_t n);
+
+/* Halves the decoder's matrices need: the token embedding and, per layer,
+ * self q|k|v (3d²), self out (d²), cross q (d²), cross out (d²), fc1 and fc2
+ * (4d² each) = 14d². */
+size_t asr_decoder_halves(const asr_hparams *hp);
 
 #endif /* ASR_MODEL_H */

@@ -172,14 +172,14 @@ static void convert_to_f32(const ct2_var *v, float *out)
 typedef struct binder {
     ct2_file *f;
     asr_model *m;
-    size_t used; /* floats of the arena handed out */
+    size_t used;   /* floats of the arena handed out */
+    size_t used16; /* halves of arena16 handed out   */
     asr_error *err;
     asr_status status;
 } binder;
 
-/* Fetch tensor `name` with the expected shape (dims terminated by 0) as f32.
- * int8 weights are dequantised with "<prefix>/weight_scale" (one scale per row). */
-static float *bind(binder *b, const char *name, const int *shape)
+/* The tensor `name`, checked against the expected shape (dims terminated by 0). */
+static ct2_var *lookup(binder *b, const char *name, const int *shape)
 {
     if (b->status != ASR_OK) return NULL;
     ct2_var *v = find_var(b->f, name);
@@ -201,6 +201,40 @@ static float *bind(binder *b, const char *name, const int *shape)
                              name, got, want);
         return NULL;
     }
+    return v;
+}
+
+/* Values of v as float32 into out; int8 weights are dequantised with
+ * "<name>_scale" (one scale per row). Returns 0 after setting b->status. */
+static int values_f32(binder *b, const ct2_var *v, const char *name, float *out)
+{
+    convert_to_f32(v, out);
+    if (v->dtype != CT2_I8 || v->rank != 2) return 1;
+    char scale_name[256];
+    size_t len = strlen(name);
+    if (len <= 6 || strcmp(name + len - 6, "weight") != 0 || len >= sizeof scale_name - 8) return 1;
+    snprintf(scale_name, sizeof scale_name, "%s_scale", name);
+    ct2_var *s = find_var(b->f, scale_name);
+    size_t rows = v->dims[0], cols = v->dims[1];
+    if (!s || s->numel != rows || (s->dtype != CT2_F32 && s->dtype != CT2_F16)) {
+        b->status = asr_fail(b->err, ASR_ERR_MODEL, "model.bin: int8 tensor '%s' lacks a valid scale", name);
+        return 0;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        float scale;
+        if (s->dtype == CT2_F32) memcpy(&scale, s->data + 4 * r, 4);
+        else { uint16_t h; memcpy(&h, s->data + 2 * r, 2); scale = asr_f16_to_f32(h); }
+        if (!(scale != 0.0f)) scale = 1.0f;
+        for (size_t c = 0; c < cols; c++) out[r * cols + c] /= scale;
+    }
+    return 1;
+}
+
+/* Fetch tensor `name` with the expected shape as float32 in the arena. */
+static float *bind(binder *b, const char *name, const int *shape)
+{
+    ct2_var *v = lookup(b, name, shape);
+    if (!v) return NULL;
     if (v->f32) return v->f32;
     if (v->numel > b->m->arena_floats - b->used) {
         b->status = asr_fail(b->err, ASR_ERR_INTERNAL, "model arena too small");
@@ -208,27 +242,35 @@ static float *bind(binder *b, const char *name, const int *shape)
     }
     v->f32 = b->m->arena + b->used;
     b->used += v->numel;
-    convert_to_f32(v, v->f32);
-    if (v->dtype == CT2_I8 && rank == 2) {
-        char scale_name[256];
-        size_t len = strlen(name);
-        if (len > 6 && strcmp(name + len - 6, "weight") == 0 && len < sizeof scale_name - 8) {
-            snprintf(scale_name, sizeof scale_name, "%s_scale", name);
-            ct2_var *s = find_var(b->f, scale_name);
-            if (!s || s->numel != (size_t)shape[0] || (s->dtype != CT2_F32 && s->dtype != CT2_F16)) {
-                b->status = asr_fail(b->err, ASR_ERR_MODEL, "model.bin: int8 tensor '%s' lacks a valid scale", name);
-                return NULL;
-            }
-            for (int r = 0; r < shape[0]; r++) {
-                float scale;
-                if (s->dtype == CT2_F32) memcpy(&scale, s->data + 4 * r, 4);
-                else { uint16_t h; memcpy(&h, s->data + 2 * r, 2); scale = asr_f16_to_f32(h); }
-                if (!(scale != 0.0f)) scale = 1.0f;
-                for (int c = 0; c < shape[1]; c++) v->f32[(size_t)r * shape[1] + c] /= scale;
-            }
-        }
+    return values_f32(b, v, name, v->f32) ? v->f32 : NULL;
+}
+
+/* Fetch tensor `name` as IEEE half in arena16: a copy when the file holds
+ * float16 (the common case), else through float32. */
+static uint16_t *bind_half(binder *b, const char *name, const int *shape)
+{
+    ct2_var *v = lookup(b, name, shape);
+    if (!v) return NULL;
+    if (v->numel > b->m->arena_halves - b->used16) {
+        b->status = asr_fail(b->err, ASR_ERR_INTERNAL, "model half arena too small");
+        return NULL;
     }
-    return v->f32;
+    uint16_t *out = b->m->arena16 + b->used16;
+    if (v->dtype == CT2_F16) {
+        memcpy(out, v->data, v->numel * 2);
+    } else {
+        float *tmp = malloc(v->numel * sizeof(float));
+        if (!tmp) {
+            b->status = asr_fail(b->err, ASR_ERR_NO_MEMORY, "out of memory loading '%s'", name);
+            return NULL;
+        }
+        int ok = values_f32(b, v, name, tmp);
+        if (ok) asr_f32_to_f16_n(tmp, out, v->numel);
+        free(tmp);
+        if (!ok) return NULL;
+    }
+    b->used16 += v->numel;
+    return out;
 }
 
 #define SHAPE(...) ((const int[]){__VA_ARGS__, 0})
@@ -273,7 +315,7 @@ static void bind_all(binder *b)
         L->mlp_fc2_w = bind(b, P("encoder/layer_%d/ffn/linear_1/weight", i), SHAPE(d, 4 * d));
         L->mlp_fc2_b = bind(b, P("encoder/layer_%d/ffn/linear_1/bias", i), SHAPE(d));
     }
-    w->tok_emb = bind(b, "decoder/embeddings/weight", SHAPE(hp->n_vocab, td));
+    w->tok_emb = bind_half(b, "decoder/embeddings/weight", SHAPE(hp->n_vocab, td));
     w->dec_pos = bind(b, "decoder/position_encodings/encodings", SHAPE(hp->n_text_ctx, td));
     w->dec_ln_g = bind(b, "decoder/layer_norm/gamma", SHAPE(td));
     w->dec_ln_b = bind(b, "decoder/layer_norm/beta", SHAPE(td));
@@ -281,23 +323,23 @@ static void bind_all(binder *b)
         asr_decoder_layer *L = &w->dec[i];
         L->self_ln_g = bind(b, P("decoder/layer_%d/self_attention/layer_norm/gamma", i), SHAPE(td));
         L->self_ln_b = bind(b, P("decoder/layer_%d/self_attention/layer_norm/beta", i), SHAPE(td));
-        L->self_qkv_w = bind(b, P("decoder/layer_%d/self_attention/linear_0/weight", i), SHAPE(3 * td, td));
+        L->self_qkv_w = bind_half(b, P("decoder/layer_%d/self_attention/linear_0/weight", i), SHAPE(3 * td, td));
         L->self_qkv_b = bind(b, P("decoder/layer_%d/self_attention/linear_0/bias", i), SHAPE(3 * td));
-        L->self_out_w = bind(b, P("decoder/layer_%d/self_attention/linear_1/weight", i), SHAPE(td, td));
+        L->self_out_w = bind_half(b, P("decoder/layer_%d/self_attention/linear_1/weight", i), SHAPE(td, td));
         L->self_out_b = bind(b, P("decoder/layer_%d/self_attention/linear_1/bias", i), SHAPE(td));
         L->cross_ln_g = bind(b, P("decoder/layer_%d/attention/layer_norm/gamma", i), SHAPE(td));
         L->cross_ln_b = bind(b, P("decoder/layer_%d/attention/layer_norm/beta", i), SHAPE(td));
-        L->cross_q_w = bind(b, P("decoder/layer_%d/attention/linear_0/weight", i), SHAPE(td, td));
+        L->cross_q_w = bind_half(b, P("decoder/layer_%d/attention/linear_0/weight", i), SHAPE(td, td));
         L->cross_q_b = bind(b, P("decoder/layer_%d/attention/linear_0/bias", i), SHAPE(td));
         L->cross_kv_w = bind(b, P("decoder/layer_%d/attention/linear_1/weight", i), SHAPE(2 * td, d));
         L->cross_kv_b = bind(b, P("decoder/layer_%d/attention/linear_1/bias", i), SHAPE(2 * td));
-        L->cross_out_w = bind(b, P("decoder/layer_%d/attention/linear_2/weight", i), SHAPE(td, td));
+        L->cross_out_w = bind_half(b, P("decoder/layer_%d/attention/linear_2/weight", i), SHAPE(td, td));
         L->cross_out_b = bind(b, P("decoder/layer_%d/attention/linear_2/bias", i), SHAPE(td));
         L->mlp_ln_g = bind(b, P("decoder/layer_%d/ffn/layer_norm/gamma", i), SHAPE(td));
         L->mlp_ln_b = bind(b, P("decoder/layer_%d/ffn/layer_norm/beta", i), SHAPE(td));
-        L->mlp_fc1_w = bind(b, P("decoder/layer_%d/ffn/linear_0/weight", i), SHAPE(4 * td, td));
+        L->mlp_fc1_w = bind_half(b, P("decoder/layer_%d/ffn/linear_0/weight", i), SHAPE(4 * td, td));
         L->mlp_fc1_b = bind(b, P("decoder/layer_%d/ffn/linear_0/bias", i), SHAPE(4 * td));
-        L->mlp_fc2_w = bind(b, P("decoder/layer_%d/ffn/linear_1/weight", i), SHAPE(td, 4 * td));
+        L->mlp_fc2_w = bind_half(b, P("decoder/layer_%d/ffn/linear_1/weight", i), SHAPE(td, 4 * td));
         L->mlp_fc2_b = bind(b, P("decoder/layer_%d/ffn/linear_1/bias", i), SHAPE(td));
     }
 #undef P
@@ -406,9 +448,12 @@ asr_status asr_model_load_ct2(asr_model *m, const char *dir, asr_error *err)
         m->w.dec = calloc((size_t)m->hp.n_text_layer, sizeof *m->w.dec);
         size_t total = 0;
         for (int i = 0; i < f.n_vars; i++) total += f.vars[i].numel;
-        m->arena = malloc(total * sizeof(float));
-        m->arena_floats = total;
-        if (!m->w.enc || !m->w.dec || !m->arena) s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory loading model");
+        m->arena_halves = asr_decoder_halves(&m->hp);
+        m->arena_floats = total > m->arena_halves ? total - m->arena_halves : 0;
+        m->arena = malloc((m->arena_floats ? m->arena_floats : 1) * sizeof(float));
+        m->arena16 = malloc(m->arena_halves * sizeof(uint16_t));
+        if (!m->w.enc || !m->w.dec || !m->arena || !m->arena16)
+            s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory loading model");
     }
     if (s == ASR_OK) {
         binder b = {.f = &f, .m = m, .err = err, .status = ASR_OK};

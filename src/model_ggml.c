@@ -50,7 +50,8 @@ typedef struct ggml_slot {
     int n_dims;
     int ne[GGML_MAX_DIMS]; /* ggml order: ne[0] is the contiguous dimension */
     size_t numel;
-    float *data;        /* in the model arena                              */
+    float *data;        /* in the model arena, or NULL when half is used   */
+    uint16_t *half;     /* in the model's half arena (decoder matrices)    */
     int matrix;         /* stored as f16 in f16 files (converters' rule)   */
     int seen;           /* loader: already read from the file              */
 } ggml_slot;
@@ -61,9 +62,10 @@ typedef struct ggml_slots {
 } ggml_slots;
 
 /* Append a slot; shape given in PyTorch order (outermost first), 0-terminated. */
-static int add_slot(ggml_slots *s, float *data, int matrix, const int *torch_shape, const char *fmt, ...)
-    ASR_PRINTF(5, 6);
-static int add_slot(ggml_slots *s, float *data, int matrix, const int *torch_shape, const char *fmt, ...)
+static int add_slot(ggml_slots *s, float *data, uint16_t *half, int matrix, const int *torch_shape,
+                    const char *fmt, ...) ASR_PRINTF(6, 7);
+static int add_slot(ggml_slots *s, float *data, uint16_t *half, int matrix, const int *torch_shape,
+                    const char *fmt, ...)
 {
     if (s->n == s->cap) {
         int cap = s->cap ? 2 * s->cap : 256;
@@ -87,6 +89,7 @@ static int add_slot(ggml_slots *s, float *data, int matrix, const int *torch_sha
         t->numel *= (size_t)torch_shape[rank - 1 - d];
     }
     t->data = data;
+    t->half = half;
     t->matrix = matrix;
     return 1;
 }
@@ -100,65 +103,65 @@ static int build_slots(const asr_hparams *hp, const asr_weights *w, ggml_slots *
 {
     const int d = hp->n_audio_state, n_mels = hp->n_mels;
     int ok = 1;
-    ok &= add_slot(s, w->enc_pos, 0, SHAPE(hp->n_audio_ctx, d), "encoder.positional_embedding");
-    ok &= add_slot(s, w->conv1_w, 1, SHAPE(d, n_mels, 3), "encoder.conv1.weight");
+    ok &= add_slot(s, w->enc_pos, NULL, 0, SHAPE(hp->n_audio_ctx, d), "encoder.positional_embedding");
+    ok &= add_slot(s, w->conv1_w, NULL, 1, SHAPE(d, n_mels, 3), "encoder.conv1.weight");
     /* the converters reshape the conv biases from (d) to (d, 1) and keep them f32 */
-    ok &= add_slot(s, w->conv1_b, 0, SHAPE(d, 1), "encoder.conv1.bias");
-    ok &= add_slot(s, w->conv2_w, 1, SHAPE(d, d, 3), "encoder.conv2.weight");
-    ok &= add_slot(s, w->conv2_b, 0, SHAPE(d, 1), "encoder.conv2.bias");
+    ok &= add_slot(s, w->conv1_b, NULL, 0, SHAPE(d, 1), "encoder.conv1.bias");
+    ok &= add_slot(s, w->conv2_w, NULL, 1, SHAPE(d, d, 3), "encoder.conv2.weight");
+    ok &= add_slot(s, w->conv2_b, NULL, 0, SHAPE(d, 1), "encoder.conv2.bias");
     for (int i = 0; i < hp->n_audio_layer && ok; i++) {
         const asr_encoder_layer *L = &w->enc[i];
         const char *p = "encoder.blocks";
-        ok &= add_slot(s, L->attn_qkv_w, 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
-        ok &= add_slot(s, L->attn_qkv_b, 0, SHAPE(d), "%s.%d.attn.query.bias", p, i);
-        ok &= add_slot(s, L->attn_qkv_w + (size_t)d * d, 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
-        ok &= add_slot(s, L->attn_qkv_w + 2 * (size_t)d * d, 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
-        ok &= add_slot(s, L->attn_qkv_b + 2 * (size_t)d, 0, SHAPE(d), "%s.%d.attn.value.bias", p, i);
-        ok &= add_slot(s, L->attn_out_w, 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
-        ok &= add_slot(s, L->attn_out_b, 0, SHAPE(d), "%s.%d.attn.out.bias", p, i);
-        ok &= add_slot(s, L->attn_ln_g, 0, SHAPE(d), "%s.%d.attn_ln.weight", p, i);
-        ok &= add_slot(s, L->attn_ln_b, 0, SHAPE(d), "%s.%d.attn_ln.bias", p, i);
-        ok &= add_slot(s, L->mlp_fc1_w, 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
-        ok &= add_slot(s, L->mlp_fc1_b, 0, SHAPE(4 * d), "%s.%d.mlp.0.bias", p, i);
-        ok &= add_slot(s, L->mlp_fc2_w, 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
-        ok &= add_slot(s, L->mlp_fc2_b, 0, SHAPE(d), "%s.%d.mlp.2.bias", p, i);
-        ok &= add_slot(s, L->mlp_ln_g, 0, SHAPE(d), "%s.%d.mlp_ln.weight", p, i);
-        ok &= add_slot(s, L->mlp_ln_b, 0, SHAPE(d), "%s.%d.mlp_ln.bias", p, i);
+        ok &= add_slot(s, L->attn_qkv_w, NULL, 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
+        ok &= add_slot(s, L->attn_qkv_b, NULL, 0, SHAPE(d), "%s.%d.attn.query.bias", p, i);
+        ok &= add_slot(s, L->attn_qkv_w + (size_t)d * d, NULL, 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
+        ok &= add_slot(s, L->attn_qkv_w + 2 * (size_t)d * d, NULL, 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
+        ok &= add_slot(s, L->attn_qkv_b + 2 * (size_t)d, NULL, 0, SHAPE(d), "%s.%d.attn.value.bias", p, i);
+        ok &= add_slot(s, L->attn_out_w, NULL, 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
+        ok &= add_slot(s, L->attn_out_b, NULL, 0, SHAPE(d), "%s.%d.attn.out.bias", p, i);
+        ok &= add_slot(s, L->attn_ln_g, NULL, 0, SHAPE(d), "%s.%d.attn_ln.weight", p, i);
+        ok &= add_slot(s, L->attn_ln_b, NULL, 0, SHAPE(d), "%s.%d.attn_ln.bias", p, i);
+        ok &= add_slot(s, L->mlp_fc1_w, NULL, 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
+        ok &= add_slot(s, L->mlp_fc1_b, NULL, 0, SHAPE(4 * d), "%s.%d.mlp.0.bias", p, i);
+        ok &= add_slot(s, L->mlp_fc2_w, NULL, 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
+        ok &= add_slot(s, L->mlp_fc2_b, NULL, 0, SHAPE(d), "%s.%d.mlp.2.bias", p, i);
+        ok &= add_slot(s, L->mlp_ln_g, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.weight", p, i);
+        ok &= add_slot(s, L->mlp_ln_b, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.bias", p, i);
     }
-    ok &= add_slot(s, w->enc_ln_g, 0, SHAPE(d), "encoder.ln_post.weight");
-    ok &= add_slot(s, w->enc_ln_b, 0, SHAPE(d), "encoder.ln_post.bias");
-    ok &= add_slot(s, w->dec_pos, 0, SHAPE(hp->n_text_ctx, d), "decoder.positional_embedding");
-    ok &= add_slot(s, w->tok_emb, 1, SHAPE(hp->n_vocab, d), "decoder.token_embedding.weight");
+    ok &= add_slot(s, w->enc_ln_g, NULL, 0, SHAPE(d), "encoder.ln_post.weight");
+    ok &= add_slot(s, w->enc_ln_b, NULL, 0, SHAPE(d), "encoder.ln_post.bias");
+    ok &= add_slot(s, w->dec_pos, NULL, 0, SHAPE(hp->n_text_ctx, d), "decoder.positional_embedding");
+    ok &= add_slot(s, NULL, w->tok_emb, 1, SHAPE(hp->n_vocab, d), "decoder.token_embedding.weight");
     for (int i = 0; i < hp->n_text_layer && ok; i++) {
         const asr_decoder_layer *L = &w->dec[i];
         const char *p = "decoder.blocks";
-        ok &= add_slot(s, L->self_qkv_w, 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
-        ok &= add_slot(s, L->self_qkv_b, 0, SHAPE(d), "%s.%d.attn.query.bias", p, i);
-        ok &= add_slot(s, L->self_qkv_w + (size_t)d * d, 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
-        ok &= add_slot(s, L->self_qkv_w + 2 * (size_t)d * d, 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
-        ok &= add_slot(s, L->self_qkv_b + 2 * (size_t)d, 0, SHAPE(d), "%s.%d.attn.value.bias", p, i);
-        ok &= add_slot(s, L->self_out_w, 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
-        ok &= add_slot(s, L->self_out_b, 0, SHAPE(d), "%s.%d.attn.out.bias", p, i);
-        ok &= add_slot(s, L->self_ln_g, 0, SHAPE(d), "%s.%d.attn_ln.weight", p, i);
-        ok &= add_slot(s, L->self_ln_b, 0, SHAPE(d), "%s.%d.attn_ln.bias", p, i);
-        ok &= add_slot(s, L->cross_q_w, 1, SHAPE(d, d), "%s.%d.cross_attn.query.weight", p, i);
-        ok &= add_slot(s, L->cross_q_b, 0, SHAPE(d), "%s.%d.cross_attn.query.bias", p, i);
-        ok &= add_slot(s, L->cross_kv_w, 1, SHAPE(d, d), "%s.%d.cross_attn.key.weight", p, i);
-        ok &= add_slot(s, L->cross_kv_w + (size_t)d * d, 1, SHAPE(d, d), "%s.%d.cross_attn.value.weight", p, i);
-        ok &= add_slot(s, L->cross_kv_b + (size_t)d, 0, SHAPE(d), "%s.%d.cross_attn.value.bias", p, i);
-        ok &= add_slot(s, L->cross_out_w, 1, SHAPE(d, d), "%s.%d.cross_attn.out.weight", p, i);
-        ok &= add_slot(s, L->cross_out_b, 0, SHAPE(d), "%s.%d.cross_attn.out.bias", p, i);
-        ok &= add_slot(s, L->cross_ln_g, 0, SHAPE(d), "%s.%d.cross_attn_ln.weight", p, i);
-        ok &= add_slot(s, L->cross_ln_b, 0, SHAPE(d), "%s.%d.cross_attn_ln.bias", p, i);
-        ok &= add_slot(s, L->mlp_fc1_w, 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
-        ok &= add_slot(s, L->mlp_fc1_b, 0, SHAPE(4 * d), "%s.%d.mlp.0.bias", p, i);
-        ok &= add_slot(s, L->mlp_fc2_w, 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
-        ok &= add_slot(s, L->mlp_fc2_b, 0, SHAPE(d), "%s.%d.mlp.2.bias", p, i);
-        ok &= add_slot(s, L->mlp_ln_g, 0, SHAPE(d), "%s.%d.mlp_ln.weight", p, i);
-        ok &= add_slot(s, L->mlp_ln_b, 0, SHAPE(d), "%s.%d.mlp_ln.bias", p, i);
+        ok &= add_slot(s, NULL, L->self_qkv_w, 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
+        ok &= add_slot(s, L->self_qkv_b, NULL, 0, SHAPE(d), "%s.%d.attn.query.bias", p, i);
+        ok &= add_slot(s, NULL, L->self_qkv_w + (size_t)d * d, 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
+        ok &= add_slot(s, NULL, L->self_qkv_w + 2 * (size_t)d * d, 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
+        ok &= add_slot(s, L->self_qkv_b + 2 * (size_t)d, NULL, 0, SHAPE(d), "%s.%d.attn.value.bias", p, i);
+        ok &= add_slot(s, NULL, L->self_out_w, 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
+        ok &= add_slot(s, L->self_out_b, NULL, 0, SHAPE(d), "%s.%d.attn.out.bias", p, i);
+        ok &= add_slot(s, L->self_ln_g, NULL, 0, SHAPE(d), "%s.%d.attn_ln.weight", p, i);
+        ok &= add_slot(s, L->self_ln_b, NULL, 0, SHAPE(d), "%s.%d.attn_ln.bias", p, i);
+        ok &= add_slot(s, NULL, L->cross_q_w, 1, SHAPE(d, d), "%s.%d.cross_attn.query.weight", p, i);
+        ok &= add_slot(s, L->cross_q_b, NULL, 0, SHAPE(d), "%s.%d.cross_attn.query.bias", p, i);
+        ok &= add_slot(s, L->cross_kv_w, NULL, 1, SHAPE(d, d), "%s.%d.cross_attn.key.weight", p, i);
+        ok &= add_slot(s, L->cross_kv_w + (size_t)d * d, NULL, 1, SHAPE(d, d), "%s.%d.cross_attn.value.weight", p, i);
+        ok &= add_slot(s, L->cross_kv_b + (size_t)d, NULL, 0, SHAPE(d), "%s.%d.cross_attn.value.bias", p, i);
+        ok &= add_slot(s, NULL, L->cross_out_w, 1, SHAPE(d, d), "%s.%d.cross_attn.out.weight", p, i);
+        ok &= add_slot(s, L->cross_out_b, NULL, 0, SHAPE(d), "%s.%d.cross_attn.out.bias", p, i);
+        ok &= add_slot(s, L->cross_ln_g, NULL, 0, SHAPE(d), "%s.%d.cross_attn_ln.weight", p, i);
+        ok &= add_slot(s, L->cross_ln_b, NULL, 0, SHAPE(d), "%s.%d.cross_attn_ln.bias", p, i);
+        ok &= add_slot(s, NULL, L->mlp_fc1_w, 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
+        ok &= add_slot(s, L->mlp_fc1_b, NULL, 0, SHAPE(4 * d), "%s.%d.mlp.0.bias", p, i);
+        ok &= add_slot(s, NULL, L->mlp_fc2_w, 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
+        ok &= add_slot(s, L->mlp_fc2_b, NULL, 0, SHAPE(d), "%s.%d.mlp.2.bias", p, i);
+        ok &= add_slot(s, L->mlp_ln_g, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.weight", p, i);
+        ok &= add_slot(s, L->mlp_ln_b, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.bias", p, i);
     }
-    ok &= add_slot(s, w->dec_ln_g, 0, SHAPE(d), "decoder.ln.weight");
-    ok &= add_slot(s, w->dec_ln_b, 0, SHAPE(d), "decoder.ln.bias");
+    ok &= add_slot(s, w->dec_ln_g, NULL, 0, SHAPE(d), "decoder.ln.weight");
+    ok &= add_slot(s, w->dec_ln_b, NULL, 0, SHAPE(d), "decoder.ln.bias");
     return ok;
 }
 
@@ -241,8 +244,9 @@ static asr_status check_hparams(const asr_hparams *hp, const char *path, asr_err
     return ASR_OK;
 }
 
-/* Total floats of the fused in-memory weights; the loader's one arena. */
-static size_t arena_floats(const asr_hparams *hp)
+/* Total floats of the fused in-memory weights, the float32 and the half
+ * arenas together (the half part is asr_decoder_halves()). */
+static size_t arena_total(const asr_hparams *hp)
 {
     const size_t d = (size_t)hp->n_audio_state;
     size_t enc_layer = 2 * d + 3 * d * d + 3 * d + d * d + d + 2 * d + 4 * d * d + 4 * d + 4 * d * d + d;
@@ -252,14 +256,16 @@ static size_t arena_floats(const asr_hparams *hp)
            (size_t)hp->n_text_layer * dec_layer + 2 * d;
 }
 
-/* Point every weight into m->arena (zeroed, so the absent key biases are 0);
- * returns the floats used, which must equal arena_floats(). */
+/* Point every weight into m->arena or m->arena16 (zeroed, so the absent key
+ * biases are 0); returns the values used, which must equal arena_total(). */
 static size_t assign_weights(asr_model *m)
 {
     const asr_hparams *hp = &m->hp;
     const size_t d = (size_t)hp->n_audio_state;
     float *p = m->arena;
+    uint16_t *h = m->arena16;
 #define TAKE(n) (p += (n), p - (n))
+#define TAKE16(n) (h += (n), h - (n))
     asr_weights *w = &m->w;
     w->conv1_w = TAKE(d * (size_t)hp->n_mels * 3);
     w->conv1_b = TAKE(d);
@@ -283,35 +289,36 @@ static size_t assign_weights(asr_model *m)
     }
     w->enc_ln_g = TAKE(d);
     w->enc_ln_b = TAKE(d);
-    w->tok_emb = TAKE((size_t)hp->n_vocab * d);
+    w->tok_emb = TAKE16((size_t)hp->n_vocab * d);
     w->dec_pos = TAKE((size_t)hp->n_text_ctx * d);
     for (int i = 0; i < hp->n_text_layer; i++) {
         asr_decoder_layer *L = &w->dec[i];
         L->self_ln_g = TAKE(d);
         L->self_ln_b = TAKE(d);
-        L->self_qkv_w = TAKE(3 * d * d);
+        L->self_qkv_w = TAKE16(3 * d * d);
         L->self_qkv_b = TAKE(3 * d);
-        L->self_out_w = TAKE(d * d);
+        L->self_out_w = TAKE16(d * d);
         L->self_out_b = TAKE(d);
         L->cross_ln_g = TAKE(d);
         L->cross_ln_b = TAKE(d);
-        L->cross_q_w = TAKE(d * d);
+        L->cross_q_w = TAKE16(d * d);
         L->cross_q_b = TAKE(d);
         L->cross_kv_w = TAKE(2 * d * d);
         L->cross_kv_b = TAKE(2 * d);
-        L->cross_out_w = TAKE(d * d);
+        L->cross_out_w = TAKE16(d * d);
         L->cross_out_b = TAKE(d);
         L->mlp_ln_g = TAKE(d);
         L->mlp_ln_b = TAKE(d);
-        L->mlp_fc1_w = TAKE(4 * d * d);
+        L->mlp_fc1_w = TAKE16(4 * d * d);
         L->mlp_fc1_b = TAKE(4 * d);
-        L->mlp_fc2_w = TAKE(4 * d * d);
+        L->mlp_fc2_w = TAKE16(4 * d * d);
         L->mlp_fc2_b = TAKE(d);
     }
     w->dec_ln_g = TAKE(d);
     w->dec_ln_b = TAKE(d);
 #undef TAKE
-    return (size_t)(p - m->arena);
+#undef TAKE16
+    return (size_t)(p - m->arena) + (size_t)(h - m->arena16);
 }
 
 /* ---- reading -------------------------------------------------------------------- */
@@ -556,7 +563,17 @@ static asr_status read_tensors(ggml_reader *r, ggml_slots *slots, asr_error *err
         if (n_bytes > r->size - r->pos)
             return asr_fail(err, ASR_ERR_MODEL, "%s: data of tensor '%s' runs past the end of the file (truncated?)",
                             r->path, shown);
-        dequantize(ttype, r->base + r->pos, t->numel, t->data);
+        if (!t->half) {
+            dequantize(ttype, r->base + r->pos, t->numel, t->data);
+        } else if (ttype == GGML_F16) {
+            memcpy(t->half, r->base + r->pos, t->numel * 2);
+        } else {
+            float *tmp = malloc(t->numel * sizeof(float));
+            if (!tmp) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory loading '%s'", shown);
+            dequantize(ttype, r->base + r->pos, t->numel, tmp);
+            asr_f32_to_f16_n(tmp, t->half, t->numel);
+            free(tmp);
+        }
         r->pos += n_bytes;
         t->seen = 1;
         n_read++;
@@ -593,18 +610,21 @@ asr_status asr_model_load_ggml(asr_model *m, const char *path, asr_error *err)
     /* Every weight takes at least half a byte in the file (q4_0: 18 bytes per
      * 32), so a header declaring more than the file can hold is refused
      * before the arena is allocated for it. */
-    if (s == ASR_OK && arena_floats(&m->hp) / 2 > r.size - r.pos)
+    if (s == ASR_OK && arena_total(&m->hp) / 2 > r.size - r.pos)
         s = asr_fail(err, ASR_ERR_MODEL, "%s: the header declares %zu weights, more than the file's %zu bytes can hold "
-                     "(truncated?)", path, arena_floats(&m->hp), r.size);
+                     "(truncated?)", path, arena_total(&m->hp), r.size);
     if (s == ASR_OK) {
         m->w.enc = calloc((size_t)m->hp.n_audio_layer, sizeof *m->w.enc);
         m->w.dec = calloc((size_t)m->hp.n_text_layer, sizeof *m->w.dec);
-        m->arena_floats = arena_floats(&m->hp);
+        m->arena_halves = asr_decoder_halves(&m->hp);
+        m->arena_floats = arena_total(&m->hp) - m->arena_halves;
         m->arena = calloc(m->arena_floats, sizeof(float));
-        if (!m->w.enc || !m->w.dec || !m->arena) s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory loading model");
+        m->arena16 = calloc(m->arena_halves, sizeof(uint16_t));
+        if (!m->w.enc || !m->w.dec || !m->arena || !m->arena16)
+            s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory loading model");
     }
     if (s == ASR_OK) {
-        if (assign_weights(m) != m->arena_floats)
+        if (assign_weights(m) != m->arena_floats + m->arena_halves)
             s = asr_fail(err, ASR_ERR_INTERNAL, "ggml loader: weight layout does not match the arena size");
         else if (!build_slots(&m->hp, &m->w, &slots)) s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
     }
@@ -636,6 +656,17 @@ static void put_f16(ggml_writer *w, const float *x, size_t n)
         size_t k = n - i < 4096 ? n - i : 4096;
         for (size_t j = 0; j < k; j++) buf[j] = asr_f32_to_f16(x[i + j]);
         put(w, buf, 2 * k);
+        i += k;
+    }
+}
+
+static void put_f32_from_half(ggml_writer *w, const uint16_t *x, size_t n)
+{
+    float buf[4096];
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < 4096 ? n - i : 4096;
+        asr_f16_to_f32_n(x + i, buf, k);
+        put(w, buf, k * sizeof(float));
         i += k;
     }
 }
@@ -688,7 +719,9 @@ static void write_body(ggml_writer *w, const asr_model *m, const ggml_vocab_layo
         put_i32(w, f16 ? GGML_F16 : GGML_F32);
         for (int d = 0; d < t->n_dims; d++) put_i32(w, t->ne[d]);
         put(w, t->name, strlen(t->name));
-        if (f16) put_f16(w, t->data, t->numel);
+        if (t->half && f16) put(w, t->half, t->numel * 2);
+        else if (t->half) put_f32_from_half(w, t->half, t->numel);
+        else if (f16) put_f16(w, t->data, t->numel);
         else put(w, t->data, t->numel * sizeof(float));
     }
 }

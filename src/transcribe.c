@@ -161,6 +161,8 @@ asr_status asr_transcribe(asr_state *st, const float *samples, size_t n_samples,
     const asr_special_tokens *tk = &m->tok;
     int nm = m->hp.n_mels;
     int n_threads = p.n_threads > 0 ? p.n_threads : m->n_threads;
+    s = asr_state_set_threads(st, n_threads, err);
+    if (s != ASR_OK) return s;
 
     float *mel = NULL;
     int n_frames = 0;

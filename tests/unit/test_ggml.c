@@ -24,7 +24,8 @@
 
 typedef struct tensor_ref {
     char name[64];
-    const float *data;
+    const float *data;       /* float32 tensors */
+    const uint16_t *data16;  /* tensors the model holds as half */
     size_t n;
     int half; /* stored as f16 in f16 files */
 } tensor_ref;
@@ -40,8 +41,20 @@ static void add(tensor_list *l, const float *p, size_t n, int half, const char *
     tensor_ref *t = &l->v[l->n++];
     snprintf(t->name, sizeof t->name, "%s/%d", name, layer);
     t->data = p;
+    t->data16 = NULL;
     t->n = n;
     t->half = half;
+}
+
+static void add16(tensor_list *l, const uint16_t *p, size_t n, const char *name, int layer)
+{
+    add(l, NULL, n, 1, name, layer);
+    l->v[l->n - 1].data16 = p;
+}
+
+static float value_at(const tensor_ref *t, size_t i)
+{
+    return t->data ? t->data[i] : asr_f16_to_f32(t->data16[i]);
 }
 
 static void list_tensors(const asr_model *m, tensor_list *l)
@@ -57,7 +70,7 @@ static void list_tensors(const asr_model *m, tensor_list *l)
     add(l, w->enc_pos, (size_t)hp->n_audio_ctx * d, 0, "enc_pos", 0);
     add(l, w->enc_ln_g, d, 0, "enc_ln_g", 0);
     add(l, w->enc_ln_b, d, 0, "enc_ln_b", 0);
-    add(l, w->tok_emb, (size_t)hp->n_vocab * d, 1, "tok_emb", 0);
+    add16(l, w->tok_emb, (size_t)hp->n_vocab * d, "tok_emb", 0);
     add(l, w->dec_pos, (size_t)hp->n_text_ctx * d, 0, "dec_pos", 0);
     add(l, w->dec_ln_g, d, 0, "dec_ln_g", 0);
     add(l, w->dec_ln_b, d, 0, "dec_ln_b", 0);
@@ -80,23 +93,23 @@ static void list_tensors(const asr_model *m, tensor_list *l)
         const asr_decoder_layer *L = &w->dec[i];
         add(l, L->self_ln_g, d, 0, "dec.self_ln_g", i);
         add(l, L->self_ln_b, d, 0, "dec.self_ln_b", i);
-        add(l, L->self_qkv_w, 3 * d * d, 1, "dec.self_qkv_w", i);
+        add16(l, L->self_qkv_w, 3 * d * d, "dec.self_qkv_w", i);
         add(l, L->self_qkv_b, 3 * d, 0, "dec.self_qkv_b", i);
-        add(l, L->self_out_w, d * d, 1, "dec.self_out_w", i);
+        add16(l, L->self_out_w, d * d, "dec.self_out_w", i);
         add(l, L->self_out_b, d, 0, "dec.self_out_b", i);
         add(l, L->cross_ln_g, d, 0, "dec.cross_ln_g", i);
         add(l, L->cross_ln_b, d, 0, "dec.cross_ln_b", i);
-        add(l, L->cross_q_w, d * d, 1, "dec.cross_q_w", i);
+        add16(l, L->cross_q_w, d * d, "dec.cross_q_w", i);
         add(l, L->cross_q_b, d, 0, "dec.cross_q_b", i);
         add(l, L->cross_kv_w, 2 * d * d, 1, "dec.cross_kv_w", i);
         add(l, L->cross_kv_b, 2 * d, 0, "dec.cross_kv_b", i);
-        add(l, L->cross_out_w, d * d, 1, "dec.cross_out_w", i);
+        add16(l, L->cross_out_w, d * d, "dec.cross_out_w", i);
         add(l, L->cross_out_b, d, 0, "dec.cross_out_b", i);
         add(l, L->mlp_ln_g, d, 0, "dec.mlp_ln_g", i);
         add(l, L->mlp_ln_b, d, 0, "dec.mlp_ln_b", i);
-        add(l, L->mlp_fc1_w, 4 * d * d, 1, "dec.mlp_fc1_w", i);
+        add16(l, L->mlp_fc1_w, 4 * d * d, "dec.mlp_fc1_w", i);
         add(l, L->mlp_fc1_b, 4 * d, 0, "dec.mlp_fc1_b", i);
-        add(l, L->mlp_fc2_w, 4 * d * d, 1, "dec.mlp_fc2_w", i);
+        add16(l, L->mlp_fc2_w, 4 * d * d, "dec.mlp_fc2_w", i);
         add(l, L->mlp_fc2_b, d, 0, "dec.mlp_fc2_b", i);
     }
 }
@@ -107,8 +120,9 @@ static size_t count_mismatches(const tensor_ref *a, const tensor_ref *b, int hal
 {
     size_t bad = 0;
     for (size_t i = 0; i < a->n; i++) {
-        float want = half ? asr_f16_to_f32(asr_f32_to_f16(a->data[i])) : a->data[i];
-        if (memcmp(&want, &b->data[i], 4) != 0) bad++;
+        float want = half ? asr_f16_to_f32(asr_f32_to_f16(value_at(a, i))) : value_at(a, i);
+        float got = value_at(b, i);
+        if (memcmp(&want, &got, 4) != 0) bad++;
     }
     return bad;
 }
@@ -137,7 +151,8 @@ static void compare_models(const asr_model *orig, const asr_model *back, int f16
     }
     CHECK(bad_tensors == 0, "%s: all %d tensors (%zu floats) equal%s", what, a.n, total,
           f16_file ? " (matrices to half precision)" : " exactly");
-    CHECK(back->arena_floats == total, "%s: arena holds exactly the weights (%zu floats)", what, back->arena_floats);
+    CHECK(back->arena_floats + back->arena_halves == total,
+          "%s: arenas hold exactly the weights (%zu floats + %zu halves)", what, back->arena_floats, back->arena_halves);
 }
 
 static void compare_vocab(const asr_model *orig, const asr_model *back)
@@ -321,8 +336,16 @@ static void check_layout(const char *path, const asr_model *m, int f16)
     int i_q = find_tensor(&fm, "decoder.blocks.2.attn.value.weight");
     size_t dd = (size_t)hp->n_text_state * hp->n_text_state;
     if (!f16 && i_q >= 0)
-        CHECK(memcmp(p + fm.data_at[i_q], m->w.dec[2].self_qkv_w + 2 * dd, dd * 4) == 0,
-              "decoder.blocks.2.attn.value.weight is the v rows of the fused q/k/v");
+    {
+        size_t same = 0;
+        for (size_t k = 0; k < dd; k++) {
+            float in_file, ours = asr_f16_to_f32(m->w.dec[2].self_qkv_w[2 * dd + k]);
+            memcpy(&in_file, p + fm.data_at[i_q] + 4 * k, 4);
+            same += memcmp(&in_file, &ours, 4) == 0;
+        }
+        CHECK(same == dd, "decoder.blocks.2.attn.value.weight is the v rows of the fused q/k/v (%zu of %zu equal)",
+              same, dd);
+    }
     free(p);
 }
 
