@@ -126,6 +126,11 @@ static asr_status add_segment(asr_result *res, const asr_model *m, const asr_tra
         free(text);
         return ASR_OK;
     }
+    /* The model may close the last segment with a timestamp in the window's
+     * zero padding (openai and faster-whisper report it as is); a segment
+     * never ends after the audio does. */
+    if (end > res->duration) end = res->duration;
+    if (start > end) start = end;
     asr_segment seg = {
         .id = res->n_segments,
         .seek = seek,
