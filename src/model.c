@@ -75,6 +75,12 @@ static int find_token(const asr_model *m, const char *text)
 }
 
 /* openai/whisper tokenizer.non_speech_tokens: symbols that are not speech. */
+static int compare_ints(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 static asr_status derive_suppress_tokens(asr_model *m, asr_error *err)
 {
     static const char *const symbols[] = {
@@ -102,6 +108,12 @@ static asr_status derive_suppress_tokens(asr_model *m, asr_error *err)
     int specials[] = {t->transcribe, t->translate, t->sot, t->sot_prev, t->sot_lm, t->no_speech};
     for (size_t i = 0; i < sizeof specials / sizeof *specials; i++)
         if (specials[i] >= 0) out[n++] = specials[i];
+    /* a set, as openai builds it: several symbols share a first token */
+    qsort(out, (size_t)n, sizeof *out, compare_ints);
+    int unique = 0;
+    for (int i = 0; i < n; i++)
+        if (unique == 0 || out[i] != out[unique - 1]) out[unique++] = out[i];
+    n = unique;
     m->suppress_tokens = out;
     m->n_suppress_tokens = n;
     return ASR_OK;

@@ -53,6 +53,17 @@ static asr_status check_params(const asr_transcribe_params *p, asr_error *err)
 }
 
 /* Language index for the request, detecting it from the first window when asked. */
+/* The encoder's input window: frames [from, from+take) of the whole mel
+ * (n_mels, n_frames), zero-padded to ASR_N_FRAMES as openai's pad_or_trim. */
+static void load_window(asr_state *st, const float *mel, int n_mels, int n_frames, int from, int take)
+{
+    for (int c = 0; c < n_mels; c++) {
+        float *row = st->mel + (size_t)c * ASR_N_FRAMES;
+        memcpy(row, mel + (size_t)c * n_frames + from, (size_t)take * sizeof(float));
+        memset(row + take, 0, (size_t)(ASR_N_FRAMES - take) * sizeof(float));
+    }
+}
+
 static asr_status resolve_language(asr_state *st, const asr_transcribe_params *p, const float *mel, int n_frames,
                                    int *lang, asr_error *err)
 {
@@ -76,11 +87,7 @@ static asr_status resolve_language(asr_state *st, const asr_transcribe_params *p
     }
     /* detect on the first 30 s of the padded mel, as transcribe() does */
     int nm = m->hp.n_mels;
-    int take = n_frames < ASR_N_FRAMES ? n_frames : ASR_N_FRAMES;
-    for (int c = 0; c < nm; c++) {
-        memcpy(st->mel + (size_t)c * ASR_N_FRAMES, mel + (size_t)c * n_frames, (size_t)take * sizeof(float));
-        memset(st->mel + (size_t)c * ASR_N_FRAMES + take, 0, (size_t)(ASR_N_FRAMES - take) * sizeof(float));
-    }
+    load_window(st, mel, nm, n_frames, 0, n_frames < ASR_N_FRAMES ? n_frames : ASR_N_FRAMES);
     asr_status s = asr_encode(st, st->mel, err);
     if (s == ASR_OK) s = asr_detect_language_encoded(st, NULL, lang, err);
     return s;
@@ -225,12 +232,7 @@ asr_status asr_transcribe(asr_state *st, const float *samples, size_t n_samples,
         double time_offset = (double)seek * ASR_HOP_LENGTH / ASR_SAMPLE_RATE;
         int segment_size = content_frames - seek < ASR_N_FRAMES ? content_frames - seek : ASR_N_FRAMES;
         double segment_duration = (double)segment_size * ASR_HOP_LENGTH / ASR_SAMPLE_RATE;
-        for (int c = 0; c < nm; c++) {
-            memcpy(st->mel + (size_t)c * ASR_N_FRAMES, mel + (size_t)c * n_frames + seek,
-                   (size_t)segment_size * sizeof(float));
-            memset(st->mel + (size_t)c * ASR_N_FRAMES + segment_size, 0,
-                   (size_t)(ASR_N_FRAMES - segment_size) * sizeof(float));
-        }
+        load_window(st, mel, nm, n_frames, seek, segment_size);
         s = asr_encode(st, st->mel, err);
         if (s != ASR_OK) goto done;
 
@@ -344,11 +346,7 @@ asr_status asr_detect_language(asr_state *st, const float *samples, size_t n_sam
     asr_status s = asr_log_mel(samples, n_samples, ASR_N_SAMPLES, m->hp.n_mels, m->n_threads, &mel, &n_frames, err);
     if (s != ASR_OK) return s;
     /* like openai's detect_language path: the first 30 s of the padded mel */
-    int nm = m->hp.n_mels, take = n_frames < ASR_N_FRAMES ? n_frames : ASR_N_FRAMES;
-    for (int c = 0; c < nm; c++) {
-        memcpy(st->mel + (size_t)c * ASR_N_FRAMES, mel + (size_t)c * n_frames, (size_t)take * sizeof(float));
-        memset(st->mel + (size_t)c * ASR_N_FRAMES + take, 0, (size_t)(ASR_N_FRAMES - take) * sizeof(float));
-    }
+    load_window(st, mel, m->hp.n_mels, n_frames, 0, n_frames < ASR_N_FRAMES ? n_frames : ASR_N_FRAMES);
     free(mel);
     s = asr_encode(st, st->mel, err);
     if (s != ASR_OK) return s;
