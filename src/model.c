@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -176,6 +177,17 @@ asr_status asr_model_finish_load(asr_model *m, asr_error *err)
             snprintf(m->type, sizeof m->type, "%s%s", sizes[i].name,
                      m->hp.n_mels == 128 ? (m->hp.n_text_layer == 4 ? "-v3-turbo" : "-v3") : "");
     return ASR_OK;
+}
+
+void *asr_alloc_weights(size_t bytes, int zero)
+{
+    const size_t huge = (size_t)2 << 20;
+    size_t rounded = (bytes + huge - 1) / huge * huge;
+    void *p = NULL;
+    if (rounded == 0 || posix_memalign(&p, huge, rounded) != 0) return NULL;
+    madvise(p, rounded, MADV_HUGEPAGE); /* a hint: without THP it is plain memory */
+    if (zero) memset(p, 0, bytes);
+    return p;
 }
 
 void asr_f16_to_f32_n(const uint16_t *in, float *out, size_t n)

@@ -103,6 +103,12 @@ asr_status asr_model_load_ggml(asr_model *m, const char *path, asr_error *err);
  * token ids, model type name, default suppress lists. */
 asr_status asr_model_finish_load(asr_model *m, asr_error *err);
 
+/* Memory for weight arenas: 2 MiB aligned and marked for transparent huge
+ * pages, so loading takes few page faults and the decoder, which streams
+ * tens of megabytes per token, few TLB misses. Zeroed when `zero`. Free
+ * with free(). */
+void *asr_alloc_weights(size_t bytes, int zero);
+
 /* IEEE half and bfloat16 to float. */
 float asr_f16_to_f32(uint16_t h);
 float asr_bf16_to_f32(uint16_t h);

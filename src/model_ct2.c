@@ -157,6 +157,19 @@ static int scalar_int(ct2_file *f, const char *name, int *out)
 static void convert_to_f32(const ct2_var *v, float *out)
 {
     const uint8_t *p = v->data;
+    if (v->dtype == CT2_F32) {
+        memcpy(out, p, v->numel * 4);
+        return;
+    }
+    if (v->dtype == CT2_F16) { /* the file does not align tensors: widen via an aligned buffer */
+        uint16_t buf[4096];
+        for (size_t i = 0; i < v->numel; i += 4096) {
+            size_t k = v->numel - i < 4096 ? v->numel - i : 4096;
+            memcpy(buf, p + 2 * i, 2 * k);
+            asr_f16_to_f32_n(buf, out + i, k);
+        }
+        return;
+    }
     for (size_t i = 0; i < v->numel; i++) {
         switch (v->dtype) {
         case CT2_F32: memcpy(&out[i], p + 4 * i, 4); break;
@@ -450,8 +463,8 @@ asr_status asr_model_load_ct2(asr_model *m, const char *dir, asr_error *err)
         for (int i = 0; i < f.n_vars; i++) total += f.vars[i].numel;
         m->arena_halves = asr_decoder_halves(&m->hp);
         m->arena_floats = total > m->arena_halves ? total - m->arena_halves : 0;
-        m->arena = malloc((m->arena_floats ? m->arena_floats : 1) * sizeof(float));
-        m->arena16 = malloc(m->arena_halves * sizeof(uint16_t));
+        m->arena = asr_alloc_weights((m->arena_floats ? m->arena_floats : 1) * sizeof(float), 0);
+        m->arena16 = asr_alloc_weights(m->arena_halves * sizeof(uint16_t), 0);
         if (!m->w.enc || !m->w.dec || !m->arena || !m->arena16)
             s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory loading model");
     }

@@ -618,8 +618,8 @@ asr_status asr_model_load_ggml(asr_model *m, const char *path, asr_error *err)
         m->w.dec = calloc((size_t)m->hp.n_text_layer, sizeof *m->w.dec);
         m->arena_halves = asr_decoder_halves(&m->hp);
         m->arena_floats = arena_total(&m->hp) - m->arena_halves;
-        m->arena = calloc(m->arena_floats, sizeof(float));
-        m->arena16 = calloc(m->arena_halves, sizeof(uint16_t));
+        m->arena = asr_alloc_weights(m->arena_floats * sizeof(float), 1);
+        m->arena16 = asr_alloc_weights(m->arena_halves * sizeof(uint16_t), 1);
         if (!m->w.enc || !m->w.dec || !m->arena || !m->arena16)
             s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory loading model");
     }
