@@ -1,0 +1,295 @@
+/* test_kernels.c — the thread pool, the linear layers and attention against
+ * plain double-precision loops.
+ *
+ * Shapes cover the kernels' edge cases: one to forty rows (the register
+ * kernel below 16 rows, sgemm panels above), output widths that are not a
+ * multiple of the 4-column tiles, accumulate/GELU epilogues, causal masks
+ * across several sequences and query blocks longer than ASR_ATTN_BLOCK.
+ * Each runs with 1 and 3 threads; results must agree with the reference to
+ * float32 rounding and be bit-identical between thread counts and between
+ * repeated runs (a race shows up as run-to-run differences).
+ */
+#include "check.h"
+#include "kernels.h"
+#include "model.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned rng = 12345u;
+static float frand(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static void fill(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = frand();
+}
+
+typedef struct compute_box {
+    asr_compute c;
+} compute_box;
+
+static int make_compute(compute_box *b, int threads, int max_keys, int max_in)
+{
+    asr_compute_init_blas();
+    b->c.pool = asr_pool_new(threads);
+    b->c.scratch_floats = asr_compute_scratch_floats(max_keys, max_in);
+    b->c.scratch = malloc((size_t)threads * b->c.scratch_floats * sizeof(float));
+    return b->c.pool && b->c.scratch;
+}
+
+static void free_compute(compute_box *b)
+{
+    asr_pool_free(b->c.pool);
+    free(b->c.scratch);
+}
+
+/* ---- pool ----------------------------------------------------------------------- */
+
+typedef struct count_job {
+    atomic_int *hits;
+    atomic_int bad_thread;
+    int n_threads;
+} count_job;
+
+static void count_task(void *ctx, int task, int thread)
+{
+    count_job *j = ctx;
+    atomic_fetch_add(&j->hits[task], 1);
+    if (thread < 0 || thread >= j->n_threads) atomic_store(&j->bad_thread, 1);
+}
+
+static void test_pool(void)
+{
+    for (int threads = 1; threads <= 4; threads++) {
+        asr_pool *p = asr_pool_new(threads);
+        CHECK(p && asr_pool_threads(p) == threads, "pool of %d threads", threads);
+        if (!p) continue;
+        int ok = 1;
+        static atomic_int hits[1000];
+        for (int round = 0; round < 300 && ok; round++) {
+            int n = 1 + (round * 37) % 1000;
+            for (int i = 0; i < n; i++) atomic_store(&hits[i], 0);
+            count_job j = {hits, 0, threads};
+            asr_pool_run(p, count_task, &j, n);
+            for (int i = 0; i < n; i++) ok &= atomic_load(&hits[i]) == 1;
+            ok &= !atomic_load(&j.bad_thread);
+        }
+        CHECK(ok, "%d threads: 300 jobs of 1..1000 tasks, every task run exactly once, thread ids in range", threads);
+        asr_pool_free(p);
+    }
+}
+
+/* ---- linear layers ------------------------------------------------------------- */
+
+static double gelu_ref(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+
+/* y = [acc ? y0 : 0] + x·wᵀ + b, then GELU; w given as float (already rounded to half when half). */
+static void linear_ref(const float *x, int n, int in, const float *w, const float *b, const float *y0, int out,
+                       int flags, double *y)
+{
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < out; c++) {
+            double s = b ? b[c] : 0.0;
+            for (int k = 0; k < in; k++) s += (double)x[(size_t)r * in + k] * w[(size_t)c * in + k];
+            if (flags & ASR_LINEAR_ACCUMULATE) s += y0[(size_t)r * out + c];
+            if (flags & ASR_LINEAR_GELU) s = gelu_ref(s);
+            y[(size_t)r * out + c] = s;
+        }
+}
+
+static double max_rel_error(const float *got, const double *want, size_t n)
+{
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(got[i] - want[i]) / (1.0 + fabs(want[i]));
+        if (!(e <= worst)) worst = e; /* NaN counts as worst */
+    }
+    return worst;
+}
+
+static void test_linear(int half)
+{
+    static const int rows[] = {1, 2, 3, 4, 5, 7, 15, 16, 17, 40};
+    static const struct { int in, out; } shapes[] = {{8, 4}, {64, 37}, {384, 1152}, {96, 130}};
+    static const int flag_sets[] = {0, ASR_LINEAR_ACCUMULATE, ASR_LINEAR_GELU};
+    int max_in = 384, worst_case = 1;
+    double worst = 0.0;
+    int identical = 1;
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int in = shapes[s].in, out = shapes[s].out;
+        float *w = malloc((size_t)out * in * sizeof(float));
+        uint16_t *w16 = malloc((size_t)out * in * sizeof(uint16_t));
+        float *b = malloc((size_t)out * sizeof(float));
+        fill(w, (size_t)out * in);
+        fill(b, (size_t)out);
+        if (half) { /* the reference uses the weights as the kernel sees them */
+            asr_f32_to_f16_n(w, w16, (size_t)out * in);
+            asr_f16_to_f32_n(w16, w, (size_t)out * in);
+        }
+        for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++) {
+            int n = rows[ri];
+            float *x = malloc((size_t)n * in * sizeof(float));
+            float *y0 = malloc((size_t)n * out * sizeof(float));
+            float *y1 = malloc((size_t)n * out * sizeof(float));
+            float *y3 = malloc((size_t)n * out * sizeof(float));
+            double *ref = malloc((size_t)n * out * sizeof(double));
+            fill(x, (size_t)n * in);
+            fill(y0, (size_t)n * out);
+            for (size_t f = 0; f < sizeof flag_sets / sizeof *flag_sets; f++) {
+                int flags = flag_sets[f];
+                const float *bias = f == 1 ? NULL : b;
+                linear_ref(x, n, in, w, bias, y0, out, flags, ref);
+                for (int threads = 1; threads <= 3; threads += 2) {
+                    compute_box cb;
+                    if (!make_compute(&cb, threads, 64, max_in)) {
+                        worst_case = 0;
+                        continue;
+                    }
+                    float *y = threads == 1 ? y1 : y3;
+                    for (int rep = 0; rep < 2; rep++) {
+                        memcpy(y, y0, (size_t)n * out * sizeof(float));
+                        if (half) asr_linear_half(&cb.c, x, n, in, w16, bias, y, out, flags);
+                        else asr_linear(&cb.c, x, n, in, w, bias, y, out, flags);
+                        double e = max_rel_error(y, ref, (size_t)n * out);
+                        if (!(e <= worst)) worst = e;
+                    }
+                    free_compute(&cb);
+                }
+                identical &= memcmp(y1, y3, (size_t)n * out * sizeof(float)) == 0;
+            }
+            free(x);
+            free(y0);
+            free(y1);
+            free(y3);
+            free(ref);
+        }
+        free(w);
+        free(w16);
+        free(b);
+    }
+    CHECK(worst_case, "%s: scratch and pools allocated", half ? "half weights" : "float32 weights");
+    CHECK(worst < 2e-5, "%s: 1-40 rows x 4 shapes x {plain, accumulate, GELU}: max relative error %.2e",
+          half ? "half weights" : "float32 weights", worst);
+    CHECK(identical, "%s: 1 and 3 threads give bit-identical results", half ? "half weights" : "float32 weights");
+}
+
+/* ---- attention ------------------------------------------------------------------- */
+
+static void attention_ref(const asr_attention_args *a, double *out)
+{
+    double scale = 1.0 / sqrt((double)a->dh);
+    double *p = malloc((size_t)a->n_kv * sizeof(double));
+    for (int s = 0; s < a->n_seq; s++)
+        for (int h = 0; h < a->n_head; h++)
+            for (int i = 0; i < a->n_q; i++) {
+                const float *q = a->q + s * a->q_seq + (size_t)i * a->ldq + (size_t)h * a->dh;
+                int nk = a->causal_past >= 0 && a->causal_past + i + 1 < a->n_kv ? a->causal_past + i + 1 : a->n_kv;
+                double mx = -INFINITY, sum = 0.0;
+                for (int t = 0; t < nk; t++) {
+                    const float *k = a->k + s * a->kv_seq + (size_t)t * a->ldk + (size_t)h * a->dh;
+                    double d = 0.0;
+                    for (int e = 0; e < a->dh; e++) d += (double)q[e] * k[e];
+                    p[t] = d * scale;
+                    if (p[t] > mx) mx = p[t];
+                }
+                for (int t = 0; t < nk; t++) sum += (p[t] = exp(p[t] - mx));
+                for (int e = 0; e < a->dh; e++) {
+                    double o = 0.0;
+                    for (int t = 0; t < nk; t++)
+                        o += p[t] / sum * a->v[s * a->kv_seq + (size_t)t * a->ldv + (size_t)h * a->dh + e];
+                    out[s * a->out_seq + (size_t)i * a->ldo + (size_t)h * a->dh + e] = o;
+                }
+            }
+    free(p);
+}
+
+static void test_attention(void)
+{
+    /* (sequences, queries, keys, causal past): decoding steps, a prompt, the encoder-like
+     * case with more queries than one block */
+    static const struct { int n_seq, n_q, n_kv, past; } cases[] = {
+        {1, 1, 1, 0}, {5, 1, 37, 36}, {2, 2, 50, -1}, {3, 9, 20, 11}, {1, 300, 300, -1}, {1, 150, 150, 0}};
+    const int n_head = 3, dh = 64, d = n_head * dh;
+    double worst = 0.0;
+    int identical = 1;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        int S = cases[ci].n_seq, Q = cases[ci].n_q, K = cases[ci].n_kv;
+        size_t q_seq = (size_t)Q * 3 * d, kv_seq = (size_t)K * 2 * d, out_seq = (size_t)Q * d;
+        float *q = malloc(S * q_seq * sizeof(float)), *kv = malloc(S * kv_seq * sizeof(float));
+        float *o1 = calloc(S * out_seq, sizeof(float)), *o3 = calloc(S * out_seq, sizeof(float));
+        double *ref = malloc(S * out_seq * sizeof(double));
+        fill(q, S * q_seq);
+        fill(kv, S * kv_seq);
+        asr_attention_args a = {.q = q, .ldq = 3 * d, .q_seq = q_seq, .k = kv, .v = kv + d, .ldk = 2 * d,
+                                .ldv = 2 * d, .kv_seq = kv_seq, .ldo = d, .out_seq = out_seq, .n_seq = S,
+                                .n_q = Q, .n_kv = K, .n_head = n_head, .dh = dh, .causal_past = cases[ci].past};
+        attention_ref(&a, ref);
+        for (int threads = 1; threads <= 3; threads += 2) {
+            compute_box cb;
+            if (!make_compute(&cb, threads, 300, 64)) continue;
+            a.out = threads == 1 ? o1 : o3;
+            for (int rep = 0; rep < 3; rep++) {
+                asr_attention(&cb.c, &a);
+                double e = max_rel_error(a.out, ref, S * out_seq);
+                if (!(e <= worst)) worst = e;
+            }
+            free_compute(&cb);
+        }
+        identical &= memcmp(o1, o3, S * out_seq * sizeof(float)) == 0;
+        free(q);
+        free(kv);
+        free(o1);
+        free(o3);
+        free(ref);
+    }
+    CHECK(worst < 1e-5, "attention: 6 cases (batches, causal masks, 300 queries), max relative error %.2e", worst);
+    CHECK(identical, "attention: 1 and 3 threads give bit-identical results");
+}
+
+static void test_layer_norm(void)
+{
+    const int n = 200, d = 96;
+    float *x = malloc((size_t)n * d * sizeof(float)), *g = malloc(d * sizeof(float)), *b = malloc(d * sizeof(float));
+    float *y = malloc((size_t)n * d * sizeof(float));
+    fill(x, (size_t)n * d);
+    fill(g, d);
+    fill(b, d);
+    compute_box cb;
+    int ok = make_compute(&cb, 2, 8, 8);
+    if (ok) asr_layer_norm(&cb.c, x, g, b, y, n, d);
+    double worst = 0.0;
+    for (int r = 0; ok && r < n; r++) {
+        double mean = 0.0, var = 0.0;
+        for (int j = 0; j < d; j++) mean += x[r * d + j];
+        mean /= d;
+        for (int j = 0; j < d; j++) var += (x[r * d + j] - mean) * (x[r * d + j] - mean);
+        var /= d;
+        for (int j = 0; j < d; j++) {
+            double want = (x[r * d + j] - mean) / sqrt(var + 1e-5) * g[j] + b[j];
+            double e = fabs(y[r * d + j] - want);
+            if (e > worst) worst = e;
+        }
+    }
+    CHECK(ok && worst < 1e-5, "layer norm over 200 rows on 2 threads: max error %.2e", worst);
+    if (ok) free_compute(&cb);
+    free(x);
+    free(g);
+    free(b);
+    free(y);
+}
+
+int main(void)
+{
+    test_pool();
+    test_linear(0);
+    test_linear(1);
+    test_attention();
+    test_layer_norm();
+    return CHECK_DONE();
+}
