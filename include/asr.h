@@ -138,6 +138,15 @@ typedef struct asr_state asr_state;
 
 typedef enum asr_task { ASR_TASK_TRANSCRIBE = 0, ASR_TASK_TRANSLATE = 1 } asr_task;
 
+/* A word with its time, from the cross-attention alignment (openai's
+ * word_timestamps): the text keeps its leading space and has punctuation
+ * merged into it as openai does. */
+typedef struct asr_word {
+    const char *word;
+    double start, end;      /* seconds from the start of the audio          */
+    float probability;      /* mean probability of the word's tokens        */
+} asr_word;
+
 typedef struct asr_segment {
     int id;
     int seek;               /* window start, in mel frames (10 ms)          */
@@ -149,6 +158,8 @@ typedef struct asr_segment {
     float avg_logprob;
     float compression_ratio;
     float no_speech_prob;
+    const asr_word *words;  /* with word_timestamps, else NULL              */
+    int n_words;
 } asr_segment;
 
 #define ASR_MAX_TEMPERATURES 16
@@ -174,6 +185,8 @@ typedef struct asr_transcribe_params {
     int suppress_tokens_default; /* 1: the model's suppress list ("-1")    */
     float length_penalty;        /* NAN: simple length normalisation       */
     uint64_t seed;               /* sampling RNG seed (per call, no globals) */
+    int word_timestamps;         /* 0; 1 aligns words (and, like openai, lets
+                                    the next window start after the last word) */
     int n_threads;               /* 0 = model default                      */
 
     /* Called for each finished segment, in order. */

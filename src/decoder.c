@@ -200,6 +200,13 @@ asr_status asr_decode(asr_state *st, const int *tokens, int batch, int n_new, in
             .causal_past = -1,
         };
         asr_attention(c, &cross);
+        for (int i = 0; st->capture && i < st->capture->n_heads; i++) {
+            const asr_cross_capture *cap = st->capture;
+            if (cap->heads[i][0] != l) continue;
+            int dh = td / hp->n_text_head, h = cap->heads[i][1];
+            asr_attention_scores(st->dec_qkv + (size_t)h * dh, td, kv + (size_t)h * dh, 2 * td, R, cap->n_keys, dh,
+                                 1.0f / sqrtf((float)dh), cap->out + (size_t)i * R * cap->n_keys);
+        }
         asr_linear_half(c, st->dec_attn, R, td, L->cross_out_w, L->cross_out_b, st->dec_x, td,
                         ASR_LINEAR_ACCUMULATE);
         /* MLP */
@@ -214,4 +221,12 @@ asr_status asr_decode(asr_state *st, const int *tokens, int batch, int n_new, in
     }
     asr_linear_half(c, st->dec_xn, batch, td, w->tok_emb, NULL, st->logits, hp->n_vocab, 0);
     return ASR_OK;
+}
+
+void asr_decode_logits_rows(asr_state *st, int first, int n)
+{
+    const asr_model *m = st->model;
+    int td = m->hp.n_text_state;
+    asr_layer_norm(&st->compute, st->dec_x + (size_t)first * td, m->w.dec_ln_g, m->w.dec_ln_b, st->dec_xn, n, td);
+    asr_linear_half(&st->compute, st->dec_xn, n, td, m->w.tok_emb, NULL, st->logits, m->hp.n_vocab, 0);
 }

@@ -8,6 +8,16 @@
 /* Most sequences decoded together (beam size, best_of). */
 #define ASR_MAX_BATCH 16
 
+/* When a state has one, asr_decode also writes the scaled cross-attention
+ * scores (before the softmax) of these (layer, head) pairs against the first
+ * n_keys encoder positions: out is (n_heads, R, n_keys). Word timing uses it. */
+typedef struct asr_cross_capture {
+    const int (*heads)[2];
+    int n_heads;
+    int n_keys;
+    float *out;
+} asr_cross_capture;
+
 /* All mutable memory of one decode. Allocated once in asr_state_new (the
  * decoder caches grow with the batch size); forward passes never allocate. */
 struct asr_state {
@@ -39,6 +49,7 @@ struct asr_state {
     float *logits;     /* (ASR_MAX_BATCH, n_vocab)                           */
 
     float *mel;        /* (n_mels, ASR_N_FRAMES) the current window           */
+    const asr_cross_capture *capture; /* NULL except during word alignment    */
 };
 
 /* Run the encoder on one window mel (n_mels, ASR_N_FRAMES) and compute the
@@ -57,6 +68,10 @@ asr_status asr_state_reserve(asr_state *st, int batch, asr_error *err);
  * st->logits (batch, n_vocab). */
 asr_status asr_decode(asr_state *st, const int *tokens, int batch, int n_new, int n_past,
                       int logit_row, asr_error *err);
+
+/* After asr_decode of one sequence: the logits of rows first .. first+n-1
+ * (n <= ASR_MAX_BATCH) into st->logits (n, n_vocab). */
+void asr_decode_logits_rows(asr_state *st, int first, int n);
 
 /* Copy self-attention caches so sequence i continues from sequence src[i]
  * (beam search reordering); positions [0, n_past) are copied. */

@@ -269,6 +269,27 @@ static void format_verbose_json(strbuf *sb, const asr_result *r)
     strip_bounds(text, &a, &b);
     sb_str(sb, ",\"text\":");
     sb_json_string(sb, text + a, b - a);
+    /* with word timestamps: OpenAI's top-level list (words stripped) */
+    int n_words = 0;
+    for (int i = 0; i < r->n_segments; i++) n_words += r->segments[i].n_words;
+    if (n_words > 0) {
+        sb_str(sb, ",\"words\":[");
+        int k = 0;
+        for (int i = 0; i < r->n_segments; i++)
+            for (int j = 0; j < r->segments[i].n_words; j++) {
+                const asr_word *w = &r->segments[i].words[j];
+                size_t wa, wb;
+                strip_bounds(w->word, &wa, &wb);
+                sb_str(sb, k++ ? ",{\"word\":" : "{\"word\":");
+                sb_json_string(sb, w->word + wa, wb - wa);
+                sb_str(sb, ",\"start\":");
+                sb_number(sb, w->start, 0);
+                sb_str(sb, ",\"end\":");
+                sb_number(sb, w->end, 0);
+                sb_str(sb, "}");
+            }
+        sb_str(sb, "]");
+    }
     sb_str(sb, ",\"segments\":[");
     for (int i = 0; i < r->n_segments; i++) {
         const asr_segment *s = &r->segments[i];
@@ -288,6 +309,22 @@ static void format_verbose_json(strbuf *sb, const asr_result *r)
         sb_number(sb, s->compression_ratio, 1);
         sb_str(sb, ",\"no_speech_prob\":");
         sb_number(sb, s->no_speech_prob, 1);
+        if (s->n_words > 0) { /* openai/whisper's per-segment words */
+            sb_str(sb, ",\"words\":[");
+            for (int j = 0; j < s->n_words; j++) {
+                const asr_word *w = &s->words[j];
+                sb_str(sb, j ? ",{\"word\":" : "{\"word\":");
+                sb_json_string(sb, w->word, strlen(w->word));
+                sb_str(sb, ",\"start\":");
+                sb_number(sb, w->start, 0);
+                sb_str(sb, ",\"end\":");
+                sb_number(sb, w->end, 0);
+                sb_str(sb, ",\"probability\":");
+                sb_number(sb, w->probability, 1);
+                sb_str(sb, "}");
+            }
+            sb_str(sb, "]");
+        }
         sb_str(sb, "}");
     }
     sb_str(sb, "]}");

@@ -99,6 +99,8 @@ struct asr_result {
 
 /* Append a segment, copying text and tokens; returns ASR_ERR_NO_MEMORY on OOM. */
 asr_status asr_result_add_segment(asr_result *r, const asr_segment *seg);
+/* Attach copies of n words to segment i (replacing any it had). */
+asr_status asr_result_set_words(asr_result *r, int i, const asr_word *words, int n);
 /* Build r->text from the segments (called once decoding ends). */
 asr_status asr_result_finish(asr_result *r);
 asr_result *asr_result_new(void);

@@ -56,6 +56,11 @@ typedef struct asr_attention_args {
 } asr_attention_args;
 void asr_attention(const asr_compute *c, const asr_attention_args *a);
 
+/* scores (n_q, n_kv) = q (n_q, dh; stride ldq) · k (n_kv, dh; stride ldk)ᵀ · scale:
+ * one head's attention logits, single-threaded. */
+void asr_attention_scores(const float *q, int ldq, const float *k, int ldk, int n_q, int n_kv, int dh, float scale,
+                          float *scores);
+
 /* y (n, d) = LayerNorm(x) · g + b with eps 1e-5 (torch.nn.LayerNorm default);
  * y may equal x. */
 void asr_layer_norm(const asr_compute *c, const float *x, const float *g, const float *b, float *y, int n, int d);

@@ -327,3 +327,9 @@ void asr_attention(const asr_compute *c, const asr_attention_args *a)
     attention_job j = {a, c, (a->n_q + ASR_ATTN_BLOCK - 1) / ASR_ATTN_BLOCK};
     asr_pool_run(c->pool, attention_task, &j, a->n_seq * a->n_head * j.q_blocks);
 }
+
+void asr_attention_scores(const float *q, int ldq, const float *k, int ldk, int n_q, int n_kv, int dh, float scale,
+                          float *scores)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_q, n_kv, dh, scale, q, ldq, k, ldk, 0.0f, scores, n_kv);
+}

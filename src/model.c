@@ -169,6 +169,17 @@ asr_status asr_model_finish_load(asr_model *m, asr_error *err)
         asr_status s = derive_suppress_tokens(m, err);
         if (s != ASR_OK) return s;
     }
+    if (m->n_align_heads == 0) {
+        int first = m->hp.n_text_layer / 2, n = (m->hp.n_text_layer - first) * m->hp.n_text_head;
+        m->align_heads = malloc((size_t)n * sizeof *m->align_heads);
+        if (!m->align_heads) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+        for (int l = first; l < m->hp.n_text_layer; l++)
+            for (int h = 0; h < m->hp.n_text_head; h++) {
+                m->align_heads[m->n_align_heads][0] = l;
+                m->align_heads[m->n_align_heads][1] = h;
+                m->n_align_heads++;
+            }
+    }
     static const struct { int layers, state; const char *name; } sizes[] = {
         {4, 384, "tiny"}, {6, 512, "base"}, {12, 768, "small"}, {24, 1024, "medium"}, {32, 1280, "large"}};
     snprintf(m->type, sizeof m->type, "custom");
@@ -252,6 +263,7 @@ void asr_model_free(asr_model *m)
     free(m->w.dec);
     free(m->suppress_tokens);
     free(m->suppress_blank);
+    free(m->align_heads);
     asr_tokenizer_free(m->tokenizer);
     free(m);
 }

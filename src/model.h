@@ -85,6 +85,11 @@ struct asr_model {
     int n_suppress_tokens;
     int *suppress_blank;         /* tokens of " " plus eot                  */
     int n_suppress_blank;
+    /* Cross-attention heads whose weights follow the speech in time: pairs
+     * (decoder layer, head) from config.json's "alignment_heads"; absent →
+     * every head of the decoder's second half, as openai does. */
+    int (*align_heads)[2];
+    int n_align_heads;
     char type[16];               /* "tiny", "base", "small", ...            */
     char source_format[16];      /* "ctranslate2" or "ggml"                 */
     /* All float32 tensors live in one allocation, the half ones in another;

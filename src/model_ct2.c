@@ -423,6 +423,29 @@ static asr_status read_config(asr_model *m, const char *dir, asr_error *err)
             if (t >= 0 && t < m->hp.n_vocab) m->suppress_tokens[m->n_suppress_tokens++] = (int)t;
         }
     }
+    json_t *heads = json_object_get(root, "alignment_heads");
+    if (json_is_array(heads) && json_array_size(heads) > 0) {
+        size_t n = json_array_size(heads);
+        m->align_heads = malloc(n * sizeof *m->align_heads);
+        if (!m->align_heads) {
+            json_decref(root);
+            return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++) {
+            json_t *pair = json_array_get(heads, i);
+            json_int_t layer = json_integer_value(json_array_get(pair, 0));
+            json_int_t head = json_integer_value(json_array_get(pair, 1));
+            if (!json_is_array(pair) || json_array_size(pair) != 2 || layer < 0 || layer >= m->hp.n_text_layer ||
+                head < 0 || head >= m->hp.n_text_head) {
+                json_decref(root);
+                return asr_fail(err, ASR_ERR_MODEL, "config.json: alignment_heads[%zu] is not a [layer, head] pair "
+                                "of this model", i);
+            }
+            m->align_heads[m->n_align_heads][0] = (int)layer;
+            m->align_heads[m->n_align_heads][1] = (int)head;
+            m->n_align_heads++;
+        }
+    }
     json_decref(root);
     return ASR_OK;
 }

@@ -38,6 +38,37 @@ asr_status asr_result_add_segment(asr_result *r, const asr_segment *seg)
     *dst = *seg;
     dst->text = text_copy;
     dst->tokens = tokens_copy;
+    dst->words = NULL;
+    dst->n_words = 0;
+    return ASR_OK;
+}
+
+static void free_words(asr_segment *seg)
+{
+    for (int k = 0; k < seg->n_words; k++) free((char *)seg->words[k].word);
+    free((asr_word *)seg->words);
+    seg->words = NULL;
+    seg->n_words = 0;
+}
+
+asr_status asr_result_set_words(asr_result *r, int i, const asr_word *words, int n)
+{
+    if (!r || i < 0 || i >= r->n_segments || n < 0 || (n > 0 && !words)) return ASR_ERR_INVALID_ARGUMENT;
+    asr_word *copy = calloc(n > 0 ? (size_t)n : 1, sizeof *copy);
+    if (!copy) return ASR_ERR_NO_MEMORY;
+    for (int k = 0; k < n; k++) {
+        const char *w = words[k].word ? words[k].word : "";
+        copy[k] = words[k];
+        copy[k].word = asr_utf8_repair(w, strlen(w), NULL);
+        if (!copy[k].word) {
+            for (int j = 0; j < k; j++) free((char *)copy[j].word);
+            free(copy);
+            return ASR_ERR_NO_MEMORY;
+        }
+    }
+    free_words(&r->segments[i]);
+    r->segments[i].words = copy;
+    r->segments[i].n_words = n;
     return ASR_OK;
 }
 
@@ -100,6 +131,7 @@ void asr_result_free(asr_result *result)
     for (int i = 0; i < result->n_segments; i++) {
         free((char *)result->segments[i].text);
         free((int *)result->segments[i].tokens);
+        free_words(&result->segments[i]);
     }
     free(result->segments);
     free(result->text);

@@ -1,6 +1,7 @@
 /* transcribe.c — openai/whisper transcribe(): the seek loop over 30 s windows, temperature
  * fallback, segment splitting on timestamp tokens, prompt conditioning, language detection. */
 #include "decoding.h"
+#include "timing.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -155,7 +156,8 @@ static asr_status add_segment(asr_result *res, const asr_model *m, const asr_tra
     free(text);
     if (s != ASR_OK) return asr_fail(err, s, "out of memory");
     if (!token_list_append(all_tokens, tokens, n)) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
-    if (p->on_segment) p->on_segment(asr_result_segment(res, res->n_segments - 1), p->user_data);
+    /* with word timestamps the window's segments are reported once aligned */
+    if (p->on_segment && !p->word_timestamps) p->on_segment(asr_result_segment(res, res->n_segments - 1), p->user_data);
     return ASR_OK;
 }
 
@@ -227,6 +229,7 @@ asr_status asr_transcribe(asr_state *st, const float *samples, size_t n_samples,
     const int input_stride = ASR_N_FRAMES / m->hp.n_audio_ctx;              /* 2 */
     const double time_precision = (double)input_stride * ASR_HOP_LENGTH / ASR_SAMPLE_RATE; /* 0.02 s */
     uint64_t rng = p.seed;
+    double last_speech = 0.0; /* word timestamps: end of the last speech so far */
     int seek = 0;
     while (seek < content_frames) {
         double time_offset = (double)seek * ASR_HOP_LENGTH / ASR_SAMPLE_RATE;
@@ -285,7 +288,7 @@ asr_status asr_transcribe(asr_state *st, const float *samples, size_t n_samples,
         int n_consecutive = 0, last_slice = 0;
         for (int i = 1; i < n; i++)
             if (tok[i - 1] >= tb && tok[i] >= tb) n_consecutive++;
-        int window_seek = seek;
+        int window_seek = seek, first_segment = res->n_segments;
         if (n_consecutive > 0) {
             for (int i = 1; i <= n; i++) {
                 int is_cut = (i < n && tok[i - 1] >= tb && tok[i] >= tb) || (i == n && single_timestamp_ending);
@@ -313,6 +316,18 @@ asr_status asr_transcribe(asr_state *st, const float *samples, size_t n_samples,
             s = add_segment(res, m, &p, window_seek, time_offset, time_offset + duration, tok, n, &dr, &all_tokens, err);
             if (s != ASR_OK) goto done;
             seek += segment_size;
+        }
+        if (p.word_timestamps) {
+            s = asr_add_word_timestamps(st, res, first_segment, p.task, m->multilingual ? lang : -1, segment_size,
+                                        &last_speech, err);
+            if (s != ASR_OK) goto done;
+            /* openai: the next window starts after the last word */
+            double last_word_end = asr_words_end(res, first_segment);
+            if (!single_timestamp_ending && last_word_end > time_offset)
+                seek = (int)nearbyint(last_word_end * ASR_SAMPLE_RATE / ASR_HOP_LENGTH);
+            if (last_word_end >= 0) last_speech = last_word_end;
+            for (int i = first_segment; p.on_segment && i < res->n_segments; i++)
+                p.on_segment(asr_result_segment(res, i), p.user_data);
         }
         if (!p.condition_on_previous_text || dr.temperature > p.prompt_reset_on_temperature)
             prompt_reset_since = all_tokens.n;

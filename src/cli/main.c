@@ -58,6 +58,7 @@ static void transcribe_usage(FILE *f)
             "      --prompt TEXT          initial prompt\n"
             "      --no-condition-on-previous-text\n"
             "      --without-timestamps   decode without timestamp tokens\n"
+            "      --word-timestamps      time every word (verbose_json gets \"words\")\n"
             "  -t, --threads N            threads (default: all cores)\n"
             "  -f, --output-format FMT    txt|json|verbose_json|srt|vtt|tsv (default txt)\n"
             "  -o, --output-dir DIR       write FILE's base name + extension there instead of stdout\n"
@@ -155,7 +156,7 @@ static int parse_float(const char *s, float lo, float hi, float *out)
 static int cmd_transcribe(int argc, char **argv)
 {
     enum { OPT_TASK = 1000, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMP, OPT_TEMP_INC, OPT_PROMPT,
-           OPT_NO_COND, OPT_NO_TS, OPT_PROGRESS };
+           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},       {"language", required_argument, 0, 'l'},
         {"task", required_argument, 0, OPT_TASK},   {"beam-size", required_argument, 0, OPT_BEAM},
@@ -163,7 +164,8 @@ static int cmd_transcribe(int argc, char **argv)
         {"temperature", required_argument, 0, OPT_TEMP},
         {"temperature-increment-on-fallback", required_argument, 0, OPT_TEMP_INC},
         {"prompt", required_argument, 0, OPT_PROMPT}, {"no-condition-on-previous-text", no_argument, 0, OPT_NO_COND},
-        {"without-timestamps", no_argument, 0, OPT_NO_TS}, {"threads", required_argument, 0, 't'},
+        {"without-timestamps", no_argument, 0, OPT_NO_TS}, {"word-timestamps", no_argument, 0, OPT_WORDS},
+        {"threads", required_argument, 0, 't'},
         {"output-format", required_argument, 0, 'f'}, {"output-dir", required_argument, 0, 'o'},
         {"progress", no_argument, 0, OPT_PROGRESS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     asr_transcribe_params tp = asr_transcribe_default_params();
@@ -199,6 +201,7 @@ static int cmd_transcribe(int argc, char **argv)
         case OPT_PROMPT: tp.initial_prompt = optarg; break;
         case OPT_NO_COND: tp.condition_on_previous_text = 0; break;
         case OPT_NO_TS: tp.without_timestamps = 1; break;
+        case OPT_WORDS: tp.word_timestamps = 1; break;
         case 't':
             if (!parse_int(optarg, 1, 256, &threads)) { fprintf(stderr, "asr: --threads must be 1..256\n"); return EXIT_USAGE; }
             break;

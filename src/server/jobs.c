@@ -214,6 +214,7 @@ static void run_job(srv_worker *w, srv_job *job)
     tp.language = job->language[0] ? job->language : NULL;
     tp.initial_prompt = job->prompt;
     tp.n_threads = pool->n_threads;
+    tp.word_timestamps = job->word_timestamps;
     if (job->temperature > 0) { /* whisper's CLI: temperatures = arange(t, 1.0 + eps, 0.2) */
         int n = 0;
         for (float t = job->temperature; t <= 1.0f + 1e-6f && n < ASR_MAX_TEMPERATURES; t += 0.2f)

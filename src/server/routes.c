@@ -306,18 +306,21 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
     int stream = 0;
     if (parse_bool(f->stream, &stream) != 0)
         return srv_reply_error(rq, 400, "stream", "invalid_value", "stream must be true or false.");
+    int words = 0;
     if (f->granularities[0]) {
         char list[SRV_FIELD_MAX], *save = NULL;
         snprintf(list, sizeof list, "%s", f->granularities);
         for (char *g = strtok_r(list, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
-            if (strcmp(g, "word") == 0)
-                return srv_reply_error(rq, 400, "timestamp_granularities", "unsupported_value",
-                                       "word timestamps are not supported yet; use 'segment'.");
-            if (strcmp(g, "segment") != 0)
+            if (strcmp(g, "word") == 0) words = 1;
+            else if (strcmp(g, "segment") != 0)
                 return srv_reply_error(rq, 400, "timestamp_granularities", "invalid_value",
                                        "Invalid timestamp granularity '%.40s'.", g);
         }
     }
+    /* as OpenAI: word times are only reported in verbose_json */
+    if (words && openai_formats[fmt].format != ASR_FORMAT_VERBOSE_JSON)
+        return srv_reply_error(rq, 400, "timestamp_granularities", "invalid_value",
+                               "response_format must be verbose_json to use word timestamps.");
 
     srv_job *job = job_from_form(rq, SRV_JOB_TRANSCRIBE);
     if (!job) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
@@ -325,6 +328,7 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
     if (lang >= 0) snprintf(job->language, sizeof job->language, "%s", asr_lang_code(lang));
     if (f->prompt && f->prompt_len) { job->prompt = f->prompt; f->prompt = NULL; }
     job->temperature = temperature;
+    job->word_timestamps = words;
     job->stream = stream;
     enum MHD_Result answer = MHD_NO;
     if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
@@ -411,6 +415,15 @@ static char *render_asr_json(const asr_result *r)
                                               finite_or_zero(sg->avg_logprob), "compression_ratio",
                                               finite_or_zero(sg->compression_ratio), "no_speech_prob",
                                               finite_or_zero(sg->no_speech_prob)));
+        if (sg->n_words > 0) { /* word_timestamps=true: openai-whisper's per-segment words */
+            json_t *words = json_array();
+            for (int k = 0; k < sg->n_words; k++)
+                json_array_append_new(words, json_pack("{s:s, s:f, s:f, s:f}", "word", sg->words[k].word, "start",
+                                                       finite_or_zero(sg->words[k].start), "end",
+                                                       finite_or_zero(sg->words[k].end), "probability",
+                                                       finite_or_zero(sg->words[k].probability)));
+            json_object_set_new(json_array_get(segs, json_array_size(segs) - 1), "words", words);
+        }
     }
     json_t *obj = json_pack("{s:s, s:o, s:s}", "text", asr_result_text(r) ? asr_result_text(r) : "", "segments", segs,
                             "language", asr_result_language(r) ? asr_result_language(r) : "");
@@ -442,6 +455,7 @@ static enum MHD_Result handle_asr(srv_request *rq)
     /* Parameter errors are 422, as the FastAPI service answers them. */
     const char *task = query(rq, "task"), *language = query(rq, "language"), *output = query(rq, "output");
     const char *encode = query(rq, "encode"), *prompt = query(rq, "initial_prompt");
+    const char *word_ts = query(rq, "word_timestamps");
     if (!task[0]) task = "transcribe";
     if (!output[0]) output = "txt";
     if (strcmp(task, "transcribe") != 0 && strcmp(task, "translate") != 0)
@@ -459,6 +473,9 @@ static enum MHD_Result handle_asr(srv_request *rq)
         if (parse_bool(encode, &enc) != 0) return srv_reply_error(rq, 422, "encode", "invalid_value", "encode must be true or false.");
         raw = !enc;
     }
+    int words = 0;
+    if (word_ts[0] && parse_bool(word_ts, &words) != 0)
+        return srv_reply_error(rq, 422, "word_timestamps", "invalid_value", "word_timestamps must be true or false.");
     if (!f->have_file) return srv_reply_error(rq, 422, "audio_file", "missing_file", "Missing required field: 'audio_file'.");
     if (f->file_len == 0) return srv_reply_error(rq, 400, "audio_file", "empty_file", "The uploaded file is empty.");
 
@@ -470,6 +487,7 @@ static enum MHD_Result handle_asr(srv_request *rq)
     if (lang >= 0) snprintf(job->language, sizeof job->language, "%s", asr_lang_code(lang));
     if (prompt[0]) job->prompt = strdup(prompt);
     job->limits.raw_pcm_s16le = raw;
+    job->word_timestamps = words;
     enum MHD_Result answer = MHD_NO;
     if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
     int waited = srv_wait_job(rq, job, SRV_JOB_DONE);

@@ -92,6 +92,7 @@ typedef struct srv_job {
     char language[16];     /* "" = detect */
     char *prompt;          /* NULL = none */
     float temperature;     /* < 0 = default fallback ladder */
+    int word_timestamps;   /* timestamp_granularities[] has "word"     */
     int stream;            /* append SSE events to stream_buf as segments finish */
     double deadline;       /* monotonic seconds; 0 = none */
     double queued_at;      /* monotonic seconds it entered the queue (set by submit) */

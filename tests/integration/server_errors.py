@@ -86,7 +86,11 @@ try:
                  400, "temperature out of range", param="temperature")
     expect_error(post(files={"file": ("jfk.wav", JFK)},
                       fields={"model": "whisper-1", "timestamp_granularities[]": "word"}),
-                 400, "word timestamps", param="timestamp_granularities")
+                 400, "word timestamps outside verbose_json", param="timestamp_granularities")
+    expect_error(post(files={"file": ("jfk.wav", JFK)},
+                      fields={"model": "whisper-1", "response_format": "verbose_json",
+                              "timestamp_granularities[]": "syllable"}),
+                 400, "unknown timestamp granularity", param="timestamp_granularities")
     expect_error(post(fields=json.dumps({"file": "jfk.wav"}), headers={**AUTH, "Content-Type": "application/json"}),
                  415, "JSON body instead of multipart")
     expect_error(post(fields=b"--x\r\n", headers={**AUTH, "Content-Type": "multipart/form-data"}),

@@ -73,6 +73,20 @@ try:
     check(len(segs) >= 1 and all(0 <= s.start <= s.end <= r.duration + 0.01 for s in segs),
           f"verbose_json segments ordered within the audio ({[(s.start, s.end) for s in segs]})")
     check(" ".join(s.text.strip() for s in segs) == JFK_TEXT, "verbose_json segment texts join to the jfk text")
+
+    with open(data("jfk.wav"), "rb") as f:
+        r = client.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
+                                               timestamp_granularities=["word", "segment"])
+    words = r.words or []
+    check(" ".join(w.word for w in words) == JFK_TEXT.replace(",", "").replace(".", "") or
+          " ".join(w.word for w in words) == JFK_TEXT,
+          f"SDK verbose_json with word granularity: {len(words)} words spell the jfk text")
+    check(len(words) == 22 and all(0 <= w.start <= w.end <= r.duration for w in words) and
+          all(a.start <= b.start for a, b in zip(words, words[1:])),
+          f"words ordered within the audio ({[(w.start, w.end) for w in words[:3]]} ...)")
+    check(words and words[0].word == "And" and words[0].start == 0.0 and abs(words[-1].end - 10.5) < 0.05,
+          f"first word 'And' at 0.0 s, last ends near 10.5 s ({words[0] if words else None}, "
+          f"{words[-1] if words else None})")
     check(all(s.tokens and isinstance(s.avg_logprob, float) and isinstance(s.no_speech_prob, float)
               and isinstance(s.compression_ratio, float) and isinstance(s.seek, int) for s in segs),
           "verbose_json segments carry tokens, seek, avg_logprob, compression_ratio, no_speech_prob")
@@ -185,6 +199,14 @@ try:
     check(r.status_code == 200 and j["text"].strip() == JFK_TEXT and j["language"] == "en" and j["segments"],
           "/asr json: {text, segments, language}")
     check(all(k in j["segments"][0] for k in ("id", "seek", "start", "end", "text", "tokens")), "/asr json segments")
+    check(all("words" not in s for s in j["segments"]), "/asr json: no words unless asked for")
+    r = asr("json", word_timestamps="true")
+    segs = r.json().get("segments", []) if r.status_code == 200 else []
+    ws = [w for s in segs for w in s.get("words", [])]
+    check(len(ws) == 22 and "".join(w["word"] for w in ws).strip() == JFK_TEXT and
+          all(0 <= w["start"] <= w["end"] and 0 <= w["probability"] <= 1 for w in ws),
+          f"/asr json word_timestamps=true: 22 words with times and probabilities ({ws[:2]})")
+    check(asr("json", word_timestamps="maybe").status_code == 422, "/asr word_timestamps=maybe: 422")
     r = asr("srt")
     check(r.status_code == 200 and srt_vtt_text(r.text) == JFK_TEXT, "/asr srt")
     r = asr("vtt")
