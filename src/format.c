@@ -252,6 +252,26 @@ static void format_json(strbuf *sb, const asr_result *r)
     sb_str(sb, "}");
 }
 
+/* One word object. openai/whisper's per-segment form keeps the leading space
+ * and has the probability; OpenAI's top-level list strips the word and has
+ * no probability. */
+static void sb_word(strbuf *sb, const asr_word *w, int comma, int per_segment)
+{
+    size_t a = 0, b = strlen(w->word);
+    if (!per_segment) strip_bounds(w->word, &a, &b);
+    sb_str(sb, comma ? ",{\"word\":" : "{\"word\":");
+    sb_json_string(sb, w->word + a, b - a);
+    sb_str(sb, ",\"start\":");
+    sb_number(sb, w->start, 0);
+    sb_str(sb, ",\"end\":");
+    sb_number(sb, w->end, 0);
+    if (per_segment) {
+        sb_str(sb, ",\"probability\":");
+        sb_number(sb, w->probability, 1);
+    }
+    sb_str(sb, "}");
+}
+
 /* OpenAI's verbose_json: the language by its English name, the text
  * stripped, the segments as openai/whisper's transcribe() returns them. */
 static void format_verbose_json(strbuf *sb, const asr_result *r)
@@ -276,18 +296,7 @@ static void format_verbose_json(strbuf *sb, const asr_result *r)
         sb_str(sb, ",\"words\":[");
         int k = 0;
         for (int i = 0; i < r->n_segments; i++)
-            for (int j = 0; j < r->segments[i].n_words; j++) {
-                const asr_word *w = &r->segments[i].words[j];
-                size_t wa, wb;
-                strip_bounds(w->word, &wa, &wb);
-                sb_str(sb, k++ ? ",{\"word\":" : "{\"word\":");
-                sb_json_string(sb, w->word + wa, wb - wa);
-                sb_str(sb, ",\"start\":");
-                sb_number(sb, w->start, 0);
-                sb_str(sb, ",\"end\":");
-                sb_number(sb, w->end, 0);
-                sb_str(sb, "}");
-            }
+            for (int j = 0; j < r->segments[i].n_words; j++) sb_word(sb, &r->segments[i].words[j], k++ > 0, 0);
         sb_str(sb, "]");
     }
     sb_str(sb, ",\"segments\":[");
@@ -311,18 +320,7 @@ static void format_verbose_json(strbuf *sb, const asr_result *r)
         sb_number(sb, s->no_speech_prob, 1);
         if (s->n_words > 0) { /* openai/whisper's per-segment words */
             sb_str(sb, ",\"words\":[");
-            for (int j = 0; j < s->n_words; j++) {
-                const asr_word *w = &s->words[j];
-                sb_str(sb, j ? ",{\"word\":" : "{\"word\":");
-                sb_json_string(sb, w->word, strlen(w->word));
-                sb_str(sb, ",\"start\":");
-                sb_number(sb, w->start, 0);
-                sb_str(sb, ",\"end\":");
-                sb_number(sb, w->end, 0);
-                sb_str(sb, ",\"probability\":");
-                sb_number(sb, w->probability, 1);
-                sb_str(sb, "}");
-            }
+            for (int j = 0; j < s->n_words; j++) sb_word(sb, &s->words[j], j > 0, 1);
             sb_str(sb, "]");
         }
         sb_str(sb, "}");

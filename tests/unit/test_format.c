@@ -144,6 +144,32 @@ static void test_formats(void)
     asr_result_free(r);
 }
 
+/* Words: openai's per-segment list (leading space, probability) and
+ * OpenAI's top-level list (stripped, no probability), byte for byte. */
+static void test_words(void)
+{
+    asr_result *r = asr_result_new();
+    int tokens[] = {50363, 843, 50400};
+    asr_segment seg = {.id = 0, .seek = 0, .start = 0.0, .end = 0.74, .text = " Hi \"x\"", .tokens = tokens,
+                       .n_tokens = 3, .temperature = 0.0f, .avg_logprob = -0.5f, .compression_ratio = 1.0f,
+                       .no_speech_prob = 0.25f};
+    asr_word words[] = {{" Hi", 0.0, 0.3, 0.5f}, {" \"x\"", 0.3, 0.74, 1.0f}};
+    CHECK(r && asr_result_add_segment(r, &seg) == ASR_OK && asr_result_set_words(r, 0, words, 2) == ASR_OK &&
+          asr_result_finish(r) == ASR_OK, "a segment with two words");
+    CHECK(asr_result_set_words(r, 1, words, 2) == ASR_ERR_INVALID_ARGUMENT, "words for a missing segment rejected");
+    const char *want =
+        "{\"task\":\"transcribe\",\"language\":\"\",\"duration\":0.0,\"text\":\"Hi \\\"x\\\"\","
+        "\"words\":[{\"word\":\"Hi\",\"start\":0.0,\"end\":0.3},{\"word\":\"\\\"x\\\"\",\"start\":0.3,\"end\":0.74}],"
+        "\"segments\":[{\"id\":0,\"seek\":0,\"start\":0.0,\"end\":0.74,\"text\":\" Hi \\\"x\\\"\",\"tokens\":[50363,843,50400],"
+        "\"temperature\":0.0,\"avg_logprob\":-0.5,\"compression_ratio\":1.0,\"no_speech_prob\":0.25,"
+        "\"words\":[{\"word\":\" Hi\",\"start\":0.0,\"end\":0.3,\"probability\":0.5},"
+        "{\"word\":\" \\\"x\\\"\",\"start\":0.3,\"end\":0.74,\"probability\":1.0}]}]}";
+    char *out = asr_result_format(r, ASR_FORMAT_VERBOSE_JSON);
+    CHECK(same_text("verbose_json with words", out, want), "verbose_json with words bytes");
+    free(out);
+    asr_result_free(r);
+}
+
 static void test_empty_and_odd(void)
 {
     asr_result *r = asr_result_new();
@@ -251,6 +277,7 @@ static void test_compression_ratio(void)
 int main(void)
 {
     test_formats();
+    test_words();
     test_empty_and_odd();
     test_numbers();
     test_parse();
