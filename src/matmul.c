@@ -1,8 +1,8 @@
 /* matmul.c — linear layers and attention, split into tasks on a state's pool.
  *
- * Large products (the encoder's 1500-row matrices, prompts) go to OpenBLAS's
- * single-threaded sgemm, one slice per task, so the parallelism is ours and
- * belongs to the request's state. The decoder's one-to-sixteen-row products
+ * Large products (the encoder's 1500-row matrices, prompts) go to OpenBLAS
+ * sgemm running one thread per call, one slice per task, so the parallelism
+ * is ours and belongs to the request's state. The decoder's one-to-sixteen-row products
  * are bound by reading the weights, so they use a kernel of our own that
  * reads half-precision weights once for all rows and widens them in
  * registers (F16C): half the bytes of float32, the same arithmetic. */
