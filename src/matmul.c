@@ -80,8 +80,9 @@ static void linear_rows_task(void *ctx, int task, int thread)
 void asr_linear(const asr_compute *c, const float *x, int n, int in, const float *w, const float *b, float *y,
                 int out, int flags)
 {
-    int threads = asr_pool_threads(c->pool);
-    int n_tasks = n / 32 < threads ? (n / 32 > 0 ? n / 32 : 1) : threads;
+    /* one slice per thread, but no slice under 32 rows */
+    int n_tasks = n / 32 < asr_pool_threads(c->pool) ? n / 32 : asr_pool_threads(c->pool);
+    if (n_tasks < 1) n_tasks = 1;
     linear_job j = {x, w, b, y, n, in, out, flags, n_tasks, c};
     asr_pool_run(c->pool, linear_rows_task, &j, n_tasks);
 }

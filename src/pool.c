@@ -3,6 +3,7 @@
 
 #include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -136,5 +137,9 @@ void asr_pool_run(asr_pool *p, asr_task_fn fn, void *ctx, int n_tasks)
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     work_on_tasks(p, 0);
-    while (atomic_load_explicit(&p->busy_workers, memory_order_acquire) > 0) _mm_pause();
+    /* Poll, then yield: a worker may be waiting for this very core (several
+     * requests' pools share the machine). */
+    for (int i = 0; atomic_load_explicit(&p->busy_workers, memory_order_acquire) > 0; i++)
+        if (i < SPIN_ROUNDS) _mm_pause();
+        else sched_yield();
 }

@@ -11,6 +11,7 @@
  * are openai's, in its order, so the words match the reference.
  */
 #include "timing.h"
+#include "kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -129,12 +130,6 @@ static int split_words(const asr_model *m, const int *tokens, int n, int by_spac
 
 /* ---- the alignment matrix and DTW -------------------------------------------- */
 
-static int compare_floats(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median over a window of MEDFILT_WIDTH along a row, reflect-padded (torch). */
 static void median_filter_row(const float *in, float *out, int n)
 {
@@ -151,7 +146,12 @@ static void median_filter_row(const float *in, float *out, int n)
             if (i >= n) i = 2 * (n - 1) - i;
             win[k + pad] = in[i];
         }
-        qsort(win, MEDFILT_WIDTH, sizeof(float), compare_floats);
+        for (int a = 1; a < MEDFILT_WIDTH; a++) /* insertion sort: 7 values, per element */
+            for (int b = a; b > 0 && win[b - 1] > win[b]; b--) {
+                float x = win[b];
+                win[b] = win[b - 1];
+                win[b - 1] = x;
+            }
         out[t] = win[pad];
     }
 }
@@ -250,13 +250,10 @@ static asr_status find_alignment(asr_state *st, const int *sot_seq, int n_sot, c
         int k = n - i0 < ASR_MAX_BATCH ? n - i0 : ASR_MAX_BATCH;
         asr_decode_logits_rows(st, n_sot + i0, k);
         for (int r = 0; r < k; r++) {
-            const float *lg = st->logits + (size_t)r * m->hp.n_vocab;
-            float mx = -INFINITY;
-            for (int v = 0; v < eot; v++) mx = lg[v] > mx ? lg[v] : mx;
-            double sum = 0.0;
-            for (int v = 0; v < eot; v++) sum += exp((double)lg[v] - mx);
+            float *lg = st->logits + (size_t)r * m->hp.n_vocab;
+            asr_softmax(lg, eot);
             int t = text[i0 + r];
-            probs[i0 + r] = t < eot ? exp((double)lg[t] - mx) / sum : 0.0;
+            probs[i0 + r] = t < eot ? lg[t] : 0.0;
         }
     }
 

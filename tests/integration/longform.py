@@ -28,16 +28,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "tools"))
 import normalizer  # noqa: E402
+from checks import check, finish  # noqa: E402
 
 CLIP_ID = "shared:testdata/longform/en-brian.ogg"
 MAX_WER_EXCESS = 0.01
-failures = []
-
-
-def check(ok: bool, what: str) -> None:
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
 
 
 def ngram_counts(words, n):
@@ -102,10 +96,7 @@ def main() -> None:
                   f"{mode}: WER {100 * wer:.2f}% vs faster-whisper {100 * fw:.2f}% (limit +{100 * MAX_WER_EXCESS:.1f})")
         else:
             print(f"info {mode}: WER {100 * wer:.2f}% (no golden for {Path(model).name})")
-    if failures:
-        print(f"FAIL: {len(failures)} check(s) failed")
-        sys.exit(1)
-    print("long-form: OK")
+    finish("long-form: OK")
 
 
 if __name__ == "__main__":

@@ -23,18 +23,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "tools"))
 import evalset  # noqa: E402
+from checks import check, finish  # noqa: E402
 
 MIN_SAME_WORDS = 0.90
 MIN_CLOSE = 0.95
 CLOSE_S = 0.0201
 FAR_S = 1.0
-failures = []
-
-
-def check(ok: bool, what: str) -> None:
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
 
 
 def main() -> None:
@@ -105,10 +99,7 @@ def main() -> None:
         check(compared > 0 and close >= MIN_CLOSE * compared,
               f"{close}/{compared} word times within {CLOSE_S:.2f} s of faster-whisper's (need {MIN_CLOSE:.0%})")
         check(far == 0, f"{far} word times more than {FAR_S:.0f} s off")
-    if failures:
-        print(f"FAIL: {len(failures)} check(s) failed")
-        sys.exit(1)
-    print("word timestamps: OK")
+    finish("word timestamps: OK")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+from checks import check, failures, finish  # noqa: E402,F401  (re-exported to the server tests)
+
 ASR_BIN = os.environ.get("ASR_BIN", "build/asr")
 SHARED = os.environ.get("ASR_SHARED", os.path.join(os.path.dirname(__file__), "../../../../shared"))
 TESTDATA = os.path.join(SHARED, "testdata")
@@ -32,24 +35,6 @@ def _golden_jfk():
 
 
 JFK_TEXT = _golden_jfk()
-
-failures = []
-
-
-def check(cond, what):
-    """Record one assertion; the script exits non-zero at the end if any failed."""
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def finish():
-    if failures:
-        print(f"{len(failures)} check(s) failed:", *failures, sep="\n  ")
-        sys.exit(1)
-    print("all checks passed")
-
 
 def data(name):
     return os.path.join(TESTDATA, name)
