@@ -17,19 +17,30 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Iinclude -Isrc -I/usr/include/$(MULTIARCH)/openblas-pthread $(WARN) $(PKG_CFLAGS) -pthread -MMD -MP
 
+# MARCH is the baseline every file is compiled for; `make MARCH=` builds for
+# the compiler's default target. The kernels in src/cpu/ named *_avx2.c,
+# *_avx512.c, *_vnni.c and *_bf16.c are compiled for their own instruction
+# set whatever MARCH is, and run only where cpuid finds it (src/cpu/features.c).
+MARCH   ?= -march=x86-64-v3
 ifeq ($(SAN),1)
 BUILD   := build-san
-OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -march=x86-64-v3
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(MARCH)
 LDSAN   := -fsanitize=address,undefined
 else
 BUILD   := build
-OPT     := -O3 -g -march=x86-64-v3 -ffp-contract=off
+OPT     := -O3 -g $(MARCH) -ffp-contract=off
 LDSAN   :=
+endif
+ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
+ISA_AVX2   := -mavx2 -mfma -mf16c
+ISA_AVX512 := $(ISA_AVX2) -mavx512f -mavx512bw -mavx512vl -mavx512dq
+ISA_VNNI   := $(ISA_AVX512) -mavx512vnni
+ISA_BF16   := $(ISA_AVX512) -mavx512bf16
 endif
 CFLAGS  += $(CFLAGS_BASE) $(OPT)
 LDLIBS  := $(PKG_LIBS) -lm -pthread $(LDSAN)
 
-LIB_SRC    := $(wildcard src/*.c)
+LIB_SRC    := $(wildcard src/*.c) $(wildcard src/cpu/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 TEST_SRC   := $(wildcard tests/unit/*.c)
@@ -54,6 +65,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libasr.a
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/src/cpu/%_avx2.o: CFLAGS += $(ISA_AVX2)
+$(BUILD)/src/cpu/%_avx512.o: CFLAGS += $(ISA_AVX512)
+$(BUILD)/src/cpu/%_vnni.o: CFLAGS += $(ISA_VNNI)
+$(BUILD)/src/cpu/%_bf16.o: CFLAGS += $(ISA_BF16)
 
 test: all
 	BUILD=$(BUILD) bash tests/run.sh
