@@ -71,8 +71,28 @@ const char *asr_strerror(asr_status code);
 
 typedef struct asr_model asr_model;
 
+/* Number formats the weights are held and multiplied in, named as
+ * faster-whisper / CTranslate2 name them. The part before '_' is the format
+ * of the linear layers' weights; after it, the format of the rest of the
+ * arithmetic (attention products, conv stem, logits). Weights are converted
+ * once at load; a model stored in int8 loads into int8 without a round trip. */
+typedef enum asr_compute_type {
+    ASR_COMPUTE_AUTO = 0,      /* the fastest type that passes the accuracy gate on this CPU */
+    ASR_COMPUTE_FLOAT32,       /* float32 products (decoder weights held as IEEE half) */
+    ASR_COMPUTE_FLOAT16,
+    ASR_COMPUTE_BFLOAT16,
+    ASR_COMPUTE_INT8,          /* int8 weights, int8 activations per row; = int8_float32 */
+    ASR_COMPUTE_INT8_FLOAT32,
+    ASR_COMPUTE_INT8_BFLOAT16,
+} asr_compute_type;
+
+/* "auto", "float32", ... → the type, or -1 for an unknown name. */
+int asr_compute_type_parse(const char *name);
+const char *asr_compute_type_name(asr_compute_type type);
+
 typedef struct asr_model_params {
     int n_threads; /* threads for matrix work; 0 = number of online CPUs */
+    asr_compute_type compute_type; /* ASR_COMPUTE_AUTO */
 } asr_model_params;
 
 asr_model_params asr_model_default_params(void);
@@ -90,6 +110,8 @@ int asr_model_n_mels(const asr_model *model);
 int asr_model_n_vocab(const asr_model *model);
 int asr_model_n_text_ctx(const asr_model *model);
 const char *asr_model_type(const asr_model *model); /* "tiny", "base", ... */
+/* The compute type the model was loaded in (never ASR_COMPUTE_AUTO). */
+asr_compute_type asr_model_compute_type(const asr_model *model);
 
 /* Write the model as a whisper.cpp ggml file (f16 or f32 tensors). */
 asr_status asr_model_write_ggml(const asr_model *model, const char *out_path,
