@@ -78,7 +78,7 @@ struct srv_pool {
  * is dropped (the final done event still carries the whole text). */
 static void stream_append_event(srv_job *job, json_t *event)
 {
-    char *text = json_dumps(event, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *text = json_dumps(event, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
     json_decref(event);
     if (!text) return;
     size_t need = strlen(text) + 8;
@@ -107,7 +107,10 @@ static void on_segment(const asr_segment *segment, void *user_data)
     }
     if (*delta) {
         job->first_delta_sent = 1;
-        stream_append_event(job, json_pack("{s:s, s:s}", "type", "transcript.text.delta", "delta", delta));
+        /* start/end (beyond OpenAI's event) let a client time the segment, as the web page does */
+        stream_append_event(job, json_pack("{s:s, s:s, s:f, s:f}", "type", "transcript.text.delta", "delta", delta,
+                                           "start", isfinite(segment->start) ? segment->start : 0.0, "end",
+                                           isfinite(segment->end) ? segment->end : 0.0));
         pthread_cond_broadcast(&job->changed);
     }
     pthread_mutex_unlock(&job->mu);

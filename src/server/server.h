@@ -49,6 +49,7 @@ typedef enum srv_route {
     SRV_ROUTE_READYZ,
     SRV_ROUTE_METRICS,
     SRV_ROUTE_OPENAPI,
+    SRV_ROUTE_WEB, /* the browser page at / and its files */
     SRV_ROUTE_OTHER,
     SRV_ROUTE_COUNT
 } srv_route;
