@@ -64,7 +64,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libasr.a
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libasr.a $(LDLIBS)
 
 # The web page of `asr serve` (src/server/web/), compiled in as byte arrays.
-$(BUILD)/gen/web_files.c: $(WEB_FILES) scripts/embed-files.sh
+# The directory too, so that removing a file rebuilds the list.
+$(BUILD)/gen/web_files.c: $(WEB_FILES) src/server/web/. scripts/embed-files.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed-files.sh $(WEB_FILES) >$@.tmp && mv $@.tmp $@
 

@@ -8,7 +8,7 @@
 /* The page loads its script and style from the server itself and talks
  * only to this origin's API; no inline code, nothing from elsewhere. Audio
  * plays from blob: URLs made of the chosen file or the recording. */
-static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
                           "media-src 'self' blob:; connect-src 'self'; form-action 'none'; base-uri 'none'; "
                           "frame-ancestors 'none'";
 
