@@ -2,6 +2,7 @@
 caching over plain HTTP, then in the browser an upload of jfk.wav whose streamed transcript is the
 exact jfk text, a click (and Enter) on a segment seeks the player, downloads equal the server's own
 srt/vtt/txt, a verbose_json request with word timestamps, a recording from the (fake) microphone,
+Cancel during a long stream (the server cancels the job),
 the server's error message for a non-audio file and for a missing API key, and screenshots at
 desktop and phone size (written to $ASR_ARTIFACTS or tests/artifacts/web_page/, paths printed).
 Fails, not skips, when Chromium, chromedriver or selenium is missing."""
@@ -12,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import time
+import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from server_lib import JFK_TEXT, SLOW, Server, check, data, finish  # noqa: E402
@@ -293,6 +295,21 @@ try:
     common = sum(1 for w in truth if w in got)
     check(error == "" and common >= len(truth) - 3,
           f"a recording of jfk.wav from the microphone transcribes to its words ({transcript()!r} {error!r})")
+
+    # Cancel while a long file streams: the page stops and says so; the server drops the job.
+    long_wav = os.path.join(downloads, "jfk10.wav")
+    with wave.open(data("jfk.wav"), "rb") as w:
+        params, frames = w.getparams(), w.readframes(w.getnframes())
+    with wave.open(long_wav, "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames * 10)
+    el("file").send_keys(long_wav)
+    el("submit").click()
+    waited(lambda d: d.find_elements(By.CSS_SELECTOR, "#transcript .segment"), "long file: the first segment arrives")
+    el("cancel").click()
+    waited(lambda d: el("status").text == "Cancelled." and el("submit").is_enabled(), "Cancel stops the request")
+    waited(lambda d: srv.metric('asr_jobs_total{outcome="cancelled"}') >= 1,
+           "the server cancels the job of the client that went", timeout=30 * SLOW)
 
     severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"
               and "/v1/" not in e.get("message", "")]  # the refused API calls are logged as failed loads
