@@ -60,6 +60,8 @@ static void transcribe_usage(FILE *f)
             "      --without-timestamps   decode without timestamp tokens\n"
             "      --word-timestamps      time every word (verbose_json gets \"words\")\n"
             "  -t, --threads N            threads (default: all cores)\n"
+            "      --compute-type TYPE    auto|float32|float16|bfloat16|int8|int8_float32|int8_bfloat16\n"
+            "                             (default: $ASR_COMPUTE_TYPE or auto)\n"
             "  -f, --output-format FMT    txt|json|verbose_json|srt|vtt|tsv (default txt)\n"
             "  -o, --output-dir DIR       write FILE's base name + extension there instead of stdout\n"
             "      --progress             progress on stderr (default: when stderr is a terminal)\n"
@@ -156,7 +158,7 @@ static int parse_float(const char *s, float lo, float hi, float *out)
 static int cmd_transcribe(int argc, char **argv)
 {
     enum { OPT_TASK = 1000, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMP, OPT_TEMP_INC, OPT_PROMPT,
-           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS };
+           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS, OPT_COMPUTE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},       {"language", required_argument, 0, 'l'},
         {"task", required_argument, 0, OPT_TASK},   {"beam-size", required_argument, 0, OPT_BEAM},
@@ -165,11 +167,11 @@ static int cmd_transcribe(int argc, char **argv)
         {"temperature-increment-on-fallback", required_argument, 0, OPT_TEMP_INC},
         {"prompt", required_argument, 0, OPT_PROMPT}, {"no-condition-on-previous-text", no_argument, 0, OPT_NO_COND},
         {"without-timestamps", no_argument, 0, OPT_NO_TS}, {"word-timestamps", no_argument, 0, OPT_WORDS},
-        {"threads", required_argument, 0, 't'},
+        {"threads", required_argument, 0, 't'}, {"compute-type", required_argument, 0, OPT_COMPUTE},
         {"output-format", required_argument, 0, 'f'}, {"output-dir", required_argument, 0, 'o'},
         {"progress", no_argument, 0, OPT_PROGRESS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     asr_transcribe_params tp = asr_transcribe_default_params();
-    const char *model_arg = getenv("ASR_MODEL"), *out_dir = NULL;
+    const char *model_arg = getenv("ASR_MODEL"), *out_dir = NULL, *compute = getenv("ASR_COMPUTE_TYPE");
     int fmt = ASR_FORMAT_TXT, threads = 0, progress = isatty(STDERR_FILENO);
     float fixed_temp = -1.0f, temp_inc = 0.2f;
     int c;
@@ -211,9 +213,16 @@ static int cmd_transcribe(int argc, char **argv)
             break;
         case 'o': out_dir = optarg; break;
         case OPT_PROGRESS: progress = 1; break;
+        case OPT_COMPUTE: compute = optarg; break;
         case 'h': transcribe_usage(stdout); return EXIT_OK;
         default: transcribe_usage(stderr); return EXIT_USAGE;
         }
+    }
+    int compute_type = compute && *compute ? asr_compute_type_parse(compute) : ASR_COMPUTE_AUTO;
+    if (compute_type < 0) {
+        fprintf(stderr, "asr: unknown compute type '%s' (auto|float32|float16|bfloat16|int8|int8_float32|"
+                        "int8_bfloat16)\n", compute);
+        return EXIT_USAGE;
     }
     if (optind >= argc) {
         fprintf(stderr, "asr: no input files\n");
@@ -244,13 +253,16 @@ static int cmd_transcribe(int argc, char **argv)
     asr_model *model = NULL;
     asr_model_params mp = asr_model_default_params();
     mp.n_threads = threads;
+    mp.compute_type = (asr_compute_type)compute_type;
     double t0 = now_s();
     asr_status s = asr_model_load(model_path, &mp, &model, &err);
     if (s != ASR_OK) {
         fprintf(stderr, "asr: cannot load model %s: %s\n", model_path, err.message);
         return exit_code_for(s);
     }
-    if (progress) fprintf(stderr, "asr: loaded %s model from %s in %.2f s\n", asr_model_type(model), model_path, now_s() - t0);
+    if (progress)
+        fprintf(stderr, "asr: loaded %s model (%s) from %s in %.2f s\n", asr_model_type(model),
+                asr_compute_type_name(asr_model_compute_type(model)), model_path, now_s() - t0);
     asr_state *state = asr_state_new(model, &err);
     if (!state) {
         fprintf(stderr, "asr: %s\n", err.message);
