@@ -104,6 +104,43 @@ static const char *format_extension(int fmt)
     }
 }
 
+/* The output name of an input: its base name without the extension. */
+static char *output_stem(const char *input)
+{
+    char *copy = strdup(input);
+    if (!copy) return NULL;
+    char *stem = strdup(basename(copy));
+    free(copy);
+    char *dot = stem ? strrchr(stem, '.') : NULL;
+    if (dot && dot != stem) *dot = '\0';
+    return stem;
+}
+
+/* With --output-dir, two inputs of the same base name would write one file:
+ * refuse before any work instead of silently keeping only the last. */
+static int check_output_names(char **files, int n)
+{
+    int rc = EXIT_OK;
+    char **stems = calloc((size_t)n, sizeof *stems);
+    if (!stems) return EXIT_INTERNAL;
+    for (int i = 0; i < n && rc == EXIT_OK; i++) {
+        stems[i] = output_stem(files[i]);
+        if (!stems[i]) rc = EXIT_INTERNAL;
+        for (int j = 0; j < i && rc == EXIT_OK; j++)
+            if (strcmp(stems[i], stems[j]) == 0) {
+                fprintf(stderr, "asr: %s and %s would both be written as %s.* in --output-dir; rename one\n",
+                        files[j], files[i], stems[i]);
+                rc = EXIT_USAGE;
+            }
+    }
+    for (int i = 0; i < n; i++) free(stems[i]);
+    free(stems);
+    return rc;
+}
+
+/* Write body to OUT_DIR/STEM.EXT through a temporary file renamed into place,
+ * so a symlink planted at the output name is replaced, never followed, and a
+ * reader never sees half a file. */
 static int write_output(const char *input, const char *out_dir, int fmt, const char *body)
 {
     if (!out_dir) {
@@ -111,27 +148,39 @@ static int write_output(const char *input, const char *out_dir, int fmt, const c
         fflush(stdout);
         return ferror(stdout) ? EXIT_INTERNAL : EXIT_OK;
     }
-    char *copy = strdup(input);
-    if (!copy) return EXIT_INTERNAL;
-    char *base = basename(copy);
-    char *dot = strrchr(base, '.');
-    if (dot && dot != base) *dot = '\0';
-    size_t n = strlen(out_dir) + strlen(base) + 32;
-    char *path = malloc(n);
-    if (!path) {
-        free(copy);
-        return EXIT_INTERNAL;
-    }
-    snprintf(path, n, "%s/%s.%s", out_dir, base, format_extension(fmt));
-    free(copy);
-    FILE *f = fopen(path, "wb");
+    char *stem = output_stem(input);
+    if (!stem) return EXIT_INTERNAL;
+    size_t n = strlen(out_dir) + strlen(stem) + 40;
+    char *path = malloc(n), *tmp = malloc(n);
     int rc = EXIT_OK;
-    if (!f || fputs(body, f) < 0) {
+    if (!path || !tmp) {
+        rc = EXIT_INTERNAL;
+        goto done;
+    }
+    snprintf(path, n, "%s/%s.%s", out_dir, stem, format_extension(fmt));
+    snprintf(tmp, n, "%s/.%s.XXXXXX", out_dir, stem);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        fprintf(stderr, "asr: cannot write in %s: %s\n", out_dir, strerror(errno));
+        if (fd >= 0) close(fd);
+        rc = EXIT_INTERNAL;
+        goto done;
+    }
+    mode_t mask = umask(0); /* mkstemp makes 0600; give the file the mode fopen would */
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    int ok = fputs(body, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
         fprintf(stderr, "asr: cannot write %s: %s\n", path, strerror(errno));
+        unlink(tmp);
         rc = EXIT_INTERNAL;
     }
-    if (f && fclose(f) != 0) rc = EXIT_INTERNAL;
+done:
+    free(tmp);
     free(path);
+    free(stem);
     return rc;
 }
 
@@ -241,6 +290,8 @@ static int cmd_transcribe(int argc, char **argv)
         tp.n_temperatures = 1;
     }
     if (out_dir) {
+        int nrc = check_output_names(argv + optind, argc - optind);
+        if (nrc != EXIT_OK) return nrc;
         struct stat st;
         if (stat(out_dir, &st) != 0 && mkdir(out_dir, 0777) != 0) {
             fprintf(stderr, "asr: cannot create %s: %s\n", out_dir, strerror(errno));

@@ -205,6 +205,15 @@ int asr_cli_resolve_model(const char *name_or_path, char *out, size_t cap)
 {
     const char *arg = name_or_path && *name_or_path ? name_or_path : ASR_CLI_DEFAULT_MODEL;
     struct stat st;
+    /* A bare name is the cache's model first: a directory of that name in the
+     * current directory must not take the place of the model the user pulled
+     * (a planted ./tiny.en would otherwise be loaded instead). */
+    if (!looks_like_path(arg) && is_valid_name(arg)) {
+        char dir[PATH_MAX];
+        if (asr_cli_models_dir(dir, sizeof dir) == 0 && (size_t)snprintf(out, cap, "%s/%s", dir, arg) < cap &&
+            stat(out, &st) == 0)
+            return 0;
+    }
     if (stat(arg, &st) == 0) {
         if ((size_t)snprintf(out, cap, "%s", arg) >= cap) {
             fprintf(stderr, "asr: model path is too long\n");
