@@ -18,9 +18,10 @@ for f in jfk.wav jfk.mp3 jfk.flac; do
 done
 
 # several files, --output-dir, every format
-"$ASR_BIN" transcribe -m "$ASR_TEST_MODEL" -o "$TMP/out" -f srt "$T/jfk.wav" "$T/jfk.mp3" 2>"$TMP/err"
+"$ASR_BIN" transcribe -m "$ASR_TEST_MODEL" -o "$TMP/out" -f srt "$T/jfk.wav" "$T/hotwords.mp3" 2>"$TMP/err"
 expect_eq "srt exit" 0 $?
 expect_file "srt for wav" "$TMP/out/jfk.srt"
+expect_file "srt for mp3" "$TMP/out/hotwords.srt"
 first=$(head -n 2 "$TMP/out/jfk.srt" | tail -n 1)
 expect_match "srt timing line" '^00:00:00,000 --> 00:00:[0-9][0-9],[0-9]{3}$' "$first"
 vj=$("$ASR_BIN" transcribe -m "$ASR_TEST_MODEL" -f verbose_json "$T/jfk.wav" 2>/dev/null)
