@@ -235,21 +235,34 @@ void asr_vad_reflect_pad(const float *x, int n, int pad, float *out)
     }
 }
 
+/* Sum of a[i]*b[i]: eight running sums the compiler keeps in one vector
+ * register (the build forbids it to reorder a single sum itself). */
+static float dot(const float *a, const float *b, int n)
+{
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    float sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
 int asr_vad_conv3_relu(const float *in, int c_in, int l_in, const float *w, const float *b, int c_out, int stride,
                        float *out)
 {
+    enum { MAX_COL = 3 * 256 };
+    float col[MAX_COL]; /* the input under the kernel at one output step, laid out like a weight row */
     int l_out = (l_in - 1) / stride + 1;
-    for (int o = 0; o < c_out; o++) {
-        for (int t = 0; t < l_out; t++) {
-            float acc = b[o];
-            for (int i = 0; i < c_in; i++) {
-                const float *wk = w + ((size_t)o * c_in + i) * 3;
-                const float *row = in + (size_t)i * l_in;
-                for (int k = 0; k < 3; k++) {
-                    int src = t * stride + k - 1;
-                    if (src >= 0 && src < l_in) acc += wk[k] * row[src];
-                }
+    if (c_in * 3 > MAX_COL) return 0; /* not a shape of this network */
+    for (int t = 0; t < l_out; t++) {
+        for (int i = 0; i < c_in; i++)
+            for (int k = 0; k < 3; k++) {
+                int src = t * stride + k - 1;
+                col[i * 3 + k] = src >= 0 && src < l_in ? in[(size_t)i * l_in + src] : 0.0f;
             }
+        for (int o = 0; o < c_out; o++) {
+            float acc = b[o] + dot(w + (size_t)o * c_in * 3, col, c_in * 3);
             out[(size_t)o * l_out + t] = acc > 0.0f ? acc : 0.0f;
         }
     }
@@ -265,11 +278,8 @@ void asr_vad_lstm_step(const float *x, int n_in, const float *w, const float *r,
                        float *h, float *c, float *gates)
 {
     for (int g = 0; g < 4 * n_hidden; g++) {
-        float acc = b[g] + b[4 * n_hidden + g];
-        const float *wg = w + (size_t)g * n_in, *rg = r + (size_t)g * n_hidden;
-        for (int j = 0; j < n_in; j++) acc += wg[j] * x[j];
-        for (int j = 0; j < n_hidden; j++) acc += rg[j] * h[j];
-        gates[g] = acc;
+        gates[g] = (b[g] + b[4 * n_hidden + g]) + dot(w + (size_t)g * n_in, x, n_in) +
+                   dot(r + (size_t)g * n_hidden, h, n_hidden);
     }
     const float *gi = gates, *go = gates + n_hidden, *gf = gates + 2 * n_hidden, *gc = gates + 3 * n_hidden;
     for (int j = 0; j < n_hidden; j++) {
@@ -290,11 +300,7 @@ static float vad_forward(const vad_weights *w, vad_state *s)
         for (int k = 0; k < VAD_N_FREQ; k++) {
             const float *cr = w->stft_basis + (size_t)k * VAD_N_FFT;
             const float *ci = w->stft_basis + (size_t)(VAD_N_FREQ + k) * VAD_N_FFT;
-            float re = 0.0f, im = 0.0f;
-            for (int n = 0; n < VAD_N_FFT; n++) {
-                re += cr[n] * x[n];
-                im += ci[n] * x[n];
-            }
+            float re = dot(cr, x, VAD_N_FFT), im = dot(ci, x, VAD_N_FFT);
             s->mag[k * VAD_STFT_T + t] = sqrtf(re * re + im * im);
         }
     }

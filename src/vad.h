@@ -12,7 +12,7 @@ extern const unsigned char asr_vad_builtin_end[];
  * repeating the edge sample (ONNX Pad mode "reflect"); needs pad < n. */
 void asr_vad_reflect_pad(const float *x, int n, int pad, float *out);
 
-/* One 1-D convolution, kernel 3, zero padding 1, then ReLU:
+/* One 1-D convolution, kernel 3, zero padding 1, then ReLU (c_in <= 256):
  * in (c_in, l_in), w (c_out, c_in, 3), b (c_out) → out (c_out, l_out) with
  * l_out = (l_in - 1) / stride + 1. Returns l_out. */
 int asr_vad_conv3_relu(const float *in, int c_in, int l_in, const float *w, const float *b, int c_out,
