@@ -76,6 +76,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The VAD weights are assembled into the library (.incbin in vad_weights.c).
+$(BUILD)/src/vad_weights.o: models/silero_vad_v6.bin
+
 $(BUILD)/src/cpu/%_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/src/cpu/%_avx512.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/src/cpu/%_vnni.o: CFLAGS += $(ISA_VNNI)

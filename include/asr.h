@@ -200,6 +200,77 @@ asr_status asr_audio_decode_memory(const void *data, size_t size,
                                    asr_audio *out, asr_error *err);
 void asr_audio_free(asr_audio *audio);
 
+/* ---- voice activity detection (Silero VAD v6) -------------------------- */
+
+/* The Silero VAD v6 network, 16 kHz, run on 512-sample frames (32 ms) that
+ * each see the 64 samples before them, with the LSTM state carried from frame
+ * to frame (as faster-whisper's SileroVADModel runs the ONNX model). The
+ * weights are built into the library; a model is immutable once loaded and may
+ * be shared by threads (each call keeps its own state). */
+typedef struct asr_vad_model asr_vad_model;
+
+#define ASR_VAD_FRAME_SAMPLES 512
+
+/* Load the VAD weights: path NULL = the copy built into the library (cheap:
+ * nothing is copied), else a file in the format tools/convert_silero_vad.py
+ * writes. A malformed file fails with ASR_ERR_MODEL. */
+asr_status asr_vad_model_load(const char *path, asr_vad_model **out, asr_error *err);
+/* Same from bytes in memory (copied; the caller keeps its buffer). */
+asr_status asr_vad_model_load_memory(const void *data, size_t size, asr_vad_model **out,
+                                     asr_error *err);
+void asr_vad_model_free(asr_vad_model *model);
+
+/* Speech probability of each frame. Like faster-whisper, the audio is padded
+ * with zeros to the next multiple of ASR_VAD_FRAME_SAMPLES, always by at least
+ * one sample, so *n_probs = n_samples / 512 + 1. *probs is malloc'd. */
+asr_status asr_vad_probs(const asr_vad_model *model, const float *samples, size_t n_samples,
+                         float **probs, size_t *n_probs, asr_error *err);
+
+/* Options of faster-whisper's VadOptions, with its defaults. */
+typedef struct asr_vad_params {
+    double threshold;             /* 0.5: a frame at or above is speech           */
+    double neg_threshold;         /* NAN = max(threshold - 0.15, 0.01): below it a
+                                     frame is silence; in between, it continues the
+                                     state it is in                                */
+    int min_speech_duration_ms;   /* 0: shorter speech is dropped                  */
+    double max_speech_duration_s; /* INFINITY: longer speech is split, at a silence
+                                     of > 98 ms if there was one                   */
+    int min_silence_duration_ms;  /* 2000: silence that ends a speech chunk        */
+    int speech_pad_ms;            /* 400: added to each side of a chunk            */
+} asr_vad_params;
+
+asr_vad_params asr_vad_default_params(void);
+
+/* A speech chunk in samples of the input: [start, end). */
+typedef struct asr_vad_segment {
+    size_t start, end;
+} asr_vad_segment;
+
+/* Speech chunks from frame probabilities, exactly as faster-whisper's
+ * get_speech_timestamps() makes them (n_samples is the unpadded length).
+ * *segments is malloc'd (NULL when *n_segments is 0). */
+asr_status asr_vad_segments_from_probs(const float *probs, size_t n_probs, size_t n_samples,
+                                       const asr_vad_params *params, asr_vad_segment **segments,
+                                       size_t *n_segments, asr_error *err);
+/* asr_vad_probs() then asr_vad_segments_from_probs(); params may be NULL. */
+asr_status asr_vad_segments(const asr_vad_model *model, const float *samples, size_t n_samples,
+                            const asr_vad_params *params, asr_vad_segment **segments,
+                            size_t *n_segments, asr_error *err);
+
+/* faster-whisper's collect_chunks(): the chunks' samples one after another,
+ * in a malloc'd buffer (NULL for no chunks). */
+asr_status asr_vad_collect(const float *samples, size_t n_samples, const asr_vad_segment *segments,
+                           size_t n_segments, float **out, size_t *n_out, asr_error *err);
+
+/* faster-whisper's SpeechTimestampsMap: the time in the original audio of a
+ * time t (seconds) in the collected audio, rounded to 10 ms.
+ * asr_vad_chunk_index() is the chunk a time falls in (is_end: a time exactly
+ * at a chunk's end belongs to that chunk); asr_vad_original_time() with
+ * chunk < 0 finds it itself. */
+size_t asr_vad_chunk_index(const asr_vad_segment *segments, size_t n_segments, double t, int is_end);
+double asr_vad_original_time(const asr_vad_segment *segments, size_t n_segments, double t, long chunk,
+                             int is_end);
+
 /* ---- transcription ---------------------------------------------------- */
 
 typedef struct asr_state asr_state;
@@ -256,6 +327,11 @@ typedef struct asr_transcribe_params {
     int word_timestamps;         /* 0; 1 aligns words (and, like openai, lets
                                     the next window start after the last word) */
     int n_threads;               /* 0 = model default                      */
+    int vad_filter;              /* 0; 1 transcribes only the speech Silero VAD
+                                    finds, as faster-whisper's vad_filter: the
+                                    chunks are joined, transcribed, and segment
+                                    and word times mapped back to the input   */
+    asr_vad_params vad;          /* options of the VAD filter              */
 
     /* Called for each finished segment, in order. */
     void (*on_segment)(const asr_segment *segment, void *user_data);

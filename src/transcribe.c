@@ -2,6 +2,7 @@
  * fallback, segment splitting on timestamp tokens, prompt conditioning, language detection. */
 #include "decoding.h"
 #include "timing.h"
+#include "vad.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +32,8 @@ asr_transcribe_params asr_transcribe_default_params(void)
         .length_penalty = NAN,
         .seed = 0x5eed,
         .n_threads = 0,
+        .vad_filter = 0,
+        .vad = asr_vad_default_params(),
     };
 }
 
@@ -171,6 +174,7 @@ asr_status asr_transcribe(asr_state *st, const float *samples, size_t n_samples,
     asr_transcribe_params p = params ? *params : asr_transcribe_default_params();
     asr_status s = check_params(&p, err);
     if (s != ASR_OK) return s;
+    if (p.vad_filter) return asr_transcribe_vad(st, samples, n_samples, &p, out, err);
     const asr_model *m = st->model;
     const asr_special_tokens *tk = &m->tok;
     int nm = m->hp.n_mels;

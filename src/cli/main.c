@@ -14,6 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#define VAD_OPTIONS_HELP                                                                              \
+    "      --vad-threshold P      speech probability threshold (default 0.5)\n"                       \
+    "      --vad-neg-threshold P  below it a frame is silence (default: threshold - 0.15)\n"          \
+    "      --vad-min-speech-ms N  drop speech shorter than N ms (default 0)\n"                        \
+    "      --vad-max-speech-s S   split speech longer than S seconds (default: no limit)\n"           \
+    "      --vad-min-silence-ms N silence that ends speech (default 2000)\n"                          \
+    "      --vad-speech-pad-ms N  padding on each side of speech (default 400)\n"
+
 /* Exit codes: distinguish the caller's mistake from bad input and our failure. */
 enum { EXIT_OK = 0, EXIT_INTERNAL = 1, EXIT_USAGE = 2, EXIT_BAD_INPUT = 3 };
 
@@ -34,6 +42,7 @@ static void usage(FILE *f)
             "\n"
             "commands:\n"
             "  transcribe FILE...   transcribe (or translate) audio files\n"
+            "  vad FILE             find the speech in an audio file (Silero VAD)\n"
             "  serve                run the OpenAI-compatible HTTP service (asr serve --help)\n"
             "  models pull NAME     download a model (tiny.en, base; see asr models list)\n"
             "  models list          show downloaded models\n"
@@ -60,6 +69,8 @@ static void transcribe_usage(FILE *f)
             "      --without-timestamps   decode without timestamp tokens\n"
             "      --word-timestamps      time every word (verbose_json gets \"words\")\n"
             "      --max-duration S       refuse audio longer than S seconds (default %.0f = 3 h; 0 = no limit)\n"
+            "      --vad                  transcribe only the speech Silero VAD finds (faster-whisper's vad_filter)\n"
+            VAD_OPTIONS_HELP
             "  -t, --threads N            threads (default: all cores)\n"
             "      --compute-type TYPE    auto|float32|float16|bfloat16|int8|int8_float32|int8_bfloat16\n"
             "                             (default: $ASR_COMPUTE_TYPE or auto)\n"
@@ -206,10 +217,51 @@ static int parse_float(const char *s, float lo, float hi, float *out)
     return 1;
 }
 
+
+enum { OPT_VAD_THRESHOLD = 2000, OPT_VAD_NEG_THRESHOLD, OPT_VAD_MIN_SPEECH, OPT_VAD_MAX_SPEECH, OPT_VAD_MIN_SILENCE,
+       OPT_VAD_SPEECH_PAD };
+#define VAD_LONG_OPTIONS                                                                                          \
+    {"vad-threshold", required_argument, 0, OPT_VAD_THRESHOLD},                                                  \
+        {"vad-neg-threshold", required_argument, 0, OPT_VAD_NEG_THRESHOLD},                                      \
+        {"vad-min-speech-ms", required_argument, 0, OPT_VAD_MIN_SPEECH},                                         \
+        {"vad-max-speech-s", required_argument, 0, OPT_VAD_MAX_SPEECH},                                          \
+        {"vad-min-silence-ms", required_argument, 0, OPT_VAD_MIN_SILENCE},                                       \
+        {"vad-speech-pad-ms", required_argument, 0, OPT_VAD_SPEECH_PAD}
+
+static int parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return 0;
+    *out = v;
+    return 1;
+}
+
+/* One of the --vad-* options: 1 parsed, 0 not a VAD option, -1 bad value (reported). */
+static int parse_vad_option(int c, const char *arg, asr_vad_params *vp)
+{
+    int ok;
+    switch (c) {
+    case OPT_VAD_THRESHOLD: ok = parse_double(arg, 0.0, 1.0, &vp->threshold); break;
+    case OPT_VAD_NEG_THRESHOLD: ok = parse_double(arg, 0.0, 1.0, &vp->neg_threshold); break;
+    case OPT_VAD_MIN_SPEECH: ok = parse_int(arg, 0, 3600000, &vp->min_speech_duration_ms); break;
+    case OPT_VAD_MAX_SPEECH: ok = parse_double(arg, 0.001, INFINITY, &vp->max_speech_duration_s); break;
+    case OPT_VAD_MIN_SILENCE: ok = parse_int(arg, 0, 3600000, &vp->min_silence_duration_ms); break;
+    case OPT_VAD_SPEECH_PAD: ok = parse_int(arg, 0, 3600000, &vp->speech_pad_ms); break;
+    default: return 0;
+    }
+    if (!ok) {
+        fprintf(stderr, "asr: bad value '%s' for a --vad-* option (see --help)\n", arg);
+        return -1;
+    }
+    return 1;
+}
+
 static int cmd_transcribe(int argc, char **argv)
 {
     enum { OPT_TASK = 1000, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMP, OPT_TEMP_INC, OPT_PROMPT,
-           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS, OPT_COMPUTE, OPT_MAX_DURATION };
+           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS, OPT_COMPUTE, OPT_MAX_DURATION, OPT_VAD };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},       {"language", required_argument, 0, 'l'},
         {"task", required_argument, 0, OPT_TASK},   {"beam-size", required_argument, 0, OPT_BEAM},
@@ -221,7 +273,8 @@ static int cmd_transcribe(int argc, char **argv)
         {"threads", required_argument, 0, 't'}, {"compute-type", required_argument, 0, OPT_COMPUTE},
         {"max-duration", required_argument, 0, OPT_MAX_DURATION},
         {"output-format", required_argument, 0, 'f'}, {"output-dir", required_argument, 0, 'o'},
-        {"progress", no_argument, 0, OPT_PROGRESS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"progress", no_argument, 0, OPT_PROGRESS}, {"help", no_argument, 0, 'h'},
+        {"vad", no_argument, 0, OPT_VAD}, VAD_LONG_OPTIONS, {0, 0, 0, 0}};
     asr_transcribe_params tp = asr_transcribe_default_params();
     const char *model_arg = getenv("ASR_MODEL"), *out_dir = NULL, *compute = getenv("ASR_COMPUTE_TYPE");
     int fmt = ASR_FORMAT_TXT, threads = 0, progress = isatty(STDERR_FILENO);
@@ -273,8 +326,13 @@ static int cmd_transcribe(int argc, char **argv)
             break;
         case OPT_PROGRESS: progress = 1; break;
         case OPT_COMPUTE: compute = optarg; break;
+        case OPT_VAD: tp.vad_filter = 1; break;
         case 'h': transcribe_usage(stdout); return EXIT_OK;
-        default: transcribe_usage(stderr); return EXIT_USAGE;
+        default: {
+            int v = parse_vad_option(c, optarg, &tp.vad);
+            if (v < 0) return EXIT_USAGE;
+            if (v == 0) { transcribe_usage(stderr); return EXIT_USAGE; }
+        }
         }
     }
     int compute_type = compute && *compute ? asr_compute_type_parse(compute) : ASR_COMPUTE_AUTO;
@@ -376,6 +434,90 @@ static int cmd_transcribe(int argc, char **argv)
     return rc;
 }
 
+
+static void vad_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: asr vad FILE [options]\n"
+            "\n"
+            "Finds the speech in FILE with Silero VAD v6 and prints one line per speech chunk,\n"
+            "start and end in seconds (faster-whisper's get_speech_timestamps).\n"
+            "\n"
+            "      --json                 print {\"duration\", \"frame_samples\", \"probs\", \"segments\"} instead:\n"
+            "                             the probability of every 512-sample frame, chunks in samples\n"
+            "      --weights FILE         VAD weights from FILE (tools/convert_silero_vad.py) instead of the built-in\n"
+            VAD_OPTIONS_HELP
+            "\n"
+            "exit status: 0 ok, 1 internal error, 2 usage error, 3 bad input (audio or weights)\n");
+}
+
+static int cmd_vad(int argc, char **argv)
+{
+    enum { OPT_JSON = 1000, OPT_WEIGHTS };
+    static const struct option opts[] = {{"json", no_argument, 0, OPT_JSON}, {"weights", required_argument, 0, OPT_WEIGHTS},
+                                         {"help", no_argument, 0, 'h'}, VAD_LONG_OPTIONS, {0, 0, 0, 0}};
+    asr_vad_params vp = asr_vad_default_params();
+    const char *weights = NULL;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON: json = 1; break;
+        case OPT_WEIGHTS: weights = optarg; break;
+        case 'h': vad_usage(stdout); return EXIT_OK;
+        default: {
+            int v = parse_vad_option(c, optarg, &vp);
+            if (v < 0) return EXIT_USAGE;
+            if (v == 0) { vad_usage(stderr); return EXIT_USAGE; }
+        }
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "asr vad: give one input file\n");
+        vad_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *file = argv[optind];
+    asr_error err;
+    asr_vad_model *vad = NULL;
+    asr_status s = asr_vad_model_load(weights, &vad, &err);
+    if (s != ASR_OK) {
+        fprintf(stderr, "asr vad: %s\n", err.message);
+        return exit_code_for(s);
+    }
+    asr_audio audio = {0};
+    float *probs = NULL;
+    size_t n_probs = 0, n_segs = 0;
+    asr_vad_segment *segs = NULL;
+    s = asr_audio_decode_file(file, NULL, &audio, &err);
+    if (s == ASR_OK) s = asr_vad_probs(vad, audio.samples, audio.n_samples, &probs, &n_probs, &err);
+    if (s == ASR_OK) s = asr_vad_segments_from_probs(probs, n_probs, audio.n_samples, &vp, &segs, &n_segs, &err);
+    asr_vad_model_free(vad);
+    if (s != ASR_OK) {
+        fprintf(stderr, "asr vad: %s: %s\n", file, err.message);
+        asr_audio_free(&audio);
+        free(probs);
+        return exit_code_for(s);
+    }
+    const double sr = ASR_SAMPLE_RATE;
+    if (json) {
+        printf("{\"duration\": %.6f, \"frame_samples\": %d, \"probs\": [", audio.n_samples / sr, ASR_VAD_FRAME_SAMPLES);
+        for (size_t i = 0; i < n_probs; i++) printf("%s%.9g", i ? ", " : "", probs[i]);
+        printf("], \"segments\": [");
+        for (size_t i = 0; i < n_segs; i++)
+            printf("%s{\"start\": %zu, \"end\": %zu}", i ? ", " : "", segs[i].start, segs[i].end);
+        printf("]}\n");
+    } else {
+        for (size_t i = 0; i < n_segs; i++) printf("%.3f\t%.3f\n", segs[i].start / sr, segs[i].end / sr);
+    }
+    fflush(stdout);
+    int rc = ferror(stdout) ? EXIT_INTERNAL : EXIT_OK;
+    asr_audio_free(&audio);
+    free(probs);
+    free(segs);
+    return rc;
+}
+
 static int cmd_convert(int argc, char **argv)
 {
     int use_f16 = 1;
@@ -425,6 +567,7 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (strcmp(cmd, "transcribe") == 0) return cmd_transcribe(argc - 1, argv + 1);
+    if (strcmp(cmd, "vad") == 0) return cmd_vad(argc - 1, argv + 1);
     if (strcmp(cmd, "models") == 0) return asr_cli_models(argc - 1, argv + 1);
     if (strcmp(cmd, "convert") == 0) return cmd_convert(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return asr_cli_serve(argc - 1, argv + 1);
