@@ -65,6 +65,9 @@ def read_wav(path):
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
 
 
+SAN = os.environ.get("BUILD") == "build-san"
+
+
 def run_vad(path, flags=()):
     r = subprocess.run([ASR, "vad", "--json", *flags, str(path)], capture_output=True, text=True, timeout=600)
     check(r.returncode == 0, f"asr vad {' '.join(flags)} {path.name} exits 0 ({r.stderr.strip()[-200:]})")
@@ -99,7 +102,9 @@ def compare_clip(name, path, audio, ort):
     diff = float(np.abs(probs_c - probs_ort).max())
     check(diff <= PROB_TOL, f"{name}: probabilities within {PROB_TOL} of onnxruntime (max diff {diff:.2e})")
     check(abs(out["duration"] - len(audio) / 16000) < 1e-5, f"{name}: duration {out['duration']}")
-    for label, kwargs, flags in OPTION_SETS:
+    # The sanitizer build (several times slower) checks the long clip with the default options only.
+    sets = OPTION_SETS[:1] if SAN and len(audio) > 60 * 16000 else OPTION_SETS
+    for label, kwargs, flags in sets:
         got = as_pairs(out["segments"]) if not flags else None
         if flags:
             o = run_vad(path, flags)
@@ -107,7 +112,8 @@ def compare_clip(name, path, audio, ort):
                 continue
             got = as_pairs(o["segments"])
         opts = fwvad.VadOptions(**kwargs)
-        fwvad.get_vad_model = lambda: ort
+        # onnxruntime's probabilities, computed once above, through faster-whisper's own chunking
+        fwvad.get_vad_model = lambda: FixedProbs(probs_ort)
         want = as_pairs(fwvad.get_speech_timestamps(audio, opts))
         check(got == want, f"{name} [{label}]: {len(got)} chunks equal faster-whisper's with onnxruntime"
               + ("" if got == want else f"\n     got  {got[:6]}\n     want {want[:6]}"))
