@@ -273,7 +273,9 @@ static float *bind(binder *b, const char *name, const int *shape)
     if (!v) return NULL;
     if (v->f32) return v->f32;
     if (v->numel > b->m->arena_floats - b->used) {
-        b->status = asr_fail(b->err, ASR_ERR_INTERNAL, "model arena too small");
+        /* the file's values were counted once: aliases make one feed both arenas */
+        b->status = asr_fail(b->err, ASR_ERR_MODEL, "model.bin: '%s' shares its data with a tensor of the other "
+                             "precision (aliases?); the loader cannot place it", name);
         return NULL;
     }
     v->f32 = b->m->arena + b->used;
@@ -288,7 +290,8 @@ static uint16_t *bind_half(binder *b, const char *name, const int *shape)
     ct2_var *v = lookup(b, name, shape);
     if (!v) return NULL;
     if (v->numel > b->m->arena_halves - b->used16) {
-        b->status = asr_fail(b->err, ASR_ERR_INTERNAL, "model half arena too small");
+        b->status = asr_fail(b->err, ASR_ERR_MODEL, "model.bin: '%s' shares its data with a tensor of the other "
+                             "precision (aliases?); the loader cannot place it", name);
         return NULL;
     }
     uint16_t *out = b->m->arena16 + b->used16;

@@ -58,6 +58,7 @@ typedef struct synth_ct2 {
     uint32_t n_vars;
     synth_buf aliases; /* the alias entries */
     uint32_t n_aliases;
+    const char *omit;  /* a variable synth_ct2_model leaves out (NULL: none) */
 } synth_ct2;
 
 static void synth_ct2_string(synth_buf *b, const char *s)
@@ -129,6 +130,7 @@ static void synth_ct2_v(synth_ct2 *c, int dtype, int rank, int d0, int d1, int d
     va_start(ap, fmt);
     vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
+    if (c->omit && strcmp(name, c->omit) == 0) return;
     const int dims[3] = {d0, d1, d2};
     synth_ct2_var(c, dtype, name, rank, dims);
 }

@@ -30,6 +30,7 @@ static void on_alarm(int sig)
 static asr_status load_ct2(const synth_buf *b, asr_model **out, asr_error *err)
 {
     asr_model *m = calloc(1, sizeof *m);
+    asr_error_clear(err);
     asr_status s = asr_model_load_ct2_bin(m, b->p, b->n, err);
     if (out && s == ASR_OK) *out = m;
     else asr_model_free(m);
@@ -39,6 +40,7 @@ static asr_status load_ct2(const synth_buf *b, asr_model **out, asr_error *err)
 static asr_status load_ggml(const synth_buf *b, asr_model **out, asr_error *err)
 {
     asr_model *m = calloc(1, sizeof *m);
+    asr_error_clear(err);
     asr_status s = asr_model_load_ggml_buffer(m, b->p, b->n, "synthetic.bin", err);
     if (out && s == ASR_OK) *out = m;
     else asr_model_free(m);
@@ -229,6 +231,31 @@ static void inflated_layers(void)
     free(b.p);
 }
 
+/* A decoder matrix (held as half) aliased to an encoder one (float32): the
+ * one tensor of the file feeds both arenas, each its own copy. */
+static void shared_precisions(void)
+{
+    synth_hp hp = synth_default_hp();
+    synth_ct2 c = {.omit = "decoder/layer_0/self_attention/linear_1/weight"};
+    synth_ct2_model(&c, &hp);
+    synth_ct2_alias(&c, "decoder/layer_0/self_attention/linear_1/weight",
+                    "encoder/layer_0/self_attention/linear_1/weight");
+    synth_buf b = {0};
+    synth_ct2_finish(&c, &b);
+    asr_error err;
+    asr_model *m = NULL;
+    asr_status s = load_ct2(&b, &m, &err);
+    CHECK(s == ASR_OK, "a half tensor aliased to a float one loads: \"%s\"", err.message);
+    if (m) {
+        int same = 1;
+        for (int i = 0; i < hp.d * hp.d; i++)
+            same &= m->w.dec[0].self_out_w[i] == asr_f32_to_f16(m->w.enc[0].attn_out_w[i]);
+        CHECK(same && m->w.enc[0].attn_out_w[1] != 0.0f, "and both copies hold the file's values");
+        asr_model_free(m);
+    }
+    free(b.p);
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t next_rand(void)
 {
@@ -301,6 +328,7 @@ int main(void)
     alias_cycles(dir);
     bounds();
     inflated_layers();
+    shared_precisions();
     truncation_and_flips(0);
     truncation_and_flips(1);
     rmdir(dir);
