@@ -113,6 +113,18 @@ const char *asr_model_type(const asr_model *model); /* "tiny", "base", ... */
 /* The compute type the model was loaded in (never ASR_COMPUTE_AUTO). */
 asr_compute_type asr_model_compute_type(const asr_model *model);
 
+/* Shapes and storage of a loaded model (openai/whisper's ModelDimensions). */
+typedef struct asr_model_info {
+    const char *type;          /* as asr_model_type                           */
+    const char *format;        /* "ctranslate2" or "ggml": the file it came from */
+    asr_compute_type compute_type;
+    int multilingual;
+    int n_mels, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer;
+    int n_vocab, n_text_ctx, n_text_state, n_text_head, n_text_layer;
+    size_t weight_bytes;       /* memory the weights take as loaded           */
+} asr_model_info;
+void asr_model_get_info(const asr_model *model, asr_model_info *info);
+
 /* Write the model as a whisper.cpp ggml file (f16 or f32 tensors). */
 asr_status asr_model_write_ggml(const asr_model *model, const char *out_path,
                                 int use_f16, asr_error *err);
