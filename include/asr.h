@@ -146,10 +146,44 @@ typedef struct asr_audio {
     size_t n_samples;
 } asr_audio;
 
+/* Decoded-length limit of asr_audio_default_limits(): 3 hours, as `asr serve`
+ * --max-audio-seconds (16 kHz float: 0.69 GB of samples). */
+#define ASR_AUDIO_DEFAULT_MAX_DURATION_S 10800.0
+/* Whatever the limits, the decoder refuses input that cannot be real audio,
+ * with ASR_ERR_AUDIO, before it allocates for it:
+ *  - a sample rate outside [ASR_AUDIO_MIN_RATE, ASR_AUDIO_MAX_RATE]: below
+ *    1 kHz no codec or container in use carries audio (the lowest real rates
+ *    are 4-8 kHz: telephony, AAC's 7.35 kHz, Flash ADPCM's 5.5 kHz), and a
+ *    1 Hz WAV would turn each stored byte into 16000 samples; 768 kHz is the
+ *    highest rate of real converters and PCM formats;
+ *  - more than ASR_AUDIO_MAX_CHANNELS channels (libswresample's limit; 22.2
+ *    surround has 24);
+ *  - more than ASR_AUDIO_MAX_SECONDS_PER_BYTE seconds of audio per input byte
+ *    (but always at least ASR_AUDIO_MIN_SECONDS_ALLOWED s): digital silence,
+ *    the densest content there is, takes 0.001-0.011 s per byte from the
+ *    FLAC, Opus, Vorbis, AAC and MP3 encoders, so 0.1 s is 10x above any real
+ *    file, and a 10 KB upload can never decode to more than 1000 s. For a
+ *    pipe, whose size is unknown, the bytes read so far count.
+ * Raw s16le input has a fixed 2 bytes per sample and none of these checks. */
+#define ASR_AUDIO_MIN_RATE 1000
+#define ASR_AUDIO_MAX_RATE 768000
+#define ASR_AUDIO_MAX_CHANNELS 64
+#define ASR_AUDIO_MAX_SECONDS_PER_BYTE 0.1
+#define ASR_AUDIO_MIN_SECONDS_ALLOWED 60.0
+
 typedef struct asr_audio_limits {
-    double max_duration_s;  /* 0 = unlimited; longer audio → ASR_ERR_TOO_LARGE */
+    double max_duration_s;  /* 0 = unlimited; longer audio → ASR_ERR_TOO_LARGE
+                               (default ASR_AUDIO_DEFAULT_MAX_DURATION_S); checked
+                               before the sample buffer grows past it */
     double deadline_s;      /* 0 = none; wall-clock budget for decoding → ASR_ERR_TIMEOUT */
     int raw_pcm_s16le;      /* treat input as headerless 16 kHz mono s16le  */
+    /* Polled for every read, packet, frame and resampled chunk, and from
+     * FFmpeg's interrupt callback (so a demuxer waiting in a read stops too);
+     * non-zero → ASR_ERR_CANCELLED. NULL = never. A server sets it to stop
+     * decoding when the client disconnects or the process shuts down. Called
+     * on the decoding thread; keep it cheap (an atomic load). */
+    int (*should_abort)(void *user_data);
+    void *abort_user_data;
 } asr_audio_limits;
 
 asr_audio_limits asr_audio_default_limits(void);

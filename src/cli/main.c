@@ -59,6 +59,7 @@ static void transcribe_usage(FILE *f)
             "      --no-condition-on-previous-text\n"
             "      --without-timestamps   decode without timestamp tokens\n"
             "      --word-timestamps      time every word (verbose_json gets \"words\")\n"
+            "      --max-duration S       refuse audio longer than S seconds (default %.0f = 3 h; 0 = no limit)\n"
             "  -t, --threads N            threads (default: all cores)\n"
             "      --compute-type TYPE    auto|float32|float16|bfloat16|int8|int8_float32|int8_bfloat16\n"
             "                             (default: $ASR_COMPUTE_TYPE or auto)\n"
@@ -66,7 +67,8 @@ static void transcribe_usage(FILE *f)
             "  -o, --output-dir DIR       write FILE's base name + extension there instead of stdout\n"
             "      --progress             progress on stderr (default: when stderr is a terminal)\n"
             "\n"
-            "exit status: 0 ok, 1 internal error, 2 usage error, 3 bad input (audio or model)\n");
+            "exit status: 0 ok, 1 internal error, 2 usage error, 3 bad input (audio or model)\n",
+            ASR_AUDIO_DEFAULT_MAX_DURATION_S);
 }
 
 typedef struct progress_ctx {
@@ -207,7 +209,7 @@ static int parse_float(const char *s, float lo, float hi, float *out)
 static int cmd_transcribe(int argc, char **argv)
 {
     enum { OPT_TASK = 1000, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMP, OPT_TEMP_INC, OPT_PROMPT,
-           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS, OPT_COMPUTE };
+           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS, OPT_COMPUTE, OPT_MAX_DURATION };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},       {"language", required_argument, 0, 'l'},
         {"task", required_argument, 0, OPT_TASK},   {"beam-size", required_argument, 0, OPT_BEAM},
@@ -217,12 +219,16 @@ static int cmd_transcribe(int argc, char **argv)
         {"prompt", required_argument, 0, OPT_PROMPT}, {"no-condition-on-previous-text", no_argument, 0, OPT_NO_COND},
         {"without-timestamps", no_argument, 0, OPT_NO_TS}, {"word-timestamps", no_argument, 0, OPT_WORDS},
         {"threads", required_argument, 0, 't'}, {"compute-type", required_argument, 0, OPT_COMPUTE},
+        {"max-duration", required_argument, 0, OPT_MAX_DURATION},
         {"output-format", required_argument, 0, 'f'}, {"output-dir", required_argument, 0, 'o'},
         {"progress", no_argument, 0, OPT_PROGRESS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     asr_transcribe_params tp = asr_transcribe_default_params();
     const char *model_arg = getenv("ASR_MODEL"), *out_dir = NULL, *compute = getenv("ASR_COMPUTE_TYPE");
     int fmt = ASR_FORMAT_TXT, threads = 0, progress = isatty(STDERR_FILENO);
-    float fixed_temp = -1.0f, temp_inc = 0.2f;
+    float fixed_temp = -1.0f, temp_inc = 0.2f, max_duration = 0.0f;
+    /* Local files are trusted no more than uploads: the default limits bound
+     * how much memory one file can make the decoder allocate. */
+    asr_audio_limits limits = asr_audio_default_limits();
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:l:t:f:o:h", opts, NULL)) != -1) {
@@ -261,6 +267,10 @@ static int cmd_transcribe(int argc, char **argv)
             if (fmt < 0) { fprintf(stderr, "asr: unknown output format '%s' (txt|json|verbose_json|srt|vtt|tsv)\n", optarg); return EXIT_USAGE; }
             break;
         case 'o': out_dir = optarg; break;
+        case OPT_MAX_DURATION:
+            if (!parse_float(optarg, 0.0f, 1e7f, &max_duration)) { fprintf(stderr, "asr: --max-duration must be 0..10000000 seconds\n"); return EXIT_USAGE; }
+            limits.max_duration_s = max_duration;
+            break;
         case OPT_PROGRESS: progress = 1; break;
         case OPT_COMPUTE: compute = optarg; break;
         case 'h': transcribe_usage(stdout); return EXIT_OK;
@@ -324,9 +334,12 @@ static int cmd_transcribe(int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         const char *file = argv[i];
         asr_audio audio = {0};
-        s = asr_audio_decode_file(file, NULL, &audio, &err);
+        s = asr_audio_decode_file(file, &limits, &audio, &err);
         if (s != ASR_OK) {
-            fprintf(stderr, "asr: %s: %s\n", file, err.message);
+            if (s == ASR_ERR_TOO_LARGE)
+                fprintf(stderr, "asr: %s: %s (set another limit with --max-duration SECONDS, 0 = none)\n", file, err.message);
+            else
+                fprintf(stderr, "asr: %s: %s\n", file, err.message);
             if (rc == EXIT_OK) rc = exit_code_for(s);
             continue;
         }

@@ -122,6 +122,15 @@ static int should_abort(void *user_data)
     return atomic_load(&job->abort) || (job->deadline > 0 && now > job->deadline);
 }
 
+/* Polled by the audio decoder: a client gone or a shutdown stops decoding
+ * too (its deadline is limits.deadline_s, which reports ASR_ERR_TIMEOUT). */
+static int decode_should_abort(void *user_data)
+{
+    srv_worker *w = user_data;
+    w->last_beat = srv_now();
+    return atomic_load(&w->job->abort);
+}
+
 static void on_progress(float fraction, void *user_data)
 {
     (void)fraction;
@@ -172,6 +181,8 @@ static void run_job(srv_worker *w, srv_job *job)
         double left = job->deadline - t0;
         if (limits.deadline_s <= 0 || left < limits.deadline_s) limits.deadline_s = left > 0.001 ? left : 0.001;
     }
+    limits.should_abort = decode_should_abort;
+    limits.abort_user_data = w;
     st = asr_audio_decode_memory(job->upload, job->upload_size, &limits, &audio, &err);
     pthread_mutex_lock(&job->mu);
     free(job->upload); /* the samples are all we need now; free the upload early */

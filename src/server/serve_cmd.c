@@ -84,7 +84,7 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
     double upload_mb = 25;
     *cfg = (srv_config){
         .host = "127.0.0.1", .compute_type = "auto", .port = 8000, .workers = 1, .queue = 16, .threads = 0,
-        .max_audio_s = 10800, .request_timeout_s = 900, .decode_timeout_s = 60,
+        .max_audio_s = ASR_AUDIO_DEFAULT_MAX_DURATION_S, .request_timeout_s = 900, .decode_timeout_s = 60,
         .max_connections = 128, .max_connections_per_ip = 0, .idle_timeout_s = 30,
         .header_timeout_s = 15, .body_timeout_s = 300, .min_upload_rate = 4096, .grace_s = 30, .stuck_s = 300,
     };
