@@ -219,7 +219,7 @@ asr_status asr_hparams_check(const asr_hparams *hp, const char *what, asr_error 
 {
     if (hp->n_mels != 80 && hp->n_mels != 128)
         return asr_fail(err, ASR_ERR_MODEL, "%s: n_mels is %d, Whisper uses 80 or 128", what, hp->n_mels);
-    if (hp->n_audio_ctx * 2 != ASR_N_FRAMES)
+    if (hp->n_audio_ctx != ASR_N_FRAMES / 2) /* not n_audio_ctx * 2: that overflows for crafted values */
         return asr_fail(err, ASR_ERR_MODEL, "%s: n_audio_ctx is %d, Whisper needs %d", what, hp->n_audio_ctx,
                         ASR_N_FRAMES / 2);
     if (hp->n_audio_state < 8 || hp->n_audio_state > ASR_MAX_WIDTH || hp->n_audio_state % 8 != 0 ||

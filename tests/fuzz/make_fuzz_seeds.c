@@ -2,8 +2,8 @@
  *
  * Usage: make_fuzz_seeds CT2_DIR GGML_DIR. Seeds are generated, not kept in
  * the repository: a loadable model of each format, one with an alias, one
- * with a cyclic alias table, and a few cut short, so the fuzzers start from
- * inputs that reach every stage of the loaders.
+ * with a cyclic alias table, a few cut short, and past findings, so the
+ * fuzzers start from inputs that reach every stage of the loaders.
  */
 #include "synth_model.h"
 
@@ -54,6 +54,10 @@ int main(int argc, char **argv)
     ok &= write_seed(argv[2], "good.bin", &b, b.n);
     ok &= write_seed(argv[2], "header.bin", &b, 56 + 80 * 201 * 4 + 64);
     ok &= write_seed(argv[2], "most.bin", &b, b.n - 1000);
+    /* found by this fuzzer: n_audio_ctx * 2 overflowed in the bounds check */
+    const uint32_t huge_audio_ctx = 1073743324u;
+    memcpy(b.p + 8, &huge_audio_ctx, 4);
+    ok &= write_seed(argv[2], "audio-ctx-overflow.bin", &b, 56 + 80 * 201 * 4 + 64);
     free(b.p);
     return ok ? 0 : 1;
 }

@@ -402,6 +402,7 @@ static void truncations(const char *good, const char *dir)
         {4, 5, "n_vocab", "n_vocab = 5"},
         {4, 60000, "n_vocab", "n_vocab = 60000"},
         {8, 1499, "n_audio_ctx", "n_audio_ctx = 1499"},
+        {8, 1073743324, "n_audio_ctx", "n_audio_ctx = 2^30 + 1500 (doubling it overflows; found by fuzz_model_ggml)"},
         {12, -384, "width", "negative n_audio_state"},
         {16, 0, "head", "n_audio_head = 0"},
         {16, 7, "head", "n_audio_head = 7 (does not divide 384)"},

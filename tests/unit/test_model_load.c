@@ -11,6 +11,7 @@
 #include "model.h"
 #include "synth_model.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -200,6 +201,32 @@ static void bounds(void)
     free(b.p);
 }
 
+/* Every field at the extremes of int: rejected, with no arithmetic on it
+ * overflowing (the sanitizer build checks that). */
+static void extreme_fields(void)
+{
+    static const int extremes[] = {INT_MIN, -1, 0, 1073743324, INT_MAX};
+    synth_hp d = synth_default_hp();
+    const asr_hparams good = {.n_mels = 80, .n_audio_ctx = 1500, .n_audio_state = d.d, .n_audio_head = d.heads,
+                              .n_audio_layer = 1, .n_vocab = 51864, .n_text_ctx = 8, .n_text_state = d.d,
+                              .n_text_head = d.heads, .n_text_layer = 1};
+    asr_error err;
+    CHECK(asr_hparams_check(&good, "good", &err) == ASR_OK, "the synthetic model's hyper-parameters pass");
+    int all_rejected = 1;
+    for (int field = 0; field < 10; field++)
+        for (size_t e = 0; e < sizeof extremes / sizeof *extremes; e++) {
+            asr_hparams hp = good;
+            int *fields[] = {&hp.n_mels, &hp.n_audio_ctx, &hp.n_audio_state, &hp.n_audio_head, &hp.n_audio_layer,
+                             &hp.n_vocab, &hp.n_text_ctx, &hp.n_text_state, &hp.n_text_head, &hp.n_text_layer};
+            *fields[field] = extremes[e];
+            if (asr_hparams_check(&hp, "extreme", &err) != ASR_ERR_MODEL) {
+                all_rejected = 0;
+                printf("     field %d = %d accepted\n", field, extremes[e]);
+            }
+        }
+    CHECK(all_rejected, "each of the 10 fields at INT_MIN, -1, 0, 2^30 + 1500 or INT_MAX is rejected");
+}
+
 /* Layers counted through aliases make the decoder need more weights than
  * the file has: refused before the arenas are sized by them. */
 static void inflated_layers(void)
@@ -327,6 +354,7 @@ int main(void)
     good_models();
     alias_cycles(dir);
     bounds();
+    extreme_fields();
     inflated_layers();
     shared_precisions();
     truncation_and_flips(0);
