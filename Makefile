@@ -2,6 +2,7 @@
 #   make            optimised build in build/
 #   make SAN=1      AddressSanitizer + UndefinedBehaviorSanitizer build in build-san/
 #   make test       build, then run the whole suite (tests/run.sh)
+#   make fuzz       libFuzzer harnesses of the model loaders (clang, ASan+UBSan) in build-fuzz/
 CC      ?= cc
 PKGS    := libavformat libavcodec libswresample libavutil libmicrohttpd jansson zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -22,7 +23,12 @@ CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Iinclude -Isrc -I/usr/include/$(MULTIARCH
 # *_avx512.c, *_vnni.c and *_bf16.c are compiled for their own instruction
 # set whatever MARCH is, and run only where cpuid finds it (src/cpu/features.c).
 MARCH   ?= -march=x86-64-v3
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+CC      := clang
+BUILD   := build-fuzz
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined $(MARCH)
+LDSAN   := -fsanitize=address,undefined
+else ifeq ($(SAN),1)
 BUILD   := build-san
 OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(MARCH)
 LDSAN   := -fsanitize=address,undefined
@@ -50,7 +56,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ    := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(CLI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_files.o
 TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test clean
+.PHONY: all test clean fuzz fuzz-targets
 all: $(BUILD)/asr $(TEST_BIN)
 
 $(BUILD)/libasr.a: $(LIB_OBJ)
@@ -87,7 +93,21 @@ $(BUILD)/src/cpu/%_bf16.o: CFLAGS += $(ISA_BF16)
 test: all
 	BUILD=$(BUILD) bash tests/run.sh
 
+# The fuzzers link libFuzzer's main; make_fuzz_seeds writes their seed corpus.
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c)) build-fuzz/make_fuzz_seeds
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-targets
+
+fuzz-targets: $(FUZZ_BIN)
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libasr.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libasr.a $(LDLIBS)
+
+build-fuzz/make_fuzz_seeds: tests/fuzz/make_fuzz_seeds.c tests/unit/synth_model.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LDSAN)
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d)

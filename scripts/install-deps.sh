@@ -12,6 +12,8 @@ set -euo pipefail
 packages=(
     # compiler, make, pkg-config
     build-essential pkg-config
+    # the model-loader fuzzers (make fuzz, tests/integration/fuzz_smoke.sh): clang with libFuzzer
+    clang libclang-rt-14-dev
     # audio decoding: every container and codec FFmpeg knows
     libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
     # HTTP server, JSON, zlib (compression ratio, model wheels), sgemm

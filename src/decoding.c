@@ -6,19 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct sequence {
-    int *tokens;   /* whole sequence including the initial tokens (n_text_ctx) */
-    int len;
-    float sum_logprob;
-} sequence;
-
-/* A finished beam-search candidate. */
-typedef struct candidate {
-    int *tokens;   /* sampled tokens only, without eot */
-    int len;
-    float score;   /* sum of log-probabilities */
-} candidate;
-
 static uint64_t rng_next(uint64_t *s)
 {
     /* splitmix64: small, good enough for sampling, state owned by the caller */
@@ -33,8 +20,7 @@ static double rng_uniform(uint64_t *s)
     return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* log_softmax of logits (n) into out (n). */
-static void log_softmax(const float *logits, float *out, int n)
+void asr_log_softmax(const float *logits, float *out, int n)
 {
     float max = -INFINITY;
     for (int i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
@@ -44,10 +30,8 @@ static void log_softmax(const float *logits, float *out, int n)
     for (int i = 0; i < n; i++) out[i] = logits[i] - lse;
 }
 
-/* SuppressBlank, SuppressTokens and ApplyTimestampRules of openai/whisper,
- * applied to one sequence's logits; sampled = tokens after sample_begin. */
-static void apply_filters(const asr_model *m, const asr_decode_options *o, float *logits, const int *sampled,
-                          int n_sampled, float *scratch)
+void asr_apply_logit_filters(const asr_model *m, const asr_decode_options *o, float *logits, const int *sampled,
+                             int n_sampled, float *scratch)
 {
     const asr_special_tokens *t = &m->tok;
     int V = m->hp.n_vocab, tb = t->timestamp_begin;
@@ -83,7 +67,7 @@ static void apply_filters(const asr_model *m, const asr_decode_options *o, float
         }
     }
     /* If timestamps are jointly more likely than any text token, force one. */
-    log_softmax(logits, scratch, V);
+    asr_log_softmax(logits, scratch, V);
     float max_text = -INFINITY;
     for (int i = 0; i < tb; i++) if (scratch[i] > max_text) max_text = scratch[i];
     float ts_max = -INFINITY;
@@ -122,6 +106,7 @@ static int sample_categorical(const float *logits, int n, float temperature, uin
     return last;
 }
 
+/* openai MaximumLikelihoodRanker's score. */
 static float rank_score(float sum_logprob, int len, float length_penalty)
 {
     float penalty = isnan(length_penalty) ? (float)len : powf((5.0f + len) / 6.0f, length_penalty);
@@ -158,233 +143,284 @@ static int cmp_entry_desc(const void *a, const void *b)
     return x->token - y->token;
 }
 
-static int same_sequence(const sequence *seqs, const beam_entry *a, const beam_entry *b)
+static int same_sequence(const asr_sequence *seqs, const beam_entry *a, const beam_entry *b)
 {
     if (a->token != b->token) return 0;
-    const sequence *sa = &seqs[a->source], *sb = &seqs[b->source];
+    const asr_sequence *sa = &seqs[a->source], *sb = &seqs[b->source];
     return sa->len == sb->len && memcmp(sa->tokens, sb->tokens, (size_t)sa->len * sizeof(int)) == 0;
 }
 
-asr_status asr_decode_window(asr_state *st, const asr_decode_options *o, asr_decode_result *r, asr_error *err)
+int asr_greedy_step(const asr_model *m, const asr_decode_options *o, asr_sequence *q, int sample_begin, int step,
+                    float *lg, float *scratch, float *logprobs)
 {
-    const asr_model *m = st->model;
-    const asr_special_tokens *t = &m->tok;
-    const int V = m->hp.n_vocab, C = m->hp.n_text_ctx;
-    const int sample_len = C / 2;
-    int beam = (o->temperature == 0.0f && o->beam_size > 1) ? o->beam_size : 0;
-    int n_group = beam ? beam : (o->temperature > 0.0f && o->best_of > 1 ? o->best_of : 1);
-    if (n_group > ASR_MAX_BATCH) return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "beam_size/best_of above %d", ASR_MAX_BATCH);
-    asr_status s = asr_state_reserve(st, n_group, err);
-    if (s != ASR_OK) return s;
-
-    /* initial tokens: [sot_prev, prompt...] + sot sequence (+ no_timestamps) */
-    int *init = malloc((size_t)C * sizeof(int));
-    float *scratch = malloc((size_t)V * sizeof(float));
-    float *logprobs = malloc((size_t)V * sizeof(float));
-    sequence seqs[ASR_MAX_BATCH] = {{0}};
-    candidate cands[2 * ASR_MAX_BATCH + 2] = {{0}};
-    int n_cands = 0;
-    int *next_tokens = malloc((size_t)ASR_MAX_BATCH * sizeof(int));
-    int ok = init && scratch && logprobs && next_tokens;
-    for (int i = 0; ok && i < n_group; i++) ok = (seqs[i].tokens = malloc((size_t)(C + 1) * sizeof(int))) != NULL;
-    for (int i = 0; ok && i < (int)(sizeof cands / sizeof *cands); i++)
-        ok = (cands[i].tokens = malloc((size_t)(C + 1) * sizeof(int))) != NULL;
-    if (!ok) {
-        s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
-        goto done;
+    const int V = m->hp.n_vocab, eot = m->tok.eot;
+    if (q->tokens[q->len - 1] == eot && step > 0) {
+        q->tokens[q->len++] = eot;
+        return eot;
     }
-    int n_init = 0;
+    asr_apply_logit_filters(m, o, lg, q->tokens + sample_begin, q->len - sample_begin, scratch);
+    int tok = o->temperature == 0.0f ? argmax(lg, V) : sample_categorical(lg, V, o->temperature, o->rng, scratch);
+    asr_log_softmax(lg, logprobs, V);
+    q->sum_logprob += logprobs[tok];
+    q->tokens[q->len++] = tok;
+    return tok;
+}
+
+int asr_beam_max_candidates(int beam, float patience)
+{
+    int n = (int)lroundf((float)beam * (isnan(patience) ? 1.0f : patience));
+    return n < 1 || n > 2 * ASR_MAX_BATCH ? beam : n;
+}
+
+static void add_candidate(asr_candidate *c, const asr_sequence *q, int sample_begin, float score)
+{
+    c->len = q->len - sample_begin;
+    memcpy(c->tokens, q->tokens + sample_begin, (size_t)c->len * sizeof(int));
+    c->score = score;
+}
+
+int asr_beam_update(asr_sequence *seqs, int **spare, int beam, const float *logprobs, int n_vocab, int eot,
+                    int sample_begin, asr_candidate *cands, int *n_cands, int max_cands, int *src, int *next_tokens)
+{
+    /* the beam+1 best tokens of every sequence, identical continuations
+     * collapsed (openai keys a dict by the token sequence: the later
+     * insertion's score wins) */
+    beam_entry entries[ASR_MAX_BATCH * (ASR_MAX_BATCH + 1)];
+    int n_entries = 0, idx[ASR_MAX_BATCH + 1];
+    for (int b = 0; b < beam; b++) {
+        const float *lp = logprobs + (size_t)b * n_vocab;
+        top_k(lp, n_vocab, beam + 1, idx);
+        for (int k = 0; k < beam + 1; k++) {
+            beam_entry e = {.source = b, .token = idx[k], .score = seqs[b].sum_logprob + lp[idx[k]]};
+            int dup = 0;
+            for (int j = 0; j < n_entries && !dup; j++)
+                if (same_sequence(seqs, &entries[j], &e)) {
+                    entries[j].score = e.score;
+                    dup = 1;
+                }
+            if (!dup) entries[n_entries++] = e;
+        }
+    }
+    qsort(entries, (size_t)n_entries, sizeof *entries, cmp_entry_desc);
+
+    /* best first: eot ends a candidate, anything else continues a beam */
+    float new_sum[ASR_MAX_BATCH];
+    int saved = 0;
+    for (int j = 0; j < n_entries && saved < beam; j++) {
+        const beam_entry *e = &entries[j];
+        if (e->token == eot) {
+            if (*n_cands < max_cands) add_candidate(&cands[(*n_cands)++], &seqs[e->source], sample_begin, e->score);
+        } else {
+            src[saved] = e->source;
+            next_tokens[saved] = e->token;
+            new_sum[saved] = e->score;
+            saved++;
+        }
+    }
+    /* the next sequences, built in the spare buffers while the sources are intact */
+    int new_len[ASR_MAX_BATCH];
+    for (int b = 0; b < saved; b++) {
+        const asr_sequence *from = &seqs[src[b]];
+        memcpy(spare[b], from->tokens, (size_t)from->len * sizeof(int));
+        new_len[b] = from->len;
+        spare[b][new_len[b]++] = next_tokens[b];
+    }
+    /* Each sequence offers beam+1 tokens and at most one of them is eot, so
+     * `beam` continuations always exist; should they not, the missing
+     * beams repeat the first one (or end) with no chance of winning. */
+    for (int b = saved; b < beam; b++) {
+        const int *from = saved ? spare[0] : seqs[0].tokens;
+        int len = saved ? new_len[0] : seqs[0].len;
+        memcpy(spare[b], from, (size_t)len * sizeof(int));
+        new_len[b] = len;
+        src[b] = saved ? src[0] : 0;
+        next_tokens[b] = saved ? next_tokens[0] : eot;
+        if (!saved) spare[b][new_len[b]++] = eot;
+        new_sum[b] = -INFINITY;
+    }
+    for (int b = 0; b < beam; b++) {
+        int *old = seqs[b].tokens;
+        seqs[b].tokens = spare[b];
+        spare[b] = old;
+        seqs[b].len = new_len[b];
+        seqs[b].sum_logprob = new_sum[b];
+    }
+    return *n_cands >= max_cands;
+}
+
+void asr_beam_finalize(const asr_sequence *seqs, int beam, int sample_begin, asr_candidate *cands, int *n_cands)
+{
+    int order[ASR_MAX_BATCH];
+    for (int b = 0; b < beam; b++) order[b] = b;
+    for (int i = 1; i < beam; i++) /* stable: equal scores keep beam order */
+        for (int j = i; j > 0 && seqs[order[j]].sum_logprob > seqs[order[j - 1]].sum_logprob; j--) {
+            int x = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = x;
+        }
+    for (int i = 0; i < beam && *n_cands < beam; i++)
+        add_candidate(&cands[(*n_cands)++], &seqs[order[i]], sample_begin, seqs[order[i]].sum_logprob);
+}
+
+int asr_best_candidate(const asr_candidate *cands, int n, float length_penalty)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (rank_score(cands[i].score, cands[i].len, length_penalty) >
+            rank_score(cands[best].score, cands[best].len, length_penalty))
+            best = i;
+    return best;
+}
+
+/* ---- one window ------------------------------------------------------------- */
+
+/* Everything asr_decode_window allocates. */
+typedef struct window_buffers {
+    int *init;                    /* initial tokens (n_text_ctx)                   */
+    float *scratch, *logprobs;    /* n_vocab each                                  */
+    asr_sequence seqs[ASR_MAX_BATCH];
+    int *spare[ASR_MAX_BATCH];    /* beam search: where the next sequences are built */
+    asr_candidate cands[ASR_MAX_CANDIDATES];
+    int n_cands;
+    int next_tokens[ASR_MAX_BATCH];
+} window_buffers;
+
+static void window_buffers_free(window_buffers *w)
+{
+    free(w->init);
+    free(w->scratch);
+    free(w->logprobs);
+    for (int i = 0; i < ASR_MAX_BATCH; i++) {
+        free(w->seqs[i].tokens);
+        free(w->spare[i]);
+    }
+    for (int i = 0; i < ASR_MAX_CANDIDATES; i++) free(w->cands[i].tokens);
+}
+
+static asr_status window_buffers_alloc(window_buffers *w, int n_group, int beam, int C, int V, asr_error *err)
+{
+    const size_t seq_bytes = (size_t)(C + 1) * sizeof(int);
+    w->init = malloc((size_t)C * sizeof(int));
+    w->scratch = malloc((size_t)V * sizeof(float));
+    w->logprobs = malloc((size_t)V * sizeof(float));
+    int ok = w->init && w->scratch && w->logprobs;
+    for (int i = 0; ok && i < n_group; i++) ok = (w->seqs[i].tokens = malloc(seq_bytes)) != NULL;
+    for (int i = 0; ok && i < beam; i++) ok = (w->spare[i] = malloc(seq_bytes)) != NULL;
+    for (int i = 0; ok && i < ASR_MAX_CANDIDATES; i++) ok = (w->cands[i].tokens = malloc(seq_bytes)) != NULL;
+    return ok ? ASR_OK : asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+}
+
+/* [sot_prev, prompt...] + sot sequence (+ no_timestamps) into init; returns
+ * the count and the position of sot in *sot_index. */
+static int initial_tokens(const asr_model *m, const asr_decode_options *o, int *init, int *sot_index)
+{
+    const asr_special_tokens *t = &m->tok;
+    const int C = m->hp.n_text_ctx;
+    int n = 0;
     if (o->n_prompt > 0) {
         int keep = o->n_prompt < C / 2 - 1 ? o->n_prompt : C / 2 - 1;
-        init[n_init++] = t->sot_prev;
-        memcpy(init + n_init, o->prompt + o->n_prompt - keep, (size_t)keep * sizeof(int));
-        n_init += keep;
+        init[n++] = t->sot_prev;
+        memcpy(init + n, o->prompt + o->n_prompt - keep, (size_t)keep * sizeof(int));
+        n += keep;
     }
-    int sot_index = n_init;
-    init[n_init++] = t->sot;
+    *sot_index = n;
+    init[n++] = t->sot;
     if (m->multilingual) {
-        init[n_init++] = t->first_lang + (o->lang_index >= 0 ? o->lang_index : 0);
-        init[n_init++] = o->task == ASR_TASK_TRANSLATE ? t->translate : t->transcribe;
+        init[n++] = t->first_lang + (o->lang_index >= 0 ? o->lang_index : 0);
+        init[n++] = o->task == ASR_TASK_TRANSLATE ? t->translate : t->transcribe;
     }
-    if (o->without_timestamps) init[n_init++] = t->no_timestamps;
-    const int sample_begin = n_init;
+    if (o->without_timestamps) init[n++] = t->no_timestamps;
+    return n;
+}
 
-    /* First pass: up to and including sot gives the no-speech probability. */
-    s = asr_decode(st, init, 1, sot_index + 1, 0, sot_index, err);
-    if (s != ASR_OK) goto done;
+/* Feed the initial tokens: up to and including sot gives the no-speech
+ * probability, the rest the first logits, copied to every sequence of the
+ * group along with the cache. */
+static asr_status prefill(asr_state *st, const int *init, int n_init, int sot_index, int n_group, float *scratch,
+                          float *no_speech_prob, asr_error *err)
+{
+    const asr_model *m = st->model;
+    const int V = m->hp.n_vocab;
+    asr_status s = asr_decode(st, init, 1, sot_index + 1, 0, sot_index, err);
+    if (s != ASR_OK) return s;
     memcpy(scratch, st->logits, (size_t)V * sizeof(float));
     asr_softmax(scratch, V);
-    r->no_speech_prob = t->no_speech >= 0 ? scratch[t->no_speech] : 0.0f;
-    if (sample_begin > sot_index + 1) {
-        s = asr_decode(st, init + sot_index + 1, 1, sample_begin - sot_index - 1, sot_index + 1,
-                       sample_begin - sot_index - 2, err);
-        if (s != ASR_OK) goto done;
+    *no_speech_prob = m->tok.no_speech >= 0 ? scratch[m->tok.no_speech] : 0.0f;
+    if (n_init > sot_index + 1) {
+        s = asr_decode(st, init + sot_index + 1, 1, n_init - sot_index - 1, sot_index + 1, n_init - sot_index - 2,
+                       err);
+        if (s != ASR_OK) return s;
     }
-    for (int i = 1; i < n_group; i++)
-        memcpy(st->logits + (size_t)i * V, st->logits, (size_t)V * sizeof(float));
+    for (int i = 1; i < n_group; i++) memcpy(st->logits + (size_t)i * V, st->logits, (size_t)V * sizeof(float));
     int src0[ASR_MAX_BATCH] = {0};
-    asr_state_reorder(st, src0, n_group, sample_begin);
-    for (int i = 0; i < n_group; i++) {
-        memcpy(seqs[i].tokens, init, (size_t)n_init * sizeof(int));
-        seqs[i].len = n_init;
-        seqs[i].sum_logprob = 0.0f;
-    }
-    int max_cands = beam ? (int)lroundf((float)beam * (isnan(o->patience) ? 1.0f : o->patience)) : 0;
-    if (beam && (max_cands < 1 || max_cands > 2 * ASR_MAX_BATCH)) max_cands = beam;
+    asr_state_reorder(st, src0, n_group, n_init);
+    return ASR_OK;
+}
 
-    for (int step = 0; step < sample_len; step++) {
-        if (o->should_abort && o->should_abort(o->user_data)) {
-            s = asr_fail(err, ASR_ERR_CANCELLED, "decoding cancelled");
-            goto done;
-        }
+/* Sample until every sequence ended (greedy) or enough candidates finished
+ * (beam), or the text context is full. */
+static asr_status sample_window(asr_state *st, const asr_decode_options *o, window_buffers *w, int n_group, int beam,
+                                int sample_begin, asr_error *err)
+{
+    const asr_model *m = st->model;
+    const int V = m->hp.n_vocab, C = m->hp.n_text_ctx, eot = m->tok.eot;
+    const int max_cands = beam ? asr_beam_max_candidates(beam, o->patience) : 0;
+    for (int step = 0; step < C / 2; step++) {
+        if (o->should_abort && o->should_abort(o->user_data))
+            return asr_fail(err, ASR_ERR_CANCELLED, "decoding cancelled");
         int completed = 1;
         if (!beam) {
             for (int b = 0; b < n_group; b++) {
-                sequence *q = &seqs[b];
                 float *lg = st->logits + (size_t)b * V;
-                int last = q->tokens[q->len - 1];
-                if (last == t->eot && step > 0) {
-                    next_tokens[b] = t->eot;
-                    q->tokens[q->len++] = t->eot;
-                    continue;
-                }
-                apply_filters(m, o, lg, q->tokens + sample_begin, q->len - sample_begin, scratch);
-                int tok = o->temperature == 0.0f ? argmax(lg, V) : sample_categorical(lg, V, o->temperature, o->rng, scratch);
-                log_softmax(lg, logprobs, V);
-                q->sum_logprob += logprobs[tok];
-                q->tokens[q->len++] = tok;
-                next_tokens[b] = tok;
-                if (tok != t->eot) completed = 0;
+                int tok = asr_greedy_step(m, o, &w->seqs[b], sample_begin, step, lg, w->scratch, w->logprobs);
+                w->next_tokens[b] = tok;
+                if (tok != eot) completed = 0;
             }
         } else {
-            /* openai BeamSearchDecoder.update */
-            beam_entry entries[ASR_MAX_BATCH * (ASR_MAX_BATCH + 1)];
-            int n_entries = 0, idx[ASR_MAX_BATCH + 1];
-            for (int b = 0; b < beam; b++) {
-                sequence *q = &seqs[b];
+            for (int b = 0; b < beam; b++) { /* filtered log-probabilities in place of the logits */
+                asr_sequence *q = &w->seqs[b];
                 float *lg = st->logits + (size_t)b * V;
-                apply_filters(m, o, lg, q->tokens + sample_begin, q->len - sample_begin, scratch);
-                log_softmax(lg, logprobs, V);
-                top_k(logprobs, V, beam + 1, idx);
-                for (int k = 0; k < beam + 1; k++) {
-                    beam_entry e = {.source = b, .token = idx[k], .score = q->sum_logprob + logprobs[idx[k]]};
-                    /* identical sequences from identical beams collapse (a dict in openai) */
-                    int dup = 0;
-                    for (int j = 0; j < n_entries && !dup; j++)
-                        if (same_sequence(seqs, &entries[j], &e)) {
-                            entries[j].score = e.score; /* later insertion overwrites the value */
-                            dup = 1;
-                        }
-                    if (!dup) entries[n_entries++] = e;
-                }
+                asr_apply_logit_filters(m, o, lg, q->tokens + sample_begin, q->len - sample_begin, w->scratch);
+                asr_log_softmax(lg, lg, V);
             }
-            qsort(entries, (size_t)n_entries, sizeof *entries, cmp_entry_desc);
-            sequence next[ASR_MAX_BATCH];
-            int src[ASR_MAX_BATCH], saved = 0;
-            beam_entry finished[ASR_MAX_BATCH * (ASR_MAX_BATCH + 1)];
-            int n_finished = 0;
-            for (int j = 0; j < n_entries && saved < beam; j++) {
-                if (entries[j].token == t->eot) {
-                    finished[n_finished++] = entries[j];
-                } else {
-                    src[saved] = entries[j].source;
-                    next_tokens[saved] = entries[j].token;
-                    next[saved].sum_logprob = entries[j].score;
-                    saved++;
-                }
-            }
-            for (int j = 0; j < n_finished && n_cands < max_cands; j++) {
-                const sequence *q = &seqs[finished[j].source];
-                candidate *c = &cands[n_cands++];
-                c->len = q->len - sample_begin;
-                memcpy(c->tokens, q->tokens + sample_begin, (size_t)c->len * sizeof(int));
-                c->score = finished[j].score;
-            }
-            /* rebuild sequences from their sources (copy through the spare slots) */
-            int *tmp_tokens[ASR_MAX_BATCH];
-            for (int b = 0; b < beam; b++) tmp_tokens[b] = seqs[b].tokens;
-            int *new_tokens[ASR_MAX_BATCH];
-            for (int b = 0; b < saved; b++) {
-                new_tokens[b] = malloc((size_t)(C + 1) * sizeof(int));
-                if (!new_tokens[b]) {
-                    for (int j = 0; j < b; j++) free(new_tokens[j]);
-                    s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
-                    goto done;
-                }
-                memcpy(new_tokens[b], tmp_tokens[src[b]], (size_t)seqs[src[b]].len * sizeof(int));
-                next[b].len = seqs[src[b]].len;
-                new_tokens[b][next[b].len++] = next_tokens[b];
-            }
-            for (int b = 0; b < beam; b++) free(seqs[b].tokens);
-            for (int b = 0; b < saved; b++) {
-                seqs[b].tokens = new_tokens[b];
-                seqs[b].len = next[b].len;
-                seqs[b].sum_logprob = next[b].sum_logprob;
-            }
-            for (int b = saved; b < beam; b++) { /* cannot happen with beam+1 candidates per beam; keep valid */
-                seqs[b].tokens = malloc((size_t)(C + 1) * sizeof(int));
-                if (!seqs[b].tokens) {
-                    s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
-                    goto done;
-                }
-                memcpy(seqs[b].tokens, seqs[0].tokens, (size_t)seqs[0].len * sizeof(int));
-                seqs[b].len = seqs[0].len;
-                seqs[b].sum_logprob = -INFINITY;
-                src[b] = src[0];
-                next_tokens[b] = next_tokens[0];
-            }
-            asr_state_reorder(st, src, beam, seqs[0].len - 1);
-            completed = n_cands >= max_cands;
+            int src[ASR_MAX_BATCH];
+            completed = asr_beam_update(w->seqs, w->spare, beam, st->logits, V, eot, sample_begin, w->cands,
+                                        &w->n_cands, max_cands, src, w->next_tokens);
+            asr_state_reorder(st, src, beam, w->seqs[0].len - 1);
         }
-        if (completed || seqs[0].len > C) break;
-        if (seqs[0].len >= C) break; /* no room for another position */
-        s = asr_decode(st, next_tokens, n_group, 1, seqs[0].len - 1, 0, err);
-        if (s != ASR_OK) goto done;
+        if (completed || w->seqs[0].len >= C) break; /* done, or no room for another position */
+        asr_status s = asr_decode(st, w->next_tokens, n_group, 1, w->seqs[0].len - 1, 0, err);
+        if (s != ASR_OK) return s;
     }
+    return ASR_OK;
+}
 
-    /* pick the result */
+/* The best candidate into r: tokens, log-probabilities, compression ratio. */
+static asr_status pick_result(const asr_model *m, const asr_decode_options *o, window_buffers *w, int n_group,
+                              int beam, int sample_begin, asr_decode_result *r, asr_error *err)
+{
+    const int eot = m->tok.eot;
     if (beam) {
-        /* finalize: top up with unfinished beams, best first */
-        int order[ASR_MAX_BATCH];
-        for (int b = 0; b < beam; b++) order[b] = b;
-        for (int i = 1; i < beam; i++)
-            for (int j = i; j > 0 && seqs[order[j]].sum_logprob > seqs[order[j - 1]].sum_logprob; j--) {
-                int x = order[j]; order[j] = order[j - 1]; order[j - 1] = x;
-            }
-        for (int i = 0; i < beam && n_cands < beam; i++) {
-            const sequence *q = &seqs[order[i]];
-            candidate *c = &cands[n_cands++];
-            c->len = q->len - sample_begin;
-            memcpy(c->tokens, q->tokens + sample_begin, (size_t)c->len * sizeof(int));
-            c->score = q->sum_logprob;
-        }
+        asr_beam_finalize(w->seqs, beam, sample_begin, w->cands, &w->n_cands);
     } else {
-        for (int b = 0; b < n_group; b++) {
-            const sequence *q = &seqs[b];
-            candidate *c = &cands[n_cands++];
-            int len = q->len - sample_begin;
-            int end = 0;
-            while (end < len && q->tokens[sample_begin + end] != t->eot) end++;
+        for (int b = 0; b < n_group; b++) { /* each sampled sequence, cut at its eot */
+            const asr_sequence *q = &w->seqs[b];
+            asr_candidate *c = &w->cands[w->n_cands++];
+            int len = q->len - sample_begin, end = 0;
+            while (end < len && q->tokens[sample_begin + end] != eot) end++;
             c->len = end;
             memcpy(c->tokens, q->tokens + sample_begin, (size_t)end * sizeof(int));
             c->score = q->sum_logprob;
         }
     }
-    int best = 0;
-    for (int i = 1; i < n_cands; i++)
-        if (rank_score(cands[i].score, cands[i].len, o->length_penalty) >
-            rank_score(cands[best].score, cands[best].len, o->length_penalty))
-            best = i;
-    r->n_tokens = cands[best].len;
-    memcpy(r->tokens, cands[best].tokens, (size_t)r->n_tokens * sizeof(int));
-    r->sum_logprob = cands[best].score;
-    r->avg_logprob = cands[best].score / (float)(r->n_tokens + 1);
+    const asr_candidate *best = &w->cands[asr_best_candidate(w->cands, w->n_cands, o->length_penalty)];
+    r->n_tokens = best->len;
+    memcpy(r->tokens, best->tokens, (size_t)r->n_tokens * sizeof(int));
+    r->sum_logprob = best->score;
+    r->avg_logprob = best->score / (float)(r->n_tokens + 1);
     r->temperature = o->temperature;
-    char *text = asr_tokenizer_decode(m->tokenizer, r->tokens, r->n_tokens, t->eot);
-    if (!text) {
-        s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
-        goto done;
-    }
+    char *text = asr_tokenizer_decode(m->tokenizer, r->tokens, r->n_tokens, eot);
+    if (!text) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
     /* compression ratio of the stripped text, like DecodingResult */
     char *b = text, *e = text + strlen(text);
     while (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r') b++;
@@ -392,14 +428,36 @@ asr_status asr_decode_window(asr_state *st, const asr_decode_options *o, asr_dec
     *e = '\0';
     r->compression_ratio = asr_compression_ratio(b);
     free(text);
-    s = ASR_OK;
-done:
-    free(init);
-    free(scratch);
-    free(logprobs);
-    free(next_tokens);
-    for (int i = 0; i < ASR_MAX_BATCH; i++) free(seqs[i].tokens);
-    for (int i = 0; i < (int)(sizeof cands / sizeof *cands); i++) free(cands[i].tokens);
+    return ASR_OK;
+}
+
+asr_status asr_decode_window(asr_state *st, const asr_decode_options *o, asr_decode_result *r, asr_error *err)
+{
+    const asr_model *m = st->model;
+    const int V = m->hp.n_vocab, C = m->hp.n_text_ctx;
+    const int beam = (o->temperature == 0.0f && o->beam_size > 1) ? o->beam_size : 0;
+    const int n_group = beam ? beam : (o->temperature > 0.0f && o->best_of > 1 ? o->best_of : 1);
+    if (n_group > ASR_MAX_BATCH)
+        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "beam_size/best_of above %d", ASR_MAX_BATCH);
+    asr_status s = asr_state_reserve(st, n_group, err);
+    if (s != ASR_OK) return s;
+    window_buffers w = {0};
+    s = window_buffers_alloc(&w, n_group, beam, C, V, err);
+    int sot_index = 0, n_init = 0;
+    if (s == ASR_OK) {
+        n_init = initial_tokens(m, o, w.init, &sot_index);
+        s = prefill(st, w.init, n_init, sot_index, n_group, w.scratch, &r->no_speech_prob, err);
+    }
+    if (s == ASR_OK) {
+        for (int i = 0; i < n_group; i++) {
+            memcpy(w.seqs[i].tokens, w.init, (size_t)n_init * sizeof(int));
+            w.seqs[i].len = n_init;
+            w.seqs[i].sum_logprob = 0.0f;
+        }
+        s = sample_window(st, o, &w, n_group, beam, n_init, err);
+    }
+    if (s == ASR_OK) s = pick_result(m, o, &w, n_group, beam, n_init, r, err);
+    window_buffers_free(&w);
     return s;
 }
 

@@ -122,11 +122,8 @@ static asr_status derive_suppress_tokens(asr_model *m, asr_error *err)
 
 asr_status asr_model_finish_load(asr_model *m, asr_error *err)
 {
-    /* The half-weight kernels read rows 8 values at a time. Every Whisper
-     * size (384 .. 1280 wide, 64-wide heads) satisfies this. */
-    if (m->hp.n_text_state % 8 != 0 || m->hp.n_text_head < 1 || m->hp.n_text_state % m->hp.n_text_head != 0)
-        return asr_fail(err, ASR_ERR_MODEL, "decoder width %d with %d heads is not supported (needs a multiple of 8 "
-                        "split evenly over the heads)", m->hp.n_text_state, m->hp.n_text_head);
+    asr_status hs = asr_hparams_check(&m->hp, "model", err);
+    if (hs != ASR_OK) return hs;
     asr_special_tokens *t = &m->tok;
     t->eot = find_token(m, "<|endoftext|>");
     t->sot = find_token(m, "<|startoftranscript|>");
@@ -216,6 +213,34 @@ void asr_f32_to_f16_n(const float *in, uint16_t *out, size_t n)
         _mm_storeu_si128((__m128i *)(out + i),
                          _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     for (; i < n; i++) out[i] = asr_f32_to_f16(in[i]);
+}
+
+asr_status asr_hparams_check(const asr_hparams *hp, const char *what, asr_error *err)
+{
+    if (hp->n_mels != 80 && hp->n_mels != 128)
+        return asr_fail(err, ASR_ERR_MODEL, "%s: n_mels is %d, Whisper uses 80 or 128", what, hp->n_mels);
+    if (hp->n_audio_ctx != ASR_N_FRAMES / 2) /* not n_audio_ctx * 2: that overflows for crafted values */
+        return asr_fail(err, ASR_ERR_MODEL, "%s: n_audio_ctx is %d, Whisper needs %d", what, hp->n_audio_ctx,
+                        ASR_N_FRAMES / 2);
+    if (hp->n_audio_state < 8 || hp->n_audio_state > ASR_MAX_WIDTH || hp->n_audio_state % 8 != 0 ||
+        hp->n_text_state < 8 || hp->n_text_state > ASR_MAX_WIDTH || hp->n_text_state % 8 != 0)
+        return asr_fail(err, ASR_ERR_MODEL, "%s: implausible widths n_audio_state %d, n_text_state %d (need multiples "
+                        "of 8 up to %d)", what, hp->n_audio_state, hp->n_text_state, ASR_MAX_WIDTH);
+    if (hp->n_audio_head < 1 || hp->n_audio_head > ASR_MAX_HEADS || hp->n_audio_state % hp->n_audio_head != 0 ||
+        hp->n_text_head < 1 || hp->n_text_head > ASR_MAX_HEADS || hp->n_text_state % hp->n_text_head != 0)
+        return asr_fail(err, ASR_ERR_MODEL, "%s: head counts %d/%d do not divide the widths %d/%d (1..%d heads)", what,
+                        hp->n_audio_head, hp->n_text_head, hp->n_audio_state, hp->n_text_state, ASR_MAX_HEADS);
+    if (hp->n_audio_layer < 1 || hp->n_audio_layer > ASR_MAX_LAYERS || hp->n_text_layer < 1 ||
+        hp->n_text_layer > ASR_MAX_LAYERS)
+        return asr_fail(err, ASR_ERR_MODEL, "%s: implausible layer counts %d/%d (1..%d)", what, hp->n_audio_layer,
+                        hp->n_text_layer, ASR_MAX_LAYERS);
+    if (hp->n_text_ctx < ASR_MIN_TEXT_CTX || hp->n_text_ctx > ASR_MAX_TEXT_CTX)
+        return asr_fail(err, ASR_ERR_MODEL, "%s: n_text_ctx is %d, outside %d..%d", what, hp->n_text_ctx,
+                        ASR_MIN_TEXT_CTX, ASR_MAX_TEXT_CTX);
+    if (hp->n_vocab < ASR_MIN_VOCAB || hp->n_vocab > ASR_MAX_VOCAB)
+        return asr_fail(err, ASR_ERR_MODEL, "%s: n_vocab is %d, outside %d..%d", what, hp->n_vocab, ASR_MIN_VOCAB,
+                        ASR_MAX_VOCAB);
+    return ASR_OK;
 }
 
 size_t asr_decoder_halves(const asr_hparams *hp)

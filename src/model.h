@@ -103,6 +103,33 @@ struct asr_model {
 /* Loaders fill a zeroed model; on error the caller frees it with asr_model_free. */
 asr_status asr_model_load_ct2(asr_model *m, const char *dir, asr_error *err);
 asr_status asr_model_load_ggml(asr_model *m, const char *path, asr_error *err);
+/* The parsing halves of the loaders, on a file already in memory (the
+ * loaders map the file and call these; the fuzzers call them directly).
+ * ct2: model.bin only — hyper-parameters and weights, no tokenizer or
+ * config.json. ggml: the whole file; `name` is used in messages. */
+asr_status asr_model_load_ct2_bin(asr_model *m, const void *data, size_t size, asr_error *err);
+asr_status asr_model_load_ggml_buffer(asr_model *m, const void *data, size_t size, const char *name,
+                                      asr_error *err);
+
+/* Bounds on hyper-parameters read from a model file, checked by every loader
+ * before it allocates anything sized by them. They admit every released
+ * Whisper (tiny 4 layers × 384 wide … large-v3 32 × 1280, 20 heads, 448 text
+ * positions, 51864..51866 tokens) with room to spare, and bound what a
+ * crafted file can make us allocate: weights, and per request the decoder
+ * caches (layers × batch × n_text_ctx × width) and logits (batch × n_vocab). */
+#define ASR_MAX_LAYERS 64     /* per stack; large has 32                      */
+#define ASR_MAX_WIDTH 4096    /* n_audio_state, n_text_state; large has 1280  */
+#define ASR_MAX_HEADS 64      /* large has 20                                 */
+#define ASR_MIN_TEXT_CTX 8    /* sot sequence (≤ 4) + prompt (n_text_ctx/2 - 1) fit */
+#define ASR_MAX_TEXT_CTX 448  /* every Whisper checkpoint: its decoder was trained on 448 positions */
+#define ASR_MIN_VOCAB 51864   /* tiktoken base + specials + 1501 timestamps (.en) */
+#define ASR_MAX_VOCAB 65536   /* 51866 for large-v3; token ids fit in 16 bits */
+
+/* ASR_ERR_MODEL with a message naming the field (prefixed by `what`, the
+ * file) unless hp is within the bounds above: n_mels 80 or 128, n_audio_ctx
+ * 1500, widths multiples of 8 (the half kernels read rows 8 at a time) split
+ * evenly over the heads. */
+asr_status asr_hparams_check(const asr_hparams *hp, const char *what, asr_error *err);
 
 /* Shared by the loaders once hparams and the tokenizer are known: special
  * token ids, model type name, default suppress lists. */

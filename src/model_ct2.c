@@ -16,6 +16,9 @@ enum { CT2_F32 = 0, CT2_I8 = 1, CT2_I16 = 2, CT2_I32 = 3, CT2_F16 = 4, CT2_BF16 
 
 #define CT2_MAX_RANK 8
 #define CT2_MAX_VARS 100000
+/* CTranslate2 writes aliases that name variables directly; a chain longer
+ * than this is a cycle or a crafted file. */
+#define CT2_MAX_ALIAS_HOPS 8
 
 typedef struct ct2_var {
     const char *name;  /* points into the mapping (NUL-terminated there)   */
@@ -35,6 +38,7 @@ typedef struct ct2_file {
     int n_vars;
     struct { const char *alias, *target; } *aliases;
     int n_aliases;
+    const char *bad_alias; /* first alias whose chain did not end in a variable */
 } ct2_file;
 
 static int dtype_size(int dtype)
@@ -132,13 +136,32 @@ static asr_status parse_model_bin(ct2_file *f, asr_error *err)
     return ASR_OK;
 }
 
+/* The variable `name` names, directly or through at most
+ * CT2_MAX_ALIAS_HOPS aliases; NULL if none (f->bad_alias then says whether
+ * an alias chain was too long or circular). */
 static ct2_var *find_var(ct2_file *f, const char *name)
 {
-    for (int i = 0; i < f->n_vars; i++)
-        if (strcmp(f->vars[i].name, name) == 0) return &f->vars[i];
-    for (int i = 0; i < f->n_aliases; i++)
-        if (strcmp(f->aliases[i].alias, name) == 0) return find_var(f, f->aliases[i].target);
+    const char *first = name;
+    for (int hops = 0; hops <= CT2_MAX_ALIAS_HOPS; hops++) {
+        for (int i = 0; i < f->n_vars; i++)
+            if (strcmp(f->vars[i].name, name) == 0) return &f->vars[i];
+        const char *target = NULL;
+        for (int i = 0; i < f->n_aliases && !target; i++)
+            if (strcmp(f->aliases[i].alias, name) == 0) target = f->aliases[i].target;
+        if (!target) return NULL;
+        name = target;
+    }
+    if (!f->bad_alias) f->bad_alias = first;
     return NULL;
+}
+
+/* The message for a tensor find_var did not find. */
+static asr_status missing_var(ct2_file *f, const char *name, asr_error *err)
+{
+    if (f->bad_alias)
+        return asr_fail(err, ASR_ERR_MODEL, "model.bin: alias '%s' does not lead to a variable within %d hops "
+                        "(circular alias table?)", f->bad_alias, CT2_MAX_ALIAS_HOPS);
+    return asr_fail(err, ASR_ERR_MODEL, "model.bin: missing tensor '%s'", name);
 }
 
 /* Scalar integer attribute such as "encoder/num_heads". */
@@ -197,7 +220,7 @@ static ct2_var *lookup(binder *b, const char *name, const int *shape)
     if (b->status != ASR_OK) return NULL;
     ct2_var *v = find_var(b->f, name);
     if (!v) {
-        b->status = asr_fail(b->err, ASR_ERR_MODEL, "model.bin: missing tensor '%s'", name);
+        b->status = missing_var(b->f, name, b->err);
         return NULL;
     }
     int rank = 0;
@@ -250,7 +273,9 @@ static float *bind(binder *b, const char *name, const int *shape)
     if (!v) return NULL;
     if (v->f32) return v->f32;
     if (v->numel > b->m->arena_floats - b->used) {
-        b->status = asr_fail(b->err, ASR_ERR_INTERNAL, "model arena too small");
+        /* the file's values were counted once: aliases make one feed both arenas */
+        b->status = asr_fail(b->err, ASR_ERR_MODEL, "model.bin: '%s' shares its data with a tensor of the other "
+                             "precision (aliases?); the loader cannot place it", name);
         return NULL;
     }
     v->f32 = b->m->arena + b->used;
@@ -265,7 +290,8 @@ static uint16_t *bind_half(binder *b, const char *name, const int *shape)
     ct2_var *v = lookup(b, name, shape);
     if (!v) return NULL;
     if (v->numel > b->m->arena_halves - b->used16) {
-        b->status = asr_fail(b->err, ASR_ERR_INTERNAL, "model half arena too small");
+        b->status = asr_fail(b->err, ASR_ERR_MODEL, "model.bin: '%s' shares its data with a tensor of the other "
+                             "precision (aliases?); the loader cannot place it", name);
         return NULL;
     }
     uint16_t *out = b->m->arena16 + b->used16;
@@ -288,14 +314,16 @@ static uint16_t *bind_half(binder *b, const char *name, const int *shape)
 
 #define SHAPE(...) ((const int[]){__VA_ARGS__, 0})
 
+/* Layers present, counting at most one past the bound asr_hparams_check enforces. */
 static int count_layers(ct2_file *f, const char *prefix)
 {
     char name[128];
     int n = 0;
-    for (;; n++) {
+    for (; n <= ASR_MAX_LAYERS; n++) {
         snprintf(name, sizeof name, "%s/layer_%d/ffn/linear_0/bias", prefix, n);
         if (!find_var(f, name)) return n;
     }
+    return n;
 }
 
 static void bind_all(binder *b)
@@ -365,8 +393,10 @@ static asr_status read_hparams(ct2_file *f, asr_hparams *hp, asr_error *err)
     ct2_var *epos = find_var(f, "encoder/position_encodings/encodings");
     ct2_var *emb = find_var(f, "decoder/embeddings/weight");
     ct2_var *dpos = find_var(f, "decoder/position_encodings/encodings");
+    if (f->bad_alias) return missing_var(f, "", err);
     if (!conv1 || conv1->rank != 3 || !epos || epos->rank != 2 || !emb || emb->rank != 2 || !dpos || dpos->rank != 2)
         return asr_fail(err, ASR_ERR_MODEL, "model.bin: missing or malformed encoder/decoder embedding tensors");
+    /* dims above INT_MAX turn negative here and fail asr_hparams_check */
     hp->n_audio_state = (int)conv1->dims[0];
     hp->n_mels = (int)conv1->dims[1];
     hp->n_audio_ctx = (int)epos->dims[0];
@@ -375,14 +405,14 @@ static asr_status read_hparams(ct2_file *f, asr_hparams *hp, asr_error *err)
     hp->n_text_ctx = (int)dpos->dims[0];
     hp->n_audio_layer = count_layers(f, "encoder");
     hp->n_text_layer = count_layers(f, "decoder");
+    if (f->bad_alias) return missing_var(f, "", err);
     if (!scalar_int(f, "encoder/num_heads", &hp->n_audio_head) || !scalar_int(f, "decoder/num_heads", &hp->n_text_head))
         return asr_fail(err, ASR_ERR_MODEL, "model.bin: missing num_heads attributes");
-    if (hp->n_mels < 1 || hp->n_mels > 256 || hp->n_audio_state < 1 || hp->n_audio_state > 8192 ||
-        hp->n_audio_head < 1 || hp->n_audio_state % hp->n_audio_head || hp->n_text_head < 1 ||
-        hp->n_text_state % hp->n_text_head || hp->n_audio_layer < 1 || hp->n_text_layer < 1 ||
-        hp->n_audio_ctx * 2 != ASR_N_FRAMES || hp->n_text_ctx < 8 || hp->n_vocab < 51864 ||
-        (int)epos->dims[1] != hp->n_audio_state || (int)dpos->dims[1] != hp->n_text_state)
-        return asr_fail(err, ASR_ERR_MODEL, "model.bin: implausible Whisper dimensions");
+    asr_status s = asr_hparams_check(hp, "model.bin", err);
+    if (s != ASR_OK) return s;
+    if (epos->dims[1] != (uint32_t)hp->n_audio_state || dpos->dims[1] != (uint32_t)hp->n_text_state)
+        return asr_fail(err, ASR_ERR_MODEL, "model.bin: position encodings are %u and %u wide, the model %d and %d",
+                        epos->dims[1], dpos->dims[1], hp->n_audio_state, hp->n_text_state);
     return ASR_OK;
 }
 
@@ -450,6 +480,39 @@ static asr_status read_config(asr_model *m, const char *dir, asr_error *err)
     return ASR_OK;
 }
 
+asr_status asr_model_load_ct2_bin(asr_model *m, const void *data, size_t size, asr_error *err)
+{
+    ct2_file f = {.base = data, .size = size};
+    asr_status s = parse_model_bin(&f, err);
+    if (s == ASR_OK) s = read_hparams(&f, &m->hp, err);
+    size_t total = 0; /* elements in the file: each takes at least a byte, so no overflow */
+    for (int i = 0; s == ASR_OK && i < f.n_vars; i++) total += f.vars[i].numel;
+    /* Every weight comes from an element of the file, so hyper-parameters
+     * that need more (layers counted through aliases, say) are refused
+     * before the arenas are sized by them. */
+    if (s == ASR_OK && asr_decoder_halves(&m->hp) > total)
+        s = asr_fail(err, ASR_ERR_MODEL, "model.bin: the decoder needs %zu weights, more than the file's %zu values",
+                     asr_decoder_halves(&m->hp), total);
+    if (s == ASR_OK) {
+        m->w.enc = calloc((size_t)m->hp.n_audio_layer, sizeof *m->w.enc);
+        m->w.dec = calloc((size_t)m->hp.n_text_layer, sizeof *m->w.dec);
+        m->arena_halves = asr_decoder_halves(&m->hp);
+        m->arena_floats = total - m->arena_halves;
+        m->arena = asr_alloc_weights((m->arena_floats ? m->arena_floats : 1) * sizeof(float), 0);
+        m->arena16 = asr_alloc_weights(m->arena_halves * sizeof(uint16_t), 0);
+        if (!m->w.enc || !m->w.dec || !m->arena || !m->arena16)
+            s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory loading model");
+    }
+    if (s == ASR_OK) {
+        binder b = {.f = &f, .m = m, .err = err, .status = ASR_OK};
+        bind_all(&b);
+        s = b.status;
+    }
+    free(f.vars);
+    free(f.aliases);
+    return s;
+}
+
 asr_status asr_model_load_ct2(asr_model *m, const char *dir, asr_error *err)
 {
     char *path = join_path(dir, "model.bin");
@@ -461,7 +524,6 @@ asr_status asr_model_load_ct2(asr_model *m, const char *dir, asr_error *err)
         return s;
     }
     struct stat st;
-    ct2_file f = {0};
     asr_status s = ASR_OK;
     void *map = MAP_FAILED;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -473,35 +535,11 @@ asr_status asr_model_load_ct2(asr_model *m, const char *dir, asr_error *err)
         if (map == MAP_FAILED) s = asr_fail(err, ASR_ERR_IO, "%s: mmap: %s", path, strerror(errno));
     }
     close(fd);
-    if (s == ASR_OK) {
-        f.base = map;
-        f.size = (size_t)st.st_size;
-        s = parse_model_bin(&f, err);
-    }
-    if (s == ASR_OK) s = read_hparams(&f, &m->hp, err);
-    if (s == ASR_OK) {
-        m->w.enc = calloc((size_t)m->hp.n_audio_layer, sizeof *m->w.enc);
-        m->w.dec = calloc((size_t)m->hp.n_text_layer, sizeof *m->w.dec);
-        size_t total = 0;
-        for (int i = 0; i < f.n_vars; i++) total += f.vars[i].numel;
-        m->arena_halves = asr_decoder_halves(&m->hp);
-        m->arena_floats = total > m->arena_halves ? total - m->arena_halves : 0;
-        m->arena = asr_alloc_weights((m->arena_floats ? m->arena_floats : 1) * sizeof(float), 0);
-        m->arena16 = asr_alloc_weights(m->arena_halves * sizeof(uint16_t), 0);
-        if (!m->w.enc || !m->w.dec || !m->arena || !m->arena16)
-            s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory loading model");
-    }
-    if (s == ASR_OK) {
-        binder b = {.f = &f, .m = m, .err = err, .status = ASR_OK};
-        bind_all(&b);
-        s = b.status;
-    }
+    if (s == ASR_OK) s = asr_model_load_ct2_bin(m, map, (size_t)st.st_size, err);
+    if (map != MAP_FAILED) munmap(map, (size_t)st.st_size);
     if (s == ASR_OK) s = asr_tokenizer_load_dir(dir, &m->tokenizer, err);
     if (s == ASR_OK) s = read_config(m, dir, err);
     if (s == ASR_OK) snprintf(m->source_format, sizeof m->source_format, "ctranslate2");
-    free(f.vars);
-    free(f.aliases);
-    if (map != MAP_FAILED) munmap(map, (size_t)st.st_size);
     free(path);
     return s;
 }

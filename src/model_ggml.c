@@ -218,26 +218,16 @@ static int known_ftype(int ftype)
     return ftype >= 0 && ftype % GGML_QNT_VERSION_FACTOR < 64;
 }
 
+/* The shared bounds, then what this format adds: one width for encoder and
+ * decoder, and a vocabulary size from which the special tokens follow. */
 static asr_status check_hparams(const asr_hparams *hp, const char *path, asr_error *err)
 {
     ggml_vocab_layout v;
-    if (hp->n_mels < 1 || hp->n_mels > 256)
-        return asr_fail(err, ASR_ERR_MODEL, "%s: implausible n_mels %d", path, hp->n_mels);
-    if (hp->n_audio_ctx * 2 != ASR_N_FRAMES)
-        return asr_fail(err, ASR_ERR_MODEL, "%s: n_audio_ctx is %d, Whisper needs %d", path, hp->n_audio_ctx,
-                        ASR_N_FRAMES / 2);
-    if (hp->n_audio_state < 1 || hp->n_audio_state > 8192 || hp->n_text_state != hp->n_audio_state)
-        return asr_fail(err, ASR_ERR_MODEL, "%s: implausible widths n_audio_state %d, n_text_state %d", path,
+    asr_status s = asr_hparams_check(hp, path, err);
+    if (s != ASR_OK) return s;
+    if (hp->n_text_state != hp->n_audio_state)
+        return asr_fail(err, ASR_ERR_MODEL, "%s: widths n_audio_state %d and n_text_state %d differ", path,
                         hp->n_audio_state, hp->n_text_state);
-    if (hp->n_audio_head < 1 || hp->n_audio_state % hp->n_audio_head || hp->n_text_head < 1 ||
-        hp->n_text_state % hp->n_text_head)
-        return asr_fail(err, ASR_ERR_MODEL, "%s: head counts %d/%d do not divide the width %d", path,
-                        hp->n_audio_head, hp->n_text_head, hp->n_audio_state);
-    if (hp->n_audio_layer < 1 || hp->n_audio_layer > 256 || hp->n_text_layer < 1 || hp->n_text_layer > 256)
-        return asr_fail(err, ASR_ERR_MODEL, "%s: implausible layer counts %d/%d", path, hp->n_audio_layer,
-                        hp->n_text_layer);
-    if (hp->n_text_ctx < 8 || hp->n_text_ctx > 65536)
-        return asr_fail(err, ASR_ERR_MODEL, "%s: implausible n_text_ctx %d", path, hp->n_text_ctx);
     if (!vocab_layout(hp->n_vocab, &v))
         return asr_fail(err, ASR_ERR_MODEL, "%s: n_vocab %d is not a Whisper vocabulary size (51864..%d)", path,
                         hp->n_vocab, 51765 + 1 + asr_lang_count());
@@ -586,33 +576,19 @@ static asr_status read_tensors(ggml_reader *r, ggml_slots *slots, asr_error *err
     return ASR_OK;
 }
 
-asr_status asr_model_load_ggml(asr_model *m, const char *path, asr_error *err)
+asr_status asr_model_load_ggml_buffer(asr_model *m, const void *data, size_t size, const char *name,
+                                      asr_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return asr_fail(err, ASR_ERR_MODEL, "%s: %s", path, strerror(errno));
-    struct stat st;
-    void *map = MAP_FAILED;
-    asr_status s = ASR_OK;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        s = asr_fail(err, ASR_ERR_MODEL, "%s: not a regular file", path);
-    } else if (st.st_size < 4) {
-        s = asr_fail(err, ASR_ERR_MODEL, "%s: file is too short to be a model (%lld bytes)", path,
-                     (long long)st.st_size);
-    } else {
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) s = asr_fail(err, ASR_ERR_IO, "%s: mmap: %s", path, strerror(errno));
-    }
-    close(fd);
-    ggml_reader r = {.base = map, .size = s == ASR_OK ? (size_t)st.st_size : 0, .path = path};
+    ggml_reader r = {.base = data, .size = size, .path = name};
     ggml_slots slots = {0};
-    if (s == ASR_OK) s = read_header(&r, &m->hp, err);
+    asr_status s = read_header(&r, &m->hp, err);
     if (s == ASR_OK) s = read_vocab(&r, m, err);
     /* Every weight takes at least half a byte in the file (q4_0: 18 bytes per
      * 32), so a header declaring more than the file can hold is refused
      * before the arena is allocated for it. */
     if (s == ASR_OK && arena_total(&m->hp) / 2 > r.size - r.pos)
         s = asr_fail(err, ASR_ERR_MODEL, "%s: the header declares %zu weights, more than the file's %zu bytes can hold "
-                     "(truncated?)", path, arena_total(&m->hp), r.size);
+                     "(truncated?)", name, arena_total(&m->hp), r.size);
     if (s == ASR_OK) {
         m->w.enc = calloc((size_t)m->hp.n_audio_layer, sizeof *m->w.enc);
         m->w.dec = calloc((size_t)m->hp.n_text_layer, sizeof *m->w.dec);
@@ -631,6 +607,27 @@ asr_status asr_model_load_ggml(asr_model *m, const char *path, asr_error *err)
     if (s == ASR_OK) s = read_tensors(&r, &slots, err);
     if (s == ASR_OK) snprintf(m->source_format, sizeof m->source_format, "ggml");
     free(slots.v);
+    return s;
+}
+
+asr_status asr_model_load_ggml(asr_model *m, const char *path, asr_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return asr_fail(err, ASR_ERR_MODEL, "%s: %s", path, strerror(errno));
+    struct stat st;
+    void *map = MAP_FAILED;
+    asr_status s = ASR_OK;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        s = asr_fail(err, ASR_ERR_MODEL, "%s: not a regular file", path);
+    } else if (st.st_size < 4) {
+        s = asr_fail(err, ASR_ERR_MODEL, "%s: file is too short to be a model (%lld bytes)", path,
+                     (long long)st.st_size);
+    } else {
+        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) s = asr_fail(err, ASR_ERR_IO, "%s: mmap: %s", path, strerror(errno));
+    }
+    close(fd);
+    if (s == ASR_OK) s = asr_model_load_ggml_buffer(m, map, (size_t)st.st_size, path, err);
     if (map != MAP_FAILED) munmap(map, (size_t)st.st_size);
     return s;
 }

@@ -164,6 +164,201 @@ static asr_status add_segment(asr_result *res, const asr_model *m, const asr_tra
     return ASR_OK;
 }
 
+int asr_needs_fallback(const asr_transcribe_params *p, const asr_decode_result *r)
+{
+    int needs = 0;
+    if (p->compression_ratio_threshold > 0 && r->compression_ratio > p->compression_ratio_threshold)
+        needs = 1; /* too repetitive */
+    if (!isnan(p->logprob_threshold) && r->avg_logprob < p->logprob_threshold)
+        needs = 1; /* too unlikely */
+    if (!isnan(p->no_speech_threshold) && r->no_speech_prob > p->no_speech_threshold &&
+        !isnan(p->logprob_threshold) && r->avg_logprob < p->logprob_threshold)
+        needs = 0; /* silence */
+    return needs;
+}
+
+int asr_window_is_silent(const asr_transcribe_params *p, const asr_decode_result *r)
+{
+    if (isnan(p->no_speech_threshold)) return 0;
+    int skip = r->no_speech_prob > p->no_speech_threshold;
+    if (!isnan(p->logprob_threshold) && r->avg_logprob > p->logprob_threshold) skip = 0;
+    return skip;
+}
+
+/* State of one asr_transcribe call: the seek loop's variables. */
+typedef struct transcription {
+    asr_state *st;
+    const asr_model *m;
+    const asr_transcribe_params *p;
+    asr_result *res;
+    const float *mel;        /* (n_mels, n_frames): the audio plus 30 s of padding */
+    int n_frames;
+    int content_frames;      /* frames of real audio                        */
+    int lang;
+    token_list all_tokens;   /* prompt, then every emitted segment's tokens  */
+    int prompt_reset_since;  /* conditioning uses all_tokens from here      */
+    uint64_t rng;
+    asr_decode_result dr;    /* the current window's accepted decode        */
+    double last_speech;      /* word timestamps: end of the last speech so far */
+} transcription;
+
+/* initial_prompt as openai encodes it: " " + prompt.strip(), into all_tokens. */
+static asr_status encode_initial_prompt(transcription *tr, asr_error *err)
+{
+    const char *prompt = tr->p->initial_prompt;
+    if (!prompt || !*prompt) return ASR_OK;
+    const char *b = prompt;
+    while (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r') b++;
+    size_t len = strlen(b);
+    while (len > 0 && (b[len - 1] == ' ' || b[len - 1] == '\t' || b[len - 1] == '\n' || b[len - 1] == '\r')) len--;
+    char *text = malloc(len + 2);
+    if (!text) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+    text[0] = ' ';
+    memcpy(text + 1, b, len);
+    text[len + 1] = '\0';
+    int n = asr_tokenizer_encode(tr->m->tokenizer, text, NULL, 0);
+    int *ids = n > 0 ? malloc((size_t)n * sizeof(int)) : NULL;
+    if (n > 0 && ids) n = asr_tokenizer_encode(tr->m->tokenizer, text, ids, n);
+    free(text);
+    asr_status s = ASR_OK;
+    if (n < 0 || (n > 0 && (!ids || !token_list_append(&tr->all_tokens, ids, n))))
+        s = asr_fail(err, n < 0 ? ASR_ERR_INVALID_ARGUMENT : ASR_ERR_NO_MEMORY, "cannot encode the prompt");
+    free(ids);
+    return s;
+}
+
+/* openai decode_with_fallback: decode the encoded window at each
+ * temperature in turn until a result needs no fallback (or none are left). */
+static asr_status decode_with_fallback(transcription *tr, asr_error *err)
+{
+    const asr_transcribe_params *p = tr->p;
+    for (int ti = 0; ti < p->n_temperatures; ti++) {
+        asr_decode_options o = {
+            .task = p->task,
+            .lang_index = tr->m->multilingual ? tr->lang : -1,
+            .temperature = p->temperatures[ti],
+            .beam_size = p->beam_size,
+            .patience = p->patience,
+            .best_of = p->best_of,
+            .prompt = tr->all_tokens.v + tr->prompt_reset_since,
+            .n_prompt = tr->all_tokens.n - tr->prompt_reset_since,
+            .without_timestamps = p->without_timestamps,
+            .max_initial_timestamp = p->max_initial_timestamp,
+            .suppress_blank = p->suppress_blank,
+            .suppress_tokens = p->suppress_tokens_default,
+            .length_penalty = p->length_penalty,
+            .rng = &tr->rng,
+            .should_abort = p->should_abort,
+            .user_data = p->user_data,
+        };
+        asr_status s = asr_decode_window(tr->st, &o, &tr->dr, err);
+        if (s != ASR_OK) return s;
+        if (!asr_needs_fallback(p, &tr->dr)) break;
+    }
+    return ASR_OK;
+}
+
+/* Segments of the decoded window at *seek (segment_size frames): cut at
+ * each pair of consecutive timestamps, or one segment when there is none;
+ * advances *seek as openai does. *single_ending: the window ended on one
+ * timestamp. */
+static asr_status emit_segments(transcription *tr, int *seek, int segment_size, int *single_ending, asr_error *err)
+{
+    const asr_model *m = tr->m;
+    const int input_stride = ASR_N_FRAMES / m->hp.n_audio_ctx;                            /* 2 */
+    const double time_precision = (double)input_stride * ASR_HOP_LENGTH / ASR_SAMPLE_RATE; /* 0.02 s */
+    const double time_offset = (double)*seek * ASR_HOP_LENGTH / ASR_SAMPLE_RATE;
+    const int *tok = tr->dr.tokens;
+    const int n = tr->dr.n_tokens, tb = m->tok.timestamp_begin, window_seek = *seek;
+    *single_ending = n >= 2 && tok[n - 2] < tb && tok[n - 1] >= tb;
+    int n_consecutive = 0, last_slice = 0;
+    for (int i = 1; i < n; i++)
+        if (tok[i - 1] >= tb && tok[i] >= tb) n_consecutive++;
+    asr_status s;
+    if (n_consecutive > 0) {
+        for (int i = 1; i <= n; i++) {
+            int is_cut = (i < n && tok[i - 1] >= tb && tok[i] >= tb) || (i == n && *single_ending);
+            if (!is_cut) continue;
+            const int *slice = tok + last_slice;
+            int len = i - last_slice;
+            double start = time_offset + (slice[0] - tb) * time_precision;
+            double end = time_offset + (slice[len - 1] - tb) * time_precision;
+            s = add_segment(tr->res, m, tr->p, window_seek, start, end, slice, len, &tr->dr, &tr->all_tokens, err);
+            if (s != ASR_OK) return s;
+            last_slice = i;
+        }
+        if (*single_ending) *seek += segment_size;
+        else *seek += (tok[last_slice - 1] - tb) * input_stride; /* up to the last timestamp */
+        return ASR_OK;
+    }
+    double duration = (double)segment_size * ASR_HOP_LENGTH / ASR_SAMPLE_RATE;
+    int last_ts = -1;
+    for (int i = 0; i < n; i++)
+        if (tok[i] >= tb) last_ts = tok[i];
+    if (last_ts >= 0 && last_ts != tb) duration = (last_ts - tb) * time_precision;
+    s = add_segment(tr->res, m, tr->p, window_seek, time_offset, time_offset + duration, tok, n, &tr->dr,
+                    &tr->all_tokens, err);
+    if (s != ASR_OK) return s;
+    *seek += segment_size;
+    return ASR_OK;
+}
+
+/* Word timing of the window's segments (from first_segment), which also
+ * moves the next window's start to after the last word, then reports them. */
+static asr_status time_words(transcription *tr, int first_segment, int window_seek, int segment_size,
+                             int single_ending, int *seek, asr_error *err)
+{
+    const asr_transcribe_params *p = tr->p;
+    const double time_offset = (double)window_seek * ASR_HOP_LENGTH / ASR_SAMPLE_RATE;
+    asr_status s = asr_add_word_timestamps(tr->st, tr->res, first_segment, p->task, tr->m->multilingual ? tr->lang : -1,
+                                           segment_size, &tr->last_speech, err);
+    if (s != ASR_OK) return s;
+    double last_word_end = asr_words_end(tr->res, first_segment);
+    if (!single_ending && last_word_end > time_offset)
+        *seek = (int)nearbyint(last_word_end * ASR_SAMPLE_RATE / ASR_HOP_LENGTH);
+    if (last_word_end >= 0) tr->last_speech = last_word_end;
+    for (int i = first_segment; p->on_segment && i < tr->res->n_segments; i++)
+        p->on_segment(asr_result_segment(tr->res, i), p->user_data);
+    return ASR_OK;
+}
+
+static void report_progress(const transcription *tr, int seek)
+{
+    if (tr->p->on_progress)
+        tr->p->on_progress((float)(seek < tr->content_frames ? seek : tr->content_frames) / (float)tr->content_frames,
+                           tr->p->user_data);
+}
+
+/* openai transcribe()'s loop: window by window from seek 0 to the end of the audio. */
+static asr_status seek_loop(transcription *tr, asr_error *err)
+{
+    const asr_transcribe_params *p = tr->p;
+    const int nm = tr->m->hp.n_mels;
+    int seek = 0;
+    while (seek < tr->content_frames) {
+        const int segment_size = tr->content_frames - seek < ASR_N_FRAMES ? tr->content_frames - seek : ASR_N_FRAMES;
+        load_window(tr->st, tr->mel, nm, tr->n_frames, seek, segment_size);
+        asr_status s = asr_encode(tr->st, tr->st->mel, err);
+        if (s == ASR_OK) s = decode_with_fallback(tr, err);
+        if (s != ASR_OK) return s;
+        if (asr_window_is_silent(p, &tr->dr)) {
+            seek += segment_size;
+            report_progress(tr, seek);
+            continue;
+        }
+        const int window_seek = seek, first_segment = tr->res->n_segments;
+        int single_ending = 0;
+        s = emit_segments(tr, &seek, segment_size, &single_ending, err);
+        if (s == ASR_OK && p->word_timestamps)
+            s = time_words(tr, first_segment, window_seek, segment_size, single_ending, &seek, err);
+        if (s != ASR_OK) return s;
+        if (!p->condition_on_previous_text || tr->dr.temperature > p->prompt_reset_on_temperature)
+            tr->prompt_reset_since = tr->all_tokens.n;
+        report_progress(tr, seek);
+    }
+    return ASR_OK;
+}
+
 asr_status asr_transcribe(asr_state *st, const float *samples, size_t n_samples, const asr_transcribe_params *params,
                           asr_result **out, asr_error *err)
 {
@@ -176,179 +371,42 @@ asr_status asr_transcribe(asr_state *st, const float *samples, size_t n_samples,
     if (s != ASR_OK) return s;
     if (p.vad_filter) return asr_transcribe_vad(st, samples, n_samples, &p, out, err);
     const asr_model *m = st->model;
-    const asr_special_tokens *tk = &m->tok;
-    int nm = m->hp.n_mels;
     int n_threads = p.n_threads > 0 ? p.n_threads : m->n_threads;
     s = asr_state_set_threads(st, n_threads, err);
     if (s != ASR_OK) return s;
 
+    transcription tr = {.st = st, .m = m, .p = &p, .rng = p.seed};
     float *mel = NULL;
-    int n_frames = 0;
-    asr_result *res = asr_result_new();
-    token_list all_tokens = {0};
-    asr_decode_result dr = {0};
-    dr.tokens = malloc((size_t)(m->hp.n_text_ctx + 1) * sizeof(int));
-    if (!res || !dr.tokens) {
-        s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
-        goto done;
+    tr.res = asr_result_new();
+    tr.dr.tokens = malloc((size_t)(m->hp.n_text_ctx + 1) * sizeof(int));
+    if (!tr.res || !tr.dr.tokens) s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+    if (s == ASR_OK) {
+        tr.res->task = p.task;
+        tr.res->duration = (double)n_samples / ASR_SAMPLE_RATE;
+        s = asr_log_mel(samples, n_samples, ASR_N_SAMPLES, m->hp.n_mels, n_threads, &mel, &tr.n_frames, err);
     }
-    res->task = p.task;
-    res->duration = (double)n_samples / ASR_SAMPLE_RATE;
-    s = asr_log_mel(samples, n_samples, ASR_N_SAMPLES, nm, n_threads, &mel, &n_frames, err);
-    if (s != ASR_OK) goto done;
-    int content_frames = n_frames - ASR_N_FRAMES;
-
-    int lang = 0;
-    s = resolve_language(st, &p, mel, n_frames, &lang, err);
-    if (s != ASR_OK) goto done;
-    snprintf(res->language, sizeof res->language, "%s", asr_lang_code(lang));
-
-    int prompt_reset_since = 0;
-    if (p.initial_prompt && *p.initial_prompt) {
-        /* " " + prompt.strip() */
-        const char *b = p.initial_prompt;
-        while (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r') b++;
-        size_t len = strlen(b);
-        while (len > 0 && (b[len - 1] == ' ' || b[len - 1] == '\t' || b[len - 1] == '\n' || b[len - 1] == '\r')) len--;
-        char *text = malloc(len + 2);
-        if (!text) {
-            s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
-            goto done;
-        }
-        text[0] = ' ';
-        memcpy(text + 1, b, len);
-        text[len + 1] = '\0';
-        int n = asr_tokenizer_encode(m->tokenizer, text, NULL, 0);
-        int *ids = n > 0 ? malloc((size_t)n * sizeof(int)) : NULL;
-        if (n > 0 && ids) n = asr_tokenizer_encode(m->tokenizer, text, ids, n);
-        free(text);
-        if (n < 0 || (n > 0 && (!ids || !token_list_append(&all_tokens, ids, n)))) {
-            free(ids);
-            s = asr_fail(err, n < 0 ? ASR_ERR_INVALID_ARGUMENT : ASR_ERR_NO_MEMORY, "cannot encode the prompt");
-            goto done;
-        }
-        free(ids);
+    if (s == ASR_OK) {
+        tr.mel = mel;
+        tr.content_frames = tr.n_frames - ASR_N_FRAMES;
+        s = resolve_language(st, &p, mel, tr.n_frames, &tr.lang, err);
     }
-
-    const int input_stride = ASR_N_FRAMES / m->hp.n_audio_ctx;              /* 2 */
-    const double time_precision = (double)input_stride * ASR_HOP_LENGTH / ASR_SAMPLE_RATE; /* 0.02 s */
-    uint64_t rng = p.seed;
-    double last_speech = 0.0; /* word timestamps: end of the last speech so far */
-    int seek = 0;
-    while (seek < content_frames) {
-        double time_offset = (double)seek * ASR_HOP_LENGTH / ASR_SAMPLE_RATE;
-        int segment_size = content_frames - seek < ASR_N_FRAMES ? content_frames - seek : ASR_N_FRAMES;
-        double segment_duration = (double)segment_size * ASR_HOP_LENGTH / ASR_SAMPLE_RATE;
-        load_window(st, mel, nm, n_frames, seek, segment_size);
-        s = asr_encode(st, st->mel, err);
-        if (s != ASR_OK) goto done;
-
-        /* decode_with_fallback */
-        for (int ti = 0; ti < p.n_temperatures; ti++) {
-            asr_decode_options o = {
-                .task = p.task,
-                .lang_index = m->multilingual ? lang : -1,
-                .temperature = p.temperatures[ti],
-                .beam_size = p.beam_size,
-                .patience = p.patience,
-                .best_of = p.best_of,
-                .prompt = all_tokens.v + prompt_reset_since,
-                .n_prompt = all_tokens.n - prompt_reset_since,
-                .without_timestamps = p.without_timestamps,
-                .max_initial_timestamp = p.max_initial_timestamp,
-                .suppress_blank = p.suppress_blank,
-                .suppress_tokens = p.suppress_tokens_default,
-                .length_penalty = p.length_penalty,
-                .rng = &rng,
-                .should_abort = p.should_abort,
-                .user_data = p.user_data,
-            };
-            s = asr_decode_window(st, &o, &dr, err);
-            if (s != ASR_OK) goto done;
-            int needs_fallback = 0;
-            if (p.compression_ratio_threshold > 0 && dr.compression_ratio > p.compression_ratio_threshold)
-                needs_fallback = 1; /* too repetitive */
-            if (!isnan(p.logprob_threshold) && dr.avg_logprob < p.logprob_threshold)
-                needs_fallback = 1; /* too unlikely */
-            if (!isnan(p.no_speech_threshold) && dr.no_speech_prob > p.no_speech_threshold &&
-                !isnan(p.logprob_threshold) && dr.avg_logprob < p.logprob_threshold)
-                needs_fallback = 0; /* silence */
-            if (!needs_fallback) break;
-        }
-
-        if (!isnan(p.no_speech_threshold)) {
-            int skip = dr.no_speech_prob > p.no_speech_threshold;
-            if (!isnan(p.logprob_threshold) && dr.avg_logprob > p.logprob_threshold) skip = 0;
-            if (skip) {
-                seek += segment_size;
-                if (p.on_progress) p.on_progress((float)seek / (float)content_frames, p.user_data);
-                continue;
-            }
-        }
-
-        const int *tok = dr.tokens;
-        int n = dr.n_tokens, tb = tk->timestamp_begin;
-        int single_timestamp_ending = n >= 2 && tok[n - 2] < tb && tok[n - 1] >= tb;
-        int n_consecutive = 0, last_slice = 0;
-        for (int i = 1; i < n; i++)
-            if (tok[i - 1] >= tb && tok[i] >= tb) n_consecutive++;
-        int window_seek = seek, first_segment = res->n_segments;
-        if (n_consecutive > 0) {
-            for (int i = 1; i <= n; i++) {
-                int is_cut = (i < n && tok[i - 1] >= tb && tok[i] >= tb) || (i == n && single_timestamp_ending);
-                if (!is_cut) continue;
-                const int *slice = tok + last_slice;
-                int len = i - last_slice;
-                double start = time_offset + (slice[0] - tb) * time_precision;
-                double end = time_offset + (slice[len - 1] - tb) * time_precision;
-                s = add_segment(res, m, &p, window_seek, start, end, slice, len, &dr, &all_tokens, err);
-                if (s != ASR_OK) goto done;
-                last_slice = i;
-            }
-            if (single_timestamp_ending) {
-                seek += segment_size;
-            } else {
-                int last_timestamp_pos = tok[last_slice - 1] - tb;
-                seek += last_timestamp_pos * input_stride;
-            }
-        } else {
-            double duration = segment_duration;
-            int last_ts = -1;
-            for (int i = 0; i < n; i++)
-                if (tok[i] >= tb) last_ts = tok[i];
-            if (last_ts >= 0 && last_ts != tb) duration = (last_ts - tb) * time_precision;
-            s = add_segment(res, m, &p, window_seek, time_offset, time_offset + duration, tok, n, &dr, &all_tokens, err);
-            if (s != ASR_OK) goto done;
-            seek += segment_size;
-        }
-        if (p.word_timestamps) {
-            s = asr_add_word_timestamps(st, res, first_segment, p.task, m->multilingual ? lang : -1, segment_size,
-                                        &last_speech, err);
-            if (s != ASR_OK) goto done;
-            /* openai: the next window starts after the last word */
-            double last_word_end = asr_words_end(res, first_segment);
-            if (!single_timestamp_ending && last_word_end > time_offset)
-                seek = (int)nearbyint(last_word_end * ASR_SAMPLE_RATE / ASR_HOP_LENGTH);
-            if (last_word_end >= 0) last_speech = last_word_end;
-            for (int i = first_segment; p.on_segment && i < res->n_segments; i++)
-                p.on_segment(asr_result_segment(res, i), p.user_data);
-        }
-        if (!p.condition_on_previous_text || dr.temperature > p.prompt_reset_on_temperature)
-            prompt_reset_since = all_tokens.n;
-        if (p.on_progress)
-            p.on_progress((float)(seek < content_frames ? seek : content_frames) / (float)content_frames, p.user_data);
+    if (s == ASR_OK) {
+        snprintf(tr.res->language, sizeof tr.res->language, "%s", asr_lang_code(tr.lang));
+        s = encode_initial_prompt(&tr, err);
     }
-    s = asr_result_finish(res);
-    if (s != ASR_OK) s = asr_fail(err, s, "out of memory");
-done:
+    if (s == ASR_OK) s = seek_loop(&tr, err);
+    if (s == ASR_OK) {
+        s = asr_result_finish(tr.res);
+        if (s != ASR_OK) s = asr_fail(err, s, "out of memory");
+    }
     free(mel);
-    free(all_tokens.v);
-    free(dr.tokens);
+    free(tr.all_tokens.v);
+    free(tr.dr.tokens);
     if (s != ASR_OK) {
-        asr_result_free(res);
+        asr_result_free(tr.res);
         return s;
     }
-    *out = res;
+    *out = tr.res;
     return ASR_OK;
 }
 
