@@ -12,6 +12,7 @@
 #include "check.h"
 #include "kernels.h"
 #include "model.h"
+#include "cpu/features.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -36,17 +37,12 @@ typedef struct compute_box {
 
 static int make_compute(compute_box *b, int threads, int max_keys, int max_in)
 {
-    asr_compute_init_blas();
-    b->c.pool = asr_pool_new(threads);
-    b->c.scratch_floats = asr_compute_scratch_floats(max_keys, max_in);
-    b->c.scratch = malloc((size_t)threads * b->c.scratch_floats * sizeof(float));
-    return b->c.pool && b->c.scratch;
+    return asr_compute_init(&b->c, threads, asr_cpu_features(), max_keys, max_in, 64, NULL) == ASR_OK;
 }
 
 static void free_compute(compute_box *b)
 {
-    asr_pool_free(b->c.pool);
-    free(b->c.scratch);
+    asr_compute_release(&b->c);
 }
 
 /* ---- pool ----------------------------------------------------------------------- */
@@ -154,8 +150,9 @@ static void test_linear(int half)
                     float *y = threads == 1 ? y1 : y3;
                     for (int rep = 0; rep < 2; rep++) {
                         memcpy(y, y0, (size_t)n * out * sizeof(float));
-                        if (half) asr_linear_half(&cb.c, x, n, in, w16, bias, y, out, flags);
-                        else asr_linear(&cb.c, x, n, in, w, bias, y, out, flags);
+                        asr_tensor wt = half ? asr_tensor_rows(ASR_DTYPE_F16, w16, out, in)
+                                             : asr_tensor_rows(ASR_DTYPE_F32, w, out, in);
+                        asr_linear(&cb.c, &wt, x, n, bias, y, flags);
                         double e = max_rel_error(y, ref, (size_t)n * out);
                         if (!(e <= worst)) worst = e;
                     }

@@ -1,0 +1,119 @@
+/* model_compute.c — compute types: names, what AUTO resolves to, and converting a loaded model's linear weights to them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/features.h"
+#include "model.h"
+
+static const char *const type_names[] = {
+    [ASR_COMPUTE_AUTO] = "auto",
+    [ASR_COMPUTE_FLOAT32] = "float32",
+    [ASR_COMPUTE_FLOAT16] = "float16",
+    [ASR_COMPUTE_BFLOAT16] = "bfloat16",
+    [ASR_COMPUTE_INT8] = "int8",
+    [ASR_COMPUTE_INT8_FLOAT32] = "int8_float32",
+    [ASR_COMPUTE_INT8_BFLOAT16] = "int8_bfloat16",
+};
+#define N_TYPES ((int)(sizeof type_names / sizeof *type_names))
+
+int asr_compute_type_parse(const char *name)
+{
+    if (!name) return -1;
+    for (int i = 0; i < N_TYPES; i++)
+        if (strcmp(name, type_names[i]) == 0) return i;
+    return -1;
+}
+
+const char *asr_compute_type_name(asr_compute_type type)
+{
+    return (int)type >= 0 && (int)type < N_TYPES ? type_names[type] : "unknown";
+}
+
+/* The one place the default policy lives: int8 where vpdpbusd exists, else
+ * bfloat16 where vdpbf16ps does, else float32. */
+asr_compute_type asr_compute_type_auto(unsigned cpu_features)
+{
+    if ((cpu_features & ASR_ISA_VNNI) == ASR_ISA_VNNI) return ASR_COMPUTE_INT8;
+    if ((cpu_features & ASR_ISA_BF16) == ASR_ISA_BF16) return ASR_COMPUTE_BFLOAT16;
+    return ASR_COMPUTE_FLOAT32;
+}
+
+int asr_compute_type_is_int8(asr_compute_type type)
+{
+    return type == ASR_COMPUTE_INT8 || type == ASR_COMPUTE_INT8_FLOAT32 || type == ASR_COMPUTE_INT8_BFLOAT16;
+}
+
+asr_compute_type asr_model_compute_type(const asr_model *m)
+{
+    return m->compute_type;
+}
+
+int asr_model_linear_tensors(asr_model *m, asr_tensor **out, int cap)
+{
+    int n = 0;
+#define ADD(t) do { if (n < cap) out[n] = &(t); n++; } while (0)
+    for (int l = 0; m->w.enc && l < m->hp.n_audio_layer; l++) {
+        asr_encoder_layer *L = &m->w.enc[l];
+        ADD(L->attn_qkv_w);
+        ADD(L->attn_out_w);
+        ADD(L->mlp_fc1_w);
+        ADD(L->mlp_fc2_w);
+    }
+    ADD(m->w.tok_emb);
+    for (int l = 0; m->w.dec && l < m->hp.n_text_layer; l++) {
+        asr_decoder_layer *L = &m->w.dec[l];
+        ADD(L->self_qkv_w);
+        ADD(L->self_out_w);
+        ADD(L->cross_q_w);
+        ADD(L->cross_kv_w);
+        ADD(L->cross_out_w);
+        ADD(L->mlp_fc1_w);
+        ADD(L->mlp_fc2_w);
+    }
+#undef ADD
+    return n;
+}
+
+/* The format tensor t takes under the model's compute type. float32 keeps
+ * today's split: float32 where the encoder multiplies (its layers and the
+ * cross K/V projection), half where the decoder streams weights per token. */
+static asr_dtype target_dtype(const asr_model *m, const asr_tensor *t)
+{
+    int is_emb = t == &m->w.tok_emb, encoder_side = 0;
+    for (int l = 0; l < m->hp.n_text_layer; l++) encoder_side |= t == &m->w.dec[l].cross_kv_w;
+    for (int l = 0; l < m->hp.n_audio_layer; l++) {
+        const asr_encoder_layer *L = &m->w.enc[l];
+        encoder_side |= t == &L->attn_qkv_w || t == &L->attn_out_w || t == &L->mlp_fc1_w || t == &L->mlp_fc2_w;
+    }
+    switch (m->compute_type) {
+    case ASR_COMPUTE_FLOAT16: return ASR_DTYPE_F16;
+    case ASR_COMPUTE_BFLOAT16: return ASR_DTYPE_BF16;
+    case ASR_COMPUTE_INT8:
+    case ASR_COMPUTE_INT8_FLOAT32: return ASR_DTYPE_I8;
+    case ASR_COMPUTE_INT8_BFLOAT16: return is_emb ? ASR_DTYPE_BF16 : ASR_DTYPE_I8;
+    case ASR_COMPUTE_AUTO:
+    case ASR_COMPUTE_FLOAT32: break;
+    }
+    return encoder_side ? ASR_DTYPE_F32 : ASR_DTYPE_F16;
+}
+
+asr_status asr_model_convert_weights(asr_model *m, asr_error *err)
+{
+    asr_tensor *list[4096];
+    int n = asr_model_linear_tensors(m, list, 4096);
+    if (n > 4096) return asr_fail(err, ASR_ERR_MODEL, "model has too many layers (%d linear weights)", n);
+    int halves_used = 0;
+    for (int i = 0; i < n; i++) {
+        asr_status s = asr_tensor_convert(list[i], target_dtype(m, list[i]), err);
+        if (s != ASR_OK) return s;
+        halves_used |= !list[i]->owned && list[i]->dtype == ASR_DTYPE_F16;
+    }
+    /* The half arena holds only the decoder's matrices and the embedding:
+     * once every one of them was converted, it is dead weight. */
+    if (!halves_used) {
+        free(m->arena16);
+        m->arena16 = NULL;
+        m->arena_halves = 0;
+    }
+    return ASR_OK;
+}
