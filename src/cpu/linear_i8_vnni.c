@@ -49,17 +49,30 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *x, int ldx
                                                        const float *ws, float *y, int ldy, int c, int c_end,
                                                        int acc, const int MR, const int NP)
 {
-    __m512i a[6][4];
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NP; j++) a[i][j] = _mm512_setzero_si512();
-    for (int g = 0; g < k4; g++) {
-        __m512i w[4];
-        for (int j = 0; j < NP; j++) w[j] = _mm512_load_si512((const void *)(wp + j * pstride + (size_t)g * 64));
-        for (int i = 0; i < MR; i++) {
-            __m512i xb = _mm512_set1_epi32(load4(x + (size_t)i * ldx + 4 * (size_t)g));
-            for (int j = 0; j < NP; j++) a[i][j] = _mm512_dpbusd_epi32(a[i][j], xb, w[j]);
-        }
+    /* named accumulators, not an array: GCC then keeps all 24 in registers
+     * without copies around the destructive vpdpbusd */
+#define ACC_DECL(i) __m512i a##i##0 = _mm512_setzero_si512(), a##i##1 = a##i##0, a##i##2 = a##i##0, a##i##3 = a##i##0;
+    ACC_DECL(0) ACC_DECL(1) ACC_DECL(2) ACC_DECL(3) ACC_DECL(4) ACC_DECL(5)
+#define ROW(i)                                                                                  \
+    if (MR > i) {                                                                               \
+        __m512i xb = _mm512_set1_epi32(load4(x + (size_t)i * ldx + 4 * (size_t)g));             \
+        a##i##0 = _mm512_dpbusd_epi32(a##i##0, xb, w0);                                         \
+        if (NP > 1) a##i##1 = _mm512_dpbusd_epi32(a##i##1, xb, w1);                             \
+        if (NP > 2) a##i##2 = _mm512_dpbusd_epi32(a##i##2, xb, w2);                             \
+        if (NP > 3) a##i##3 = _mm512_dpbusd_epi32(a##i##3, xb, w3);                             \
     }
+    for (int g = 0; g < k4; g++) {
+        const int8_t *wg = wp + (size_t)g * 64;
+        __m512i w0 = _mm512_load_si512((const void *)wg), w1 = w0, w2 = w0, w3 = w0;
+        if (NP > 1) w1 = _mm512_load_si512((const void *)(wg + pstride));
+        if (NP > 2) w2 = _mm512_load_si512((const void *)(wg + 2 * pstride));
+        if (NP > 3) w3 = _mm512_load_si512((const void *)(wg + 3 * pstride));
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+    }
+#undef ROW
+#undef ACC_DECL
+    __m512i a[6][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23},
+                       {a30, a31, a32, a33}, {a40, a41, a42, a43}, {a50, a51, a52, a53}};
     for (int j = 0; j < NP; j++) {
         int c0 = c + 16 * j, left = c_end - c0;
         if (left <= 0) break;
