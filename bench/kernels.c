@@ -17,15 +17,18 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Core clock: a chain of dependent adds retires one per cycle. */
-static double measure_ghz(void)
+/* The core clock the kernel reports (/proc/cpuinfo "cpu MHz"); 0 if unknown.
+ * Timing a chain of dependent adds would be the direct way, but on a
+ * shared virtual machine other tenants' load makes it read low. */
+static double cpuinfo_ghz(void)
 {
-    const long n = 400000000;
-    long x = 0;
-    double t0 = now_s();
-    for (long i = 0; i < n; i++) __asm__ __volatile__("add $1, %0" : "+r"(x));
-    double t = now_s() - t0;
-    return (double)n / t / 1e9;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    double mhz = 0.0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "cpu MHz", 7) == 0 && sscanf(strchr(line, ':') + 1, "%lf", &mhz) == 1) break;
+    if (f) fclose(f);
+    return mhz / 1000.0;
 }
 
 /* Throughput of one instruction over 12 independent accumulators: ops per
@@ -77,11 +80,20 @@ int main(int argc, char **argv)
     fc = _mm512_set1_ps(1e-7f);
     ib = _mm512_set1_epi32(0x01010101);
     ic = _mm512_set1_epi32(0x3f803f80);
-    double ghz = measure_ghz();
-    double p_f32 = peak_fma(), p_bf16 = peak_bf16(), p_i8 = peak_vnni();
-    printf("clock %.2f GHz (dependent adds); measured single-core peaks: fp32 FMA %.1f GFLOP/s (%.1f/cycle), "
-           "vdpbf16ps %.1f (%.1f/cycle), vpdpbusd %.1f GOP/s (%.1f/cycle)\n",
+    double ghz = cpuinfo_ghz();
+    /* best of three: other processes may share the core */
+    double p_f32 = 0, p_bf16 = 0, p_i8 = 0;
+    for (int i = 0; i < 3; i++) {
+        double a = peak_fma(), b = peak_bf16(), c = peak_vnni();
+        p_f32 = a > p_f32 ? a : p_f32;
+        p_bf16 = b > p_bf16 ? b : p_bf16;
+        p_i8 = c > p_i8 ? c : p_i8;
+    }
+    printf("clock %.2f GHz (/proc/cpuinfo); measured single-core peaks (12 independent zmm accumulators):\n"
+           "  fp32 vfmadd %.1f GFLOP/s = %.1f flop/cycle; vdpbf16ps %.1f GFLOP/s = %.1f/cycle; "
+           "vpdpbusd %.1f GOP/s = %.1f/cycle\n",
            ghz, p_f32, p_f32 / ghz, p_bf16, p_bf16 / ghz, p_i8, p_i8 / ghz);
+    printf("  (%% columns below are of these measured peaks)\n");
 
     static const struct { const char *name; int n, in, out; } shapes[] = {
         {"tiny qkv", 1500, 384, 1152},  {"tiny out", 1500, 384, 384},   {"tiny fc1", 1500, 384, 1536},

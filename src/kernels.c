@@ -59,7 +59,7 @@ void asr_gelu(float *x, size_t n)
         return;
     }
 #endif
-    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+    asr_gelu_scalar(x, n);
 }
 
 void asr_softmax(float *x, int n)
@@ -70,6 +70,16 @@ void asr_softmax(float *x, int n)
         return;
     }
 #endif
+    asr_softmax_scalar(x, n);
+}
+
+void asr_gelu_scalar(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+void asr_softmax_scalar(float *x, int n)
+{
     float max = -INFINITY;
     for (int i = 0; i < n; i++) if (x[i] > max) max = x[i];
     if (max == -INFINITY) {

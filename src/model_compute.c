@@ -1,6 +1,9 @@
 /* model_compute.c — compute types: names, what AUTO resolves to, and converting a loaded model's linear weights to them. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cpu/features.h"
 #include "model.h"
@@ -97,6 +100,20 @@ static asr_dtype target_dtype(const asr_model *m, const asr_tensor *t)
     return encoder_side ? ASR_DTYPE_F32 : ASR_DTYPE_F16;
 }
 
+/* A float32 matrix in the arena that was converted to another format is
+ * dead: its whole pages go back to the system (the arena stays one
+ * allocation). Skipped if another tensor shares its memory. */
+static void release_pages(asr_model *m, asr_tensor **list, int n, int self, const asr_tensor *old)
+{
+    const float *lo = old->data, *hi = lo + (size_t)old->rows * (size_t)old->cols;
+    if (!m->arena || lo < m->arena || hi > m->arena + m->arena_floats) return;
+    for (int i = 0; i < n; i++)
+        if (i != self && (const float *)list[i]->data >= lo && (const float *)list[i]->data < hi) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)lo + page - 1) / page * page, b = (uintptr_t)hi / page * page;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 asr_status asr_model_convert_weights(asr_model *m, asr_error *err)
 {
     asr_tensor *list[4096];
@@ -104,9 +121,12 @@ asr_status asr_model_convert_weights(asr_model *m, asr_error *err)
     if (n > 4096) return asr_fail(err, ASR_ERR_MODEL, "model has too many layers (%d linear weights)", n);
     int halves_used = 0;
     for (int i = 0; i < n; i++) {
+        asr_tensor before = *list[i];
         asr_status s = asr_tensor_convert(list[i], target_dtype(m, list[i]), err);
         if (s != ASR_OK) return s;
         halves_used |= !list[i]->owned && list[i]->dtype == ASR_DTYPE_F16;
+        if (list[i]->data != before.data && !before.owned && before.dtype == ASR_DTYPE_F32)
+            release_pages(m, list, n, i, &before);
     }
     /* The half arena holds only the decoder's matrices and the embedding:
      * once every one of them was converted, it is dead weight. */

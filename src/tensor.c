@@ -150,11 +150,10 @@ static asr_status to_i8(asr_tensor *t, asr_tensor *out, asr_error *err)
             scale[r] = quantise_row(row, cols, q);
         }
         int32_t sum = 0;
-        for (int k = 0; k < cols; k++) {
-            d[p16k4_at(r, k, cols)] = q[k];
-            sum += q[k];
-        }
+        for (int k = 0; k < cols; k++) sum += q[k];
         comp[r] = 128 * sum;
+        int8_t *dst = d + p16k4_at(r, 0, cols); /* then every 64 bytes, 4 inputs */
+        for (int g = 0; g < cols / 4; g++) memcpy(dst + (size_t)g * 4 * ASR_PANEL, q + 4 * g, 4);
     }
     free(row);
     free(q);
@@ -185,8 +184,11 @@ static asr_status to_rows(asr_tensor *t, asr_dtype dtype, asr_tensor *out, asr_e
         } else if (dtype == ASR_DTYPE_F16) {
             asr_f32_to_f16_n(row, (uint16_t *)mem + (size_t)r * cols, (size_t)cols);
         } else {
-            uint16_t *d = (uint16_t *)mem;
-            for (int k = 0; k < cols; k++) d[p16k2_at(r, k, cols)] = asr_f32_to_bf16(row[k]);
+            uint16_t *d = (uint16_t *)mem + p16k2_at(r, 0, cols); /* then every 32 halves, 2 inputs */
+            for (int k = 0; k < cols; k += 2) {
+                d[(size_t)k * ASR_PANEL] = asr_f32_to_bf16(row[k]);
+                d[(size_t)k * ASR_PANEL + 1] = asr_f32_to_bf16(row[k + 1]);
+            }
         }
     }
     free(row);

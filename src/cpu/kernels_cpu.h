@@ -46,6 +46,9 @@ void asr_f16_cols_avx2(const float *x, int n, int in, const uint16_t *w, float *
 #endif
 
 /* ---- element-wise and attention helpers ------------------------------------------ */
+/* Portable forms of asr_gelu and asr_softmax (kernels.c). */
+void asr_gelu_scalar(float *x, size_t n);
+void asr_softmax_scalar(float *x, int n);
 #if defined(__x86_64__)
 void asr_gelu_avx2(float *x, size_t n);
 void asr_softmax_avx2(float *x, int n);

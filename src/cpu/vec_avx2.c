@@ -68,8 +68,12 @@ void asr_softmax_avx2(float *x, int n)
     }
     __m256 vmax = _mm256_set1_ps(max), vsum = _mm256_setzero_ps();
     int i = 0;
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
     for (; i + 8 <= n; i += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+        /* exp8 clamps its input, so a masked -inf would give e^-87 ≈ 1e-38,
+         * not the 0 the contract (and the scalar form) promise */
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(v, vmax)), _mm256_cmp_ps(v, ninf, _CMP_NEQ_OQ));
         _mm256_storeu_ps(x + i, e);
         vsum = _mm256_add_ps(vsum, e);
     }

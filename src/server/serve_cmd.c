@@ -185,6 +185,9 @@ int asr_cli_serve(int argc, char **argv)
     asr_error err;
     asr_model_params mp = asr_model_default_params();
     mp.n_threads = cfg.threads;
+    /* float32 until the server has a compute-type option (the library's AUTO
+     * picks int8/bfloat16 by CPU, which the accuracy gate has yet to pass) */
+    mp.compute_type = ASR_COMPUTE_FLOAT32;
     double t0 = srv_now();
     asr_model *model = NULL;
     if (asr_model_load(cfg.model_path, &mp, &model, &err) != ASR_OK) {
