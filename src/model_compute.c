@@ -1,4 +1,4 @@
-/* model_compute.c — compute types: names, what AUTO resolves to, and converting a loaded model's linear weights to them. */
+/* model_compute.c — compute types: names, what AUTO means, converting a loaded model's linear weights to them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -107,6 +107,9 @@ static uint16_t *f16_at(const asr_tensor *t, size_t off)
     return t->dtype == ASR_DTYPE_F16 && t->layout == ASR_LAYOUT_ROWS && t->data ? (uint16_t *)t->data + off : NULL;
 }
 
+/* add_slot's float32 and half arguments for a matrix from element off on */
+#define MAT(t, off) f32_at(&(t), (off)), f16_at(&(t), (off))
+
 /* Every tensor of a whisper.cpp file, in the order openai's state_dict has
  * them, pointing into the model's fused weights (w must already point into
  * an arena). Whisper needs n_audio_state == n_text_state, checked by callers. */
@@ -123,18 +126,18 @@ static int build_slots(const asr_hparams *hp, const asr_weights *w, ggml_slots *
     for (int i = 0; i < hp->n_audio_layer && ok; i++) {
         const asr_encoder_layer *L = &w->enc[i];
         const char *p = "encoder.blocks";
-        ok &= add_slot(s, f32_at(&L->attn_qkv_w, 0), f16_at(&L->attn_qkv_w, 0), 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
+        ok &= add_slot(s, MAT(L->attn_qkv_w, 0), 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
         ok &= add_slot(s, L->attn_qkv_b, NULL, 0, SHAPE(d), "%s.%d.attn.query.bias", p, i);
-        ok &= add_slot(s, f32_at(&L->attn_qkv_w, (size_t)d * d), f16_at(&L->attn_qkv_w, (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
-        ok &= add_slot(s, f32_at(&L->attn_qkv_w, 2 * (size_t)d * d), f16_at(&L->attn_qkv_w, 2 * (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
+        ok &= add_slot(s, MAT(L->attn_qkv_w, (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
+        ok &= add_slot(s, MAT(L->attn_qkv_w, 2 * (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
         ok &= add_slot(s, L->attn_qkv_b + 2 * (size_t)d, NULL, 0, SHAPE(d), "%s.%d.attn.value.bias", p, i);
-        ok &= add_slot(s, f32_at(&L->attn_out_w, 0), f16_at(&L->attn_out_w, 0), 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
+        ok &= add_slot(s, MAT(L->attn_out_w, 0), 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
         ok &= add_slot(s, L->attn_out_b, NULL, 0, SHAPE(d), "%s.%d.attn.out.bias", p, i);
         ok &= add_slot(s, L->attn_ln_g, NULL, 0, SHAPE(d), "%s.%d.attn_ln.weight", p, i);
         ok &= add_slot(s, L->attn_ln_b, NULL, 0, SHAPE(d), "%s.%d.attn_ln.bias", p, i);
-        ok &= add_slot(s, f32_at(&L->mlp_fc1_w, 0), f16_at(&L->mlp_fc1_w, 0), 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
+        ok &= add_slot(s, MAT(L->mlp_fc1_w, 0), 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
         ok &= add_slot(s, L->mlp_fc1_b, NULL, 0, SHAPE(4 * d), "%s.%d.mlp.0.bias", p, i);
-        ok &= add_slot(s, f32_at(&L->mlp_fc2_w, 0), f16_at(&L->mlp_fc2_w, 0), 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
+        ok &= add_slot(s, MAT(L->mlp_fc2_w, 0), 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
         ok &= add_slot(s, L->mlp_fc2_b, NULL, 0, SHAPE(d), "%s.%d.mlp.2.bias", p, i);
         ok &= add_slot(s, L->mlp_ln_g, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.weight", p, i);
         ok &= add_slot(s, L->mlp_ln_b, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.bias", p, i);
@@ -142,31 +145,31 @@ static int build_slots(const asr_hparams *hp, const asr_weights *w, ggml_slots *
     ok &= add_slot(s, w->enc_ln_g, NULL, 0, SHAPE(d), "encoder.ln_post.weight");
     ok &= add_slot(s, w->enc_ln_b, NULL, 0, SHAPE(d), "encoder.ln_post.bias");
     ok &= add_slot(s, w->dec_pos, NULL, 0, SHAPE(hp->n_text_ctx, d), "decoder.positional_embedding");
-    ok &= add_slot(s, f32_at(&w->tok_emb, 0), f16_at(&w->tok_emb, 0), 1, SHAPE(hp->n_vocab, d), "decoder.token_embedding.weight");
+    ok &= add_slot(s, MAT(w->tok_emb, 0), 1, SHAPE(hp->n_vocab, d), "decoder.token_embedding.weight");
     for (int i = 0; i < hp->n_text_layer && ok; i++) {
         const asr_decoder_layer *L = &w->dec[i];
         const char *p = "decoder.blocks";
-        ok &= add_slot(s, f32_at(&L->self_qkv_w, 0), f16_at(&L->self_qkv_w, 0), 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
+        ok &= add_slot(s, MAT(L->self_qkv_w, 0), 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
         ok &= add_slot(s, L->self_qkv_b, NULL, 0, SHAPE(d), "%s.%d.attn.query.bias", p, i);
-        ok &= add_slot(s, f32_at(&L->self_qkv_w, (size_t)d * d), f16_at(&L->self_qkv_w, (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
-        ok &= add_slot(s, f32_at(&L->self_qkv_w, 2 * (size_t)d * d), f16_at(&L->self_qkv_w, 2 * (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
+        ok &= add_slot(s, MAT(L->self_qkv_w, (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
+        ok &= add_slot(s, MAT(L->self_qkv_w, 2 * (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
         ok &= add_slot(s, L->self_qkv_b + 2 * (size_t)d, NULL, 0, SHAPE(d), "%s.%d.attn.value.bias", p, i);
-        ok &= add_slot(s, f32_at(&L->self_out_w, 0), f16_at(&L->self_out_w, 0), 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
+        ok &= add_slot(s, MAT(L->self_out_w, 0), 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
         ok &= add_slot(s, L->self_out_b, NULL, 0, SHAPE(d), "%s.%d.attn.out.bias", p, i);
         ok &= add_slot(s, L->self_ln_g, NULL, 0, SHAPE(d), "%s.%d.attn_ln.weight", p, i);
         ok &= add_slot(s, L->self_ln_b, NULL, 0, SHAPE(d), "%s.%d.attn_ln.bias", p, i);
-        ok &= add_slot(s, f32_at(&L->cross_q_w, 0), f16_at(&L->cross_q_w, 0), 1, SHAPE(d, d), "%s.%d.cross_attn.query.weight", p, i);
+        ok &= add_slot(s, MAT(L->cross_q_w, 0), 1, SHAPE(d, d), "%s.%d.cross_attn.query.weight", p, i);
         ok &= add_slot(s, L->cross_q_b, NULL, 0, SHAPE(d), "%s.%d.cross_attn.query.bias", p, i);
-        ok &= add_slot(s, f32_at(&L->cross_kv_w, 0), f16_at(&L->cross_kv_w, 0), 1, SHAPE(d, d), "%s.%d.cross_attn.key.weight", p, i);
-        ok &= add_slot(s, f32_at(&L->cross_kv_w, (size_t)d * d), f16_at(&L->cross_kv_w, (size_t)d * d), 1, SHAPE(d, d), "%s.%d.cross_attn.value.weight", p, i);
+        ok &= add_slot(s, MAT(L->cross_kv_w, 0), 1, SHAPE(d, d), "%s.%d.cross_attn.key.weight", p, i);
+        ok &= add_slot(s, MAT(L->cross_kv_w, (size_t)d * d), 1, SHAPE(d, d), "%s.%d.cross_attn.value.weight", p, i);
         ok &= add_slot(s, L->cross_kv_b + (size_t)d, NULL, 0, SHAPE(d), "%s.%d.cross_attn.value.bias", p, i);
-        ok &= add_slot(s, f32_at(&L->cross_out_w, 0), f16_at(&L->cross_out_w, 0), 1, SHAPE(d, d), "%s.%d.cross_attn.out.weight", p, i);
+        ok &= add_slot(s, MAT(L->cross_out_w, 0), 1, SHAPE(d, d), "%s.%d.cross_attn.out.weight", p, i);
         ok &= add_slot(s, L->cross_out_b, NULL, 0, SHAPE(d), "%s.%d.cross_attn.out.bias", p, i);
         ok &= add_slot(s, L->cross_ln_g, NULL, 0, SHAPE(d), "%s.%d.cross_attn_ln.weight", p, i);
         ok &= add_slot(s, L->cross_ln_b, NULL, 0, SHAPE(d), "%s.%d.cross_attn_ln.bias", p, i);
-        ok &= add_slot(s, f32_at(&L->mlp_fc1_w, 0), f16_at(&L->mlp_fc1_w, 0), 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
+        ok &= add_slot(s, MAT(L->mlp_fc1_w, 0), 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
         ok &= add_slot(s, L->mlp_fc1_b, NULL, 0, SHAPE(4 * d), "%s.%d.mlp.0.bias", p, i);
-        ok &= add_slot(s, f32_at(&L->mlp_fc2_w, 0), f16_at(&L->mlp_fc2_w, 0), 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
+        ok &= add_slot(s, MAT(L->mlp_fc2_w, 0), 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
         ok &= add_slot(s, L->mlp_fc2_b, NULL, 0, SHAPE(d), "%s.%d.mlp.2.bias", p, i);
         ok &= add_slot(s, L->mlp_ln_g, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.weight", p, i);
         ok &= add_slot(s, L->mlp_ln_b, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.bias", p, i);

@@ -1,4 +1,4 @@
-/* linear.c — asr_linear: splits a product into tasks on the state's pool and picks each task's kernel by weight format and instruction set.
+/* linear.c — asr_linear: tasks on the state's pool, each kernel picked by weight format and instruction set.
  *
  * float32 weights go to OpenBLAS sgemm, one thread per call and one slice
  * of rows per task, so the parallelism is ours and belongs to the request's

@@ -1,4 +1,4 @@
-/* linear_bf16.c — bfloat16 GEMM with AVX-512 BF16 (vdpbf16ps): bf16 activations × bf16 weight panels, float32 sums. */
+/* linear_bf16.c — bfloat16 GEMM with AVX-512 BF16 (vdpbf16ps): bf16 activations × weight panels, f32 sums. */
 #include "cpu/kernels_cpu.h"
 
 #if defined(__x86_64__)

@@ -1,4 +1,4 @@
-/* linear_f16_avx2.c — the decoder's half-weight register kernel (F16C widening, FMA), reading each weight once for all rows. */
+/* linear_f16_avx2.c — the decoder's half-weight register kernel (F16C, FMA): each weight read once for all rows. */
 #include "cpu/kernels_cpu.h"
 
 #if defined(__x86_64__)
