@@ -7,6 +7,7 @@
 
 #include "cpu/features.h"
 #include "model.h"
+#include "pool.h"
 
 static const char *const type_names[] = {
     [ASR_COMPUTE_AUTO] = "auto",
@@ -114,20 +115,64 @@ static void release_pages(asr_model *m, asr_tensor **list, int n, int self, cons
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+typedef struct convert_job {
+    asr_tensor **list;
+    const asr_dtype *target;
+    asr_status *status;
+    asr_error *errors;
+} convert_job;
+
+static void convert_task(void *ctx, int task, int thread)
+{
+    const convert_job *j = ctx;
+    (void)thread;
+    j->status[task] = asr_tensor_convert(j->list[task], j->target[task], &j->errors[task]);
+}
+
 asr_status asr_model_convert_weights(asr_model *m, asr_error *err)
 {
     asr_tensor *list[4096];
     int n = asr_model_linear_tensors(m, list, 4096);
     if (n > 4096) return asr_fail(err, ASR_ERR_MODEL, "model has too many layers (%d linear weights)", n);
+    asr_tensor *before = malloc((size_t)n * sizeof *before);
+    asr_dtype *target = malloc((size_t)n * sizeof *target);
+    asr_status *status = malloc((size_t)n * sizeof *status);
+    asr_error *errors = malloc((size_t)n * sizeof *errors);
+    /* tensors are independent: converted on the model's threads (large-v3
+     * quantises 1.5e9 values) */
+    asr_pool *pool = asr_pool_new(m->n_threads);
+    if (!before || !target || !status || !errors || !pool) {
+        free(before);
+        free(target);
+        free(status);
+        free(errors);
+        asr_pool_free(pool);
+        return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory converting the weights");
+    }
+    for (int i = 0; i < n; i++) {
+        before[i] = *list[i];
+        target[i] = target_dtype(m, list[i]);
+    }
+    convert_job job = {list, target, status, errors};
+    asr_pool_run(pool, convert_task, &job, n);
+    asr_pool_free(pool);
+    asr_status s = ASR_OK;
+    for (int i = 0; i < n && s == ASR_OK; i++)
+        if (status[i] != ASR_OK) {
+            s = status[i];
+            if (err) *err = errors[i];
+        }
     int halves_used = 0;
     for (int i = 0; i < n; i++) {
-        asr_tensor before = *list[i];
-        asr_status s = asr_tensor_convert(list[i], target_dtype(m, list[i]), err);
-        if (s != ASR_OK) return s;
         halves_used |= !list[i]->owned && list[i]->dtype == ASR_DTYPE_F16;
-        if (list[i]->data != before.data && !before.owned && before.dtype == ASR_DTYPE_F32)
-            release_pages(m, list, n, i, &before);
+        if (s == ASR_OK && list[i]->data != before[i].data && !before[i].owned && before[i].dtype == ASR_DTYPE_F32)
+            release_pages(m, list, n, i, &before[i]);
     }
+    free(before);
+    free(target);
+    free(status);
+    free(errors);
+    if (s != ASR_OK) return s;
     /* The half arena holds only the decoder's matrices and the embedding:
      * once every one of them was converted, it is dead weight. */
     if (!halves_used) {
