@@ -33,6 +33,7 @@ WORKDIR /src
 COPY Makefile ./
 COPY include include
 COPY src src
+COPY scripts/embed-files.sh scripts/
 RUN make -j"$(nproc)" build/asr && strip --strip-debug build/asr
 # `asr models pull` fetches the model with pip (build stage only; the runtime
 # image has no Python). Behind a TLS-inspecting proxy, hand pip the CA bundle

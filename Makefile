@@ -44,9 +44,10 @@ LIB_SRC    := $(wildcard src/*.c) $(wildcard src/cpu/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 TEST_SRC   := $(wildcard tests/unit/*.c)
+WEB_FILES  := $(sort $(wildcard src/server/web/*))
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
-APP_OBJ    := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(CLI_SRC:%.c=$(BUILD)/%.o)
+APP_OBJ    := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(CLI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_files.o
 TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test clean bench-kernels
@@ -61,6 +62,15 @@ $(BUILD)/asr: $(APP_OBJ) $(BUILD)/libasr.a
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libasr.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libasr.a $(LDLIBS)
+
+# The web page of `asr serve` (src/server/web/), compiled in as byte arrays.
+# The directory too, so that removing a file rebuilds the list.
+$(BUILD)/gen/web_files.c: $(WEB_FILES) src/server/web/. scripts/embed-files.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed-files.sh $(WEB_FILES) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/web_files.o: $(BUILD)/gen/web_files.c
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

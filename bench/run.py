@@ -47,7 +47,10 @@ import evalset  # noqa: E402
 import normalizer  # noqa: E402
 
 MODES = {"greedy": 1, "beam5": 5}
-ALL_SYSTEMS = ["asr", "faster-whisper-int8", "faster-whisper-float32", "whisper.cpp"]
+# "asr" runs the default compute type (auto); "asr-TYPE" a given one. "whisper.cpp" runs the
+# f16 ggml file of the same weights, "whisper.cpp-q8_0" its q8_0 file (ggml's int8 blocks, the
+# fast path of whisper.cpp's CPU kernels), both written by `asr convert`.
+ALL_SYSTEMS = ["asr", "faster-whisper-int8", "faster-whisper-float32", "whisper.cpp", "whisper.cpp-q8_0"]
 ALL_PARTS = ["accuracy", "speed", "longform", "server"]
 
 
@@ -57,7 +60,7 @@ ALL_PARTS = ["accuracy", "speed", "longform", "server"]
 class System:
     name: str
     engine: str              # "asr", "faster-whisper" or "whisper.cpp"
-    compute_type: str = ""   # faster-whisper only
+    compute_type: str = ""   # faster-whisper and asr-TYPE; whisper.cpp: "q8_0" or "" (f16)
     skip: str = ""           # why it cannot run here; empty when it can
     model_file: str = ""     # whisper.cpp: the ggml file made by asr convert
 
@@ -90,8 +93,8 @@ def importable(module: str) -> bool:
 def make_systems(b: Bench, names: list) -> list:
     systems = []
     for name in names:
-        if name == "asr":
-            s = System("asr", "asr")
+        if name == "asr" or name.startswith("asr-"):
+            s = System(name, "asr", compute_type=name[4:])
             if not os.access(b.args.asr, os.X_OK):
                 s.skip = f"no asr binary at {b.args.asr}"
             elif "--model" not in b.asr_help:
@@ -100,12 +103,12 @@ def make_systems(b: Bench, names: list) -> list:
             s = System(name, "faster-whisper", compute_type=name.split("-", 2)[2])
             if not importable("faster_whisper"):
                 s.skip = "faster-whisper not installed (run bench/setup.sh)"
-        elif name == "whisper.cpp":
-            s = System(name, "whisper.cpp")
+        elif name in ("whisper.cpp", "whisper.cpp-q8_0"):
+            s = System(name, "whisper.cpp", compute_type="q8_0" if name.endswith("q8_0") else "")
             if not importable("pywhispercpp"):
                 s.skip = "pywhispercpp not installed (run bench/setup.sh)"
             else:
-                s.model_file, s.skip = convert_to_ggml(b, b.args.model)
+                s.model_file, s.skip = convert_to_ggml(b, b.args.model, s.compute_type)
         else:
             raise SystemExit(f"unknown system {name!r}; known: {', '.join(ALL_SYSTEMS)}")
         if s.skip:
@@ -114,12 +117,13 @@ def make_systems(b: Bench, names: list) -> list:
     return systems
 
 
-def convert_to_ggml(b: Bench, model_dir: str) -> tuple:
-    """whisper.cpp runs the very weights asr has: `asr convert MODEL out.bin`."""
-    out = b.work / f"ggml-{Path(model_dir).name}.bin"
+def convert_to_ggml(b: Bench, model_dir: str, quant: str = "") -> tuple:
+    """whisper.cpp runs the very weights asr has: `asr convert MODEL out.bin [--q8_0]`."""
+    out = b.work / f"ggml-{Path(model_dir).name}{'-' + quant if quant else ''}.bin"
     if out.is_file():
         return str(out), ""
-    rc, text = run_text([b.args.asr, "convert", model_dir, str(out)], timeout=300)
+    rc, text = run_text([b.args.asr, "convert", model_dir, str(out)] + ([f"--{quant}"] if quant else []),
+                        timeout=300)
     if rc != 0 or not out.is_file():
         first = text.strip().splitlines()[:1]
         return "", "no asr convert" + (f": {first[0]}" if first else "")
@@ -174,6 +178,8 @@ def run_system(b: Bench, s: System, beam: int, files: list, language: str = "en"
     if s.engine == "asr":
         base = [b.args.asr, "transcribe", "--model", model, "--threads", str(b.args.threads),
                 "--output-format", "verbose_json"]
+        if s.compute_type:
+            base += ["--compute-type", s.compute_type]
         if beam > 1:
             base += ["--beam-size", str(beam)]
         if language != "en" or "--language" in b.asr_help:
@@ -345,11 +351,11 @@ def part_multilingual(b: Bench, systems: list, results: dict) -> None:
             continue
         sys_ = s
         if s.engine == "whisper.cpp":
-            ggml, why = convert_to_ggml(b, str(model))
+            ggml, why = convert_to_ggml(b, str(model), s.compute_type)
             if why:
-                b.note(f"whisper.cpp fleurs/de: skipped ({why})")
+                b.note(f"{s.name} fleurs/de: skipped ({why})")
                 continue
-            sys_ = System(s.name, s.engine, model_file=ggml)
+            sys_ = System(s.name, s.engine, compute_type=s.compute_type, model_file=ggml)
         r = run_system(b, sys_, 1, [c.path for c in clips], language="de", model=str(model))
         if r["rc"] == 0:
             sc = score(clips, r["outputs"])

@@ -113,6 +113,18 @@ const char *asr_model_type(const asr_model *model); /* "tiny", "base", ... */
 /* The compute type the model was loaded in (never ASR_COMPUTE_AUTO). */
 asr_compute_type asr_model_compute_type(const asr_model *model);
 
+/* Shapes and storage of a loaded model (openai/whisper's ModelDimensions). */
+typedef struct asr_model_info {
+    const char *type;          /* as asr_model_type                           */
+    const char *format;        /* "ctranslate2" or "ggml": the file it came from */
+    asr_compute_type compute_type;
+    int multilingual;
+    int n_mels, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer;
+    int n_vocab, n_text_ctx, n_text_state, n_text_head, n_text_layer;
+    size_t weight_bytes;       /* memory the weights take as loaded           */
+} asr_model_info;
+void asr_model_get_info(const asr_model *model, asr_model_info *info);
+
 /* Write the model as a whisper.cpp ggml file (f16 or f32 tensors). */
 asr_status asr_model_write_ggml(const asr_model *model, const char *out_path,
                                 int use_f16, asr_error *err);
@@ -134,10 +146,44 @@ typedef struct asr_audio {
     size_t n_samples;
 } asr_audio;
 
+/* Decoded-length limit of asr_audio_default_limits(): 3 hours, as `asr serve`
+ * --max-audio-seconds (16 kHz float: 0.69 GB of samples). */
+#define ASR_AUDIO_DEFAULT_MAX_DURATION_S 10800.0
+/* Whatever the limits, the decoder refuses input that cannot be real audio,
+ * with ASR_ERR_AUDIO, before it allocates for it:
+ *  - a sample rate outside [ASR_AUDIO_MIN_RATE, ASR_AUDIO_MAX_RATE]: below
+ *    1 kHz no codec or container in use carries audio (the lowest real rates
+ *    are 4-8 kHz: telephony, AAC's 7.35 kHz, Flash ADPCM's 5.5 kHz), and a
+ *    1 Hz WAV would turn each stored byte into 16000 samples; 768 kHz is the
+ *    highest rate of real converters and PCM formats;
+ *  - more than ASR_AUDIO_MAX_CHANNELS channels (libswresample's limit; 22.2
+ *    surround has 24);
+ *  - more than ASR_AUDIO_MAX_SECONDS_PER_BYTE seconds of audio per input byte
+ *    (but always at least ASR_AUDIO_MIN_SECONDS_ALLOWED s): digital silence,
+ *    the densest content there is, takes 0.001-0.011 s per byte from the
+ *    FLAC, Opus, Vorbis, AAC and MP3 encoders, so 0.1 s is 10x above any real
+ *    file, and a 10 KB upload can never decode to more than 1000 s. For a
+ *    pipe, whose size is unknown, the bytes read so far count.
+ * Raw s16le input has a fixed 2 bytes per sample and none of these checks. */
+#define ASR_AUDIO_MIN_RATE 1000
+#define ASR_AUDIO_MAX_RATE 768000
+#define ASR_AUDIO_MAX_CHANNELS 64
+#define ASR_AUDIO_MAX_SECONDS_PER_BYTE 0.1
+#define ASR_AUDIO_MIN_SECONDS_ALLOWED 60.0
+
 typedef struct asr_audio_limits {
-    double max_duration_s;  /* 0 = unlimited; longer audio → ASR_ERR_TOO_LARGE */
+    double max_duration_s;  /* 0 = unlimited; longer audio → ASR_ERR_TOO_LARGE
+                               (default ASR_AUDIO_DEFAULT_MAX_DURATION_S); checked
+                               before the sample buffer grows past it */
     double deadline_s;      /* 0 = none; wall-clock budget for decoding → ASR_ERR_TIMEOUT */
     int raw_pcm_s16le;      /* treat input as headerless 16 kHz mono s16le  */
+    /* Polled for every read, packet, frame and resampled chunk, and from
+     * FFmpeg's interrupt callback (so a demuxer waiting in a read stops too);
+     * non-zero → ASR_ERR_CANCELLED. NULL = never. A server sets it to stop
+     * decoding when the client disconnects or the process shuts down. Called
+     * on the decoding thread; keep it cheap (an atomic load). */
+    int (*should_abort)(void *user_data);
+    void *abort_user_data;
 } asr_audio_limits;
 
 asr_audio_limits asr_audio_default_limits(void);

@@ -24,6 +24,8 @@ packages=(
     curl ca-certificates git
     # container image test: buildah builds on a debootstrapped base, ip sets up a netns
     buildah debootstrap iproute2
+    # the web page test drives headless Chromium (tests/integration/web_page.py)
+    chromium chromium-driver
 )
 
 if [ "${1:-}" = "--print" ]; then

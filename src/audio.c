@@ -39,10 +39,16 @@ static const char *const allowed_formats[] = {
 /* Damaged packets are skipped as ffmpeg does, up to this many: past it the
  * input is more garbage than audio and decoding it is wasted work. */
 #define MAX_BAD_PACKETS 1000
+/* Resampling runs in chunks of this many input samples into a fixed buffer,
+ * so no allocation depends on how much a frame claims to expand to. At the
+ * lowest accepted rate (1 kHz → 16 kHz) a chunk gives 16384 samples, plus
+ * the filter's delay: PCM16_CAP holds both with room to spare. */
+#define RESAMPLE_IN_CHUNK 1024
+#define PCM16_CAP 32768
 
 asr_audio_limits asr_audio_default_limits(void)
 {
-    return (asr_audio_limits){.max_duration_s = 0, .deadline_s = 0, .raw_pcm_s16le = 0};
+    return (asr_audio_limits){.max_duration_s = ASR_AUDIO_DEFAULT_MAX_DURATION_S};
 }
 
 void asr_audio_free(asr_audio *audio)
@@ -76,22 +82,41 @@ typedef struct byte_source {
     const uint8_t *data;    /* set for memory                   */
     size_t size, pos;
     int64_t file_size;      /* -1 when unknown                  */
+    uint64_t bytes_read;    /* handed to the demuxer so far      */
     double deadline;        /* monotonic seconds, 0 = none      */
+    int (*should_abort)(void *user_data); /* the caller's hook, or NULL */
+    void *abort_user_data;
     int timed_out;
+    int aborted;            /* should_abort said stop           */
     int read_failed;        /* the FILE reported an error: a real I/O failure */
 } byte_source;
 
-static int deadline_passed(byte_source *src)
+/* Whether decoding must stop now: the caller's hook asked, or the deadline
+ * passed. Sticky, so every layer that polls agrees on the reason. */
+static int must_stop(byte_source *src)
 {
-    if (src->deadline > 0 && now_s() > src->deadline)
+    if (!src->aborted && src->should_abort && src->should_abort(src->abort_user_data))
+        src->aborted = 1;
+    if (!src->aborted && !src->timed_out && src->deadline > 0 && now_s() > src->deadline)
         src->timed_out = 1;
-    return src->timed_out;
+    return src->aborted || src->timed_out;
+}
+
+/* Bytes of input the ratio cap is measured against: the whole input where
+ * its size is known, else (a pipe) what has been read so far. */
+static uint64_t source_size_for_cap(const byte_source *src)
+{
+    if (!src->file)
+        return src->size;
+    if (src->file_size >= 0 && (uint64_t)src->file_size > src->bytes_read)
+        return (uint64_t)src->file_size;
+    return src->bytes_read;
 }
 
 static int source_read(void *opaque, uint8_t *buf, int buf_size)
 {
     byte_source *src = opaque;
-    if (deadline_passed(src))
+    if (must_stop(src))
         return AVERROR_EXIT;
     if (buf_size <= 0)
         return 0;
@@ -101,6 +126,7 @@ static int source_read(void *opaque, uint8_t *buf, int buf_size)
             src->read_failed = ferror(src->file) != 0;
             return src->read_failed ? AVERROR(EIO) : AVERROR_EOF;
         }
+        src->bytes_read += got;
         return (int)got;
     }
     if (src->pos >= src->size)
@@ -110,6 +136,7 @@ static int source_read(void *opaque, uint8_t *buf, int buf_size)
         n = (size_t)buf_size;
     memcpy(buf, src->data + src->pos, n);
     src->pos += n;
+    src->bytes_read += n;
     return (int)n;
 }
 
@@ -144,27 +171,56 @@ static int64_t source_seek(void *opaque, int64_t offset, int whence)
     return target;
 }
 
-static int interrupt_cb(void *opaque) { return deadline_passed(opaque); }
+/* FFmpeg polls this inside blocking work (probing, reads, stream analysis). */
+static int interrupt_cb(void *opaque) { return must_stop(opaque); }
 
 /* ---- where the samples go ------------------------------------------------- */
 
 typedef struct pcm_sink {
     float *samples; /* (cap,) mono 16 kHz */
     size_t n, cap;
-    size_t max_samples; /* SIZE_MAX = unlimited */
+    size_t max_samples; /* from max_duration_s; SIZE_MAX = unlimited */
+    double max_duration_s;
+    const byte_source *ratio_src; /* input the seconds-per-byte cap applies to; NULL = none */
 } pcm_sink;
 
-/* Make room for `extra` more samples; 0 on success or an asr_status. */
+/* Samples the seconds-per-byte cap allows for this input (SIZE_MAX = no cap). */
+static size_t ratio_max_samples(const pcm_sink *sink)
+{
+    if (!sink->ratio_src)
+        return SIZE_MAX;
+    double seconds = (double)source_size_for_cap(sink->ratio_src) * ASR_AUDIO_MAX_SECONDS_PER_BYTE;
+    if (seconds < ASR_AUDIO_MIN_SECONDS_ALLOWED)
+        seconds = ASR_AUDIO_MIN_SECONDS_ALLOWED;
+    double samples = seconds * ASR_SAMPLE_RATE;
+    return samples < (double)(SIZE_MAX / 8) ? (size_t)samples : SIZE_MAX / 8;
+}
+
+/* Check that `extra` more samples fit every budget, then make room for them.
+ * The budget is checked first and the buffer never grows past it, so a
+ * refused input never costs more memory than the limit it broke. */
 static asr_status sink_reserve(pcm_sink *sink, size_t extra, asr_error *err)
 {
-    if (extra > SIZE_MAX / sizeof(float) - sink->n)
-        return asr_fail(err, ASR_ERR_TOO_LARGE, "audio: decoded length overflows");
-    size_t need = sink->n + extra;
+    size_t by_ratio = ratio_max_samples(sink);
+    size_t budget = sink->max_samples < by_ratio ? sink->max_samples : by_ratio;
+    if (extra > budget || sink->n > budget - extra) {
+        if (sink->max_samples <= by_ratio)
+            return asr_fail(err, ASR_ERR_TOO_LARGE, "audio: longer than the limit of %.1f s",
+                            sink->max_duration_s);
+        return asr_fail(err, ASR_ERR_AUDIO,
+                        "audio: %llu bytes of input decode to more than %.0f s of audio "
+                        "(over %.2g s per byte): the file is malformed or crafted",
+                        (unsigned long long)source_size_for_cap(sink->ratio_src),
+                        (double)budget / ASR_SAMPLE_RATE, ASR_AUDIO_MAX_SECONDS_PER_BYTE);
+    }
+    size_t need = sink->n + extra; /* <= budget <= SIZE_MAX / 8 */
     if (need <= sink->cap)
         return ASR_OK;
     size_t cap = sink->cap ? sink->cap : 16000 * 8;
     while (cap < need)
-        cap = cap > SIZE_MAX / sizeof(float) / 2 ? need : cap * 2;
+        cap *= 2;
+    if (cap > budget)
+        cap = budget;
     float *p = realloc(sink->samples, cap * sizeof(float));
     if (!p)
         return asr_fail(err, ASR_ERR_NO_MEMORY, "audio: out of memory for %zu samples", cap);
@@ -173,21 +229,13 @@ static asr_status sink_reserve(pcm_sink *sink, size_t extra, asr_error *err)
     return ASR_OK;
 }
 
-static asr_status sink_check_limit(const pcm_sink *sink, const asr_audio_limits *limits,
-                                   asr_error *err)
+static void sink_init(pcm_sink *sink, const asr_audio_limits *limits, const byte_source *ratio_src)
 {
-    if (sink->n > sink->max_samples)
-        return asr_fail(err, ASR_ERR_TOO_LARGE,
-                        "audio: longer than the limit of %.1f s", limits->max_duration_s);
-    return ASR_OK;
-}
-
-static void sink_init(pcm_sink *sink, const asr_audio_limits *limits)
-{
-    *sink = (pcm_sink){.max_samples = SIZE_MAX};
+    *sink = (pcm_sink){.max_samples = SIZE_MAX / 8, .max_duration_s = limits->max_duration_s,
+                       .ratio_src = ratio_src};
     if (limits->max_duration_s > 0) {
         double max = limits->max_duration_s * ASR_SAMPLE_RATE;
-        if (max < (double)(SIZE_MAX / 2))
+        if (max < (double)(SIZE_MAX / 8))
             sink->max_samples = (size_t)max;
     }
 }
@@ -210,7 +258,7 @@ static asr_status sink_finish(pcm_sink *sink, asr_audio *out, asr_error *err)
 /* ---- raw s16le PCM (no FFmpeg: nothing to detect) -------------------------- */
 
 static asr_status convert_s16le(pcm_sink *sink, const uint8_t *bytes, size_t n_bytes,
-                                const asr_audio_limits *limits, asr_error *err)
+                                asr_error *err)
 {
     size_t n = n_bytes / 2;
     asr_status st = sink_reserve(sink, n, err);
@@ -221,21 +269,29 @@ static asr_status convert_s16le(pcm_sink *sink, const uint8_t *bytes, size_t n_b
         sink->samples[sink->n + i] = v * (1.0f / 32768.0f);
     }
     sink->n += n;
-    return sink_check_limit(sink, limits, err);
+    return ASR_OK;
+}
+
+static asr_status stop_status(const byte_source *src, const asr_audio_limits *limits, asr_error *err)
+{
+    if (src->aborted)
+        return asr_fail(err, ASR_ERR_CANCELLED, "audio: decoding was cancelled");
+    return asr_fail(err, ASR_ERR_TIMEOUT, "audio: decoding deadline of %.3g s passed",
+                    limits->deadline_s);
 }
 
 static asr_status decode_raw(byte_source *src, const asr_audio_limits *limits, asr_audio *out,
                              asr_error *err)
 {
     pcm_sink sink;
-    sink_init(&sink, limits);
+    sink_init(&sink, limits, NULL); /* 2 bytes a sample: nothing to amplify */
     asr_status st = ASR_OK;
     if (src->file) {
         uint8_t buf[IO_BUFFER_SIZE];
         size_t carry = 0; /* an odd byte left from the previous read */
         for (;;) {
-            if (deadline_passed(src)) {
-                st = asr_fail(err, ASR_ERR_TIMEOUT, "audio: decoding deadline passed");
+            if (must_stop(src)) {
+                st = stop_status(src, limits, err);
                 break;
             }
             size_t got = fread(buf + carry, 1, sizeof buf - carry, src->file);
@@ -245,7 +301,7 @@ static asr_status decode_raw(byte_source *src, const asr_audio_limits *limits, a
                 break;
             }
             size_t have = carry + got;
-            st = convert_s16le(&sink, buf, have & ~(size_t)1, limits, err);
+            st = convert_s16le(&sink, buf, have & ~(size_t)1, err);
             if (st != ASR_OK)
                 break;
             carry = have & 1;
@@ -253,7 +309,16 @@ static asr_status decode_raw(byte_source *src, const asr_audio_limits *limits, a
                 buf[0] = buf[have - 1];
         }
     } else {
-        st = convert_s16le(&sink, src->data, src->size, limits, err);
+        /* In blocks, so the budget and the hook are checked as it goes. */
+        for (size_t pos = 0; pos + 1 < src->size; pos += IO_BUFFER_SIZE) {
+            if (must_stop(src)) {
+                st = stop_status(src, limits, err);
+                break;
+            }
+            size_t n = src->size - pos < IO_BUFFER_SIZE ? src->size - pos : IO_BUFFER_SIZE;
+            if ((st = convert_s16le(&sink, src->data + pos, n, err)) != ASR_OK)
+                break;
+        }
     }
     if (st != ASR_OK) {
         free(sink.samples);
@@ -281,8 +346,7 @@ typedef struct ff_decoder {
     /* input format swr is configured for */
     int swr_rate, swr_format;
     AVChannelLayout swr_layout;
-    int16_t *pcm16; /* (pcm16_cap,) swr's output before it becomes float */
-    int pcm16_cap;
+    int16_t *pcm16; /* (PCM16_CAP,) swr's output before it becomes float */
     pcm_sink sink;
     int n_bad_packets;
 } ff_decoder;
@@ -312,13 +376,13 @@ static const char *av_err(int code, char *buf, size_t size)
     return buf;
 }
 
-/* Map an FFmpeg failure to our status, with the timeout taking precedence. */
+/* Map an FFmpeg failure to our status; a stop we asked for (cancel, then
+ * deadline) takes precedence over whatever FFmpeg made of it. */
 static asr_status ff_fail(ff_decoder *d, asr_error *err, int code, const char *what)
 {
     char buf[128];
-    if (d->src->timed_out || code == AVERROR_EXIT)
-        return asr_fail(err, ASR_ERR_TIMEOUT, "audio: decoding deadline of %.3g s passed",
-                        d->limits->deadline_s);
+    if (d->src->aborted || d->src->timed_out || code == AVERROR_EXIT)
+        return stop_status(d->src, d->limits, err);
     if (code == AVERROR(ENOMEM))
         return asr_fail(err, ASR_ERR_NO_MEMORY, "audio: out of memory while %s", what);
     /* Demuxers also say EIO about damaged data; only our reader knows
@@ -349,7 +413,7 @@ static asr_status ff_open(ff_decoder *d, asr_error *err)
      * allow-list before any demuxer code runs on the input. */
     const AVInputFormat *iformat = NULL;
     int score = av_probe_input_buffer2(d->avio, &iformat, "", NULL, 0, PROBE_BYTES);
-    if (d->src->timed_out)
+    if (d->src->timed_out || d->src->aborted)
         return ff_fail(d, err, AVERROR_EXIT, "probing the format");
     if (score < 0 || !iformat) {
         if (score == AVERROR_EOF || (d->src->file ? d->src->file_size == 0 : d->src->size == 0))
@@ -396,6 +460,16 @@ static asr_status ff_open(ff_decoder *d, asr_error *err)
     if (av_match_list(codec->name, CODEC_WHITELIST, ',') <= 0)
         return asr_fail(err, ASR_ERR_AUDIO, "audio: unsupported audio codec '%s'", codec->name);
     d->stream_index = rc;
+    /* Refuse what cannot be real audio before decoding any of it. */
+    const AVCodecParameters *par = d->fmt->streams[d->stream_index]->codecpar;
+    if (par->sample_rate != 0 &&
+        (par->sample_rate < ASR_AUDIO_MIN_RATE || par->sample_rate > ASR_AUDIO_MAX_RATE))
+        return asr_fail(err, ASR_ERR_AUDIO,
+                        "audio: implausible sample rate %d Hz (accepted: %d to %d Hz)",
+                        par->sample_rate, ASR_AUDIO_MIN_RATE, ASR_AUDIO_MAX_RATE);
+    if (par->ch_layout.nb_channels > ASR_AUDIO_MAX_CHANNELS)
+        return asr_fail(err, ASR_ERR_AUDIO, "audio: %d channels (at most %d are accepted)",
+                        par->ch_layout.nb_channels, ASR_AUDIO_MAX_CHANNELS);
     for (unsigned i = 0; i < d->fmt->nb_streams; i++)
         if ((int)i != d->stream_index)
             d->fmt->streams[i]->discard = AVDISCARD_ALL;
@@ -416,33 +490,15 @@ static asr_status ff_open(ff_decoder *d, asr_error *err)
 
     d->packet = av_packet_alloc();
     d->frame = av_frame_alloc();
-    if (!d->packet || !d->frame)
+    d->pcm16 = malloc(PCM16_CAP * sizeof *d->pcm16);
+    if (!d->packet || !d->frame || !d->pcm16)
         return asr_fail(err, ASR_ERR_NO_MEMORY, "audio: out of memory");
     return ASR_OK;
 }
 
-/* Resample in_count samples (NULL/0: drain swr's filter delay) into the sink.
- * swr writes s16, as `ffmpeg -ac 1 -ar 16000 -f s16le` in whisper's
- * load_audio (and PyAV in faster-whisper) does, and the sink gets s16 / 32768:
- * the samples come out bit-identical to what those feed their models (this
- * also clips, and maps NaN/Inf from float sources to finite values). */
-static asr_status ff_resample(ff_decoder *d, const uint8_t **in, int in_count, asr_error *err)
+/* Move `got` samples of swr's s16 output into the sink, budget first. */
+static asr_status ff_store(ff_decoder *d, int got, asr_error *err)
 {
-    int bound = swr_get_out_samples(d->swr, in_count);
-    if (bound < 0)
-        return ff_fail(d, err, bound, "resampling");
-    bound += 16;
-    if (bound > d->pcm16_cap) {
-        int16_t *p = realloc(d->pcm16, (size_t)bound * sizeof(int16_t));
-        if (!p)
-            return asr_fail(err, ASR_ERR_NO_MEMORY, "audio: out of memory");
-        d->pcm16 = p;
-        d->pcm16_cap = bound;
-    }
-    uint8_t *out = (uint8_t *)d->pcm16;
-    int got = swr_convert(d->swr, &out, bound, in, in_count);
-    if (got < 0)
-        return ff_fail(d, err, got, "resampling");
     asr_status st = sink_reserve(&d->sink, (size_t)got, err);
     if (st != ASR_OK)
         return st;
@@ -450,7 +506,58 @@ static asr_status ff_resample(ff_decoder *d, const uint8_t **in, int in_count, a
     for (int i = 0; i < got; i++)
         x[i] = d->pcm16[i] * (1.0f / 32768.0f);
     d->sink.n += (size_t)got;
-    return sink_check_limit(&d->sink, d->limits, err);
+    return ASR_OK;
+}
+
+/* Resample in_count samples of a frame in the format swr is set up for
+ * (in == NULL: drain swr's filter delay) into the sink, RESAMPLE_IN_CHUNK
+ * input samples at a time into the fixed pcm16 buffer.
+ * swr writes s16, as `ffmpeg -ac 1 -ar 16000 -f s16le` in whisper's
+ * load_audio (and PyAV in faster-whisper) does, and the sink gets s16 / 32768:
+ * the samples come out bit-identical to what those feed their models (this
+ * also clips, and maps NaN/Inf from float sources to finite values). */
+static asr_status ff_resample(ff_decoder *d, const uint8_t *const *in, int in_count, asr_error *err)
+{
+    uint8_t *out = (uint8_t *)d->pcm16;
+    asr_status st;
+    if (!in) {
+        for (;;) {
+            int got = swr_convert(d->swr, &out, PCM16_CAP, NULL, 0);
+            if (got < 0)
+                return ff_fail(d, err, got, "resampling");
+            if (got == 0)
+                return ASR_OK;
+            if ((st = ff_store(d, got, err)) != ASR_OK)
+                return st;
+        }
+    }
+    int channels = d->swr_layout.nb_channels;
+    int planar = av_sample_fmt_is_planar((enum AVSampleFormat)d->swr_format);
+    int n_planes = planar ? channels : 1;
+    size_t step = (size_t)av_get_bytes_per_sample((enum AVSampleFormat)d->swr_format) *
+                  (size_t)(planar ? 1 : channels); /* bytes per sample in each plane */
+    if (channels <= 0 || channels > ASR_AUDIO_MAX_CHANNELS || step == 0)
+        return asr_fail(err, ASR_ERR_INTERNAL, "audio: resampler set up for %d channels", channels);
+    const uint8_t *planes[ASR_AUDIO_MAX_CHANNELS];
+    for (int done = 0; done < in_count;) {
+        if (must_stop(d->src))
+            return ff_fail(d, err, AVERROR_EXIT, "resampling");
+        int n = in_count - done < RESAMPLE_IN_CHUNK ? in_count - done : RESAMPLE_IN_CHUNK;
+        int bound = swr_get_out_samples(d->swr, n);
+        if (bound < 0)
+            return ff_fail(d, err, bound, "resampling");
+        if (bound > PCM16_CAP) /* the rate bounds rule this out */
+            return asr_fail(err, ASR_ERR_INTERNAL, "audio: resampler would write %d samples", bound);
+        for (int p = 0; p < n_planes; p++)
+            planes[p] = in[p] + (size_t)done * step;
+        int got = swr_convert(d->swr, &out, PCM16_CAP, planes, n);
+        if (got < 0)
+            return ff_fail(d, err, got, "resampling");
+        if ((st = ff_store(d, got, err)) != ASR_OK)
+            return st;
+        done += n;
+    }
+    return ASR_OK;
 }
 
 /* (Re)configure the resampler for this frame's rate, format and layout:
@@ -478,9 +585,17 @@ static asr_status ff_setup_resampler(ff_decoder *d, const AVFrame *frame, asr_er
         }
         swr_free(&d->swr);
     }
-    if (frame->sample_rate <= 0 || frame->sample_rate > 1000000) {
+    if (frame->sample_rate < ASR_AUDIO_MIN_RATE || frame->sample_rate > ASR_AUDIO_MAX_RATE) {
         av_channel_layout_uninit(&in_layout);
-        return asr_fail(err, ASR_ERR_AUDIO, "audio: bad sample rate %d", frame->sample_rate);
+        return asr_fail(err, ASR_ERR_AUDIO,
+                        "audio: implausible sample rate %d Hz (accepted: %d to %d Hz)",
+                        frame->sample_rate, ASR_AUDIO_MIN_RATE, ASR_AUDIO_MAX_RATE);
+    }
+    if (in_layout.nb_channels > ASR_AUDIO_MAX_CHANNELS) {
+        int channels = in_layout.nb_channels;
+        av_channel_layout_uninit(&in_layout);
+        return asr_fail(err, ASR_ERR_AUDIO, "audio: %d channels (at most %d are accepted)",
+                        channels, ASR_AUDIO_MAX_CHANNELS);
     }
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
     /* With s16 output swr normalises the downmix matrix, so stereo becomes
@@ -518,11 +633,12 @@ static asr_status ff_receive_frames(ff_decoder *d, asr_error *err)
             return ff_fail(d, err, rc, "decoding");
         asr_status st = ff_setup_resampler(d, d->frame, err);
         if (st == ASR_OK)
-            st = ff_resample(d, (const uint8_t **)d->frame->extended_data, d->frame->nb_samples, err);
+            st = ff_resample(d, (const uint8_t *const *)d->frame->extended_data,
+                             d->frame->nb_samples, err);
         av_frame_unref(d->frame);
         if (st != ASR_OK)
             return st;
-        if (deadline_passed(d->src))
+        if (must_stop(d->src))
             return ff_fail(d, err, AVERROR_EXIT, "decoding");
     }
 }
@@ -533,7 +649,7 @@ static asr_status ff_decode_all(ff_decoder *d, asr_error *err)
     for (;;) {
         int rc = av_read_frame(d->fmt, d->packet);
         if (rc < 0) {
-            if (d->src->timed_out || rc == AVERROR_EXIT)
+            if (d->src->timed_out || d->src->aborted || rc == AVERROR_EXIT)
                 return ff_fail(d, err, rc, "reading");
             if (rc == AVERROR(ENOMEM) || d->src->read_failed)
                 return ff_fail(d, err, rc, "reading");
@@ -556,7 +672,7 @@ static asr_status ff_decode_all(ff_decoder *d, asr_error *err)
         av_packet_unref(d->packet);
         if ((st = ff_receive_frames(d, err)) != ASR_OK)
             return st;
-        if (deadline_passed(d->src))
+        if (must_stop(d->src))
             return ff_fail(d, err, AVERROR_EXIT, "reading");
     }
     /* Flush the decoder, then the resampler's delay line. */
@@ -573,10 +689,14 @@ static asr_status decode_source(byte_source *src, const asr_audio_limits *limits
     pthread_once(&quiet_once, make_ffmpeg_quiet);
     if (limits->deadline_s > 0)
         src->deadline = now_s() + limits->deadline_s;
+    src->should_abort = limits->should_abort;
+    src->abort_user_data = limits->abort_user_data;
+    if (must_stop(src))
+        return stop_status(src, limits, err);
     if (raw)
         return decode_raw(src, limits, out, err);
     ff_decoder d = {.src = src, .limits = limits, .stream_index = -1};
-    sink_init(&d.sink, limits);
+    sink_init(&d.sink, limits, src);
     asr_status st = ff_open(&d, err);
     if (st == ASR_OK)
         st = ff_decode_all(&d, err);

@@ -102,6 +102,7 @@ struct asr_model {
     asr_compute_type compute_type; /* resolved (never AUTO) before loading */
     unsigned cpu_features;       /* asr_cpu_features() at load: the kernels
                                     every state of this model may use       */
+    size_t weight_bytes;         /* memory the weights take after conversion */
     /* All float32 tensors live in one allocation, the half ones in another;
      * weights point into them. */
     float *arena;

@@ -1,4 +1,4 @@
-/* model_compute.c — compute types: names, what AUTO means, converting a loaded model's linear weights to them. */
+/* model_compute.c — compute types: what AUTO means here, converting a loaded model's linear weights to them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,30 +8,6 @@
 #include "cpu/features.h"
 #include "model.h"
 #include "pool.h"
-
-static const char *const type_names[] = {
-    [ASR_COMPUTE_AUTO] = "auto",
-    [ASR_COMPUTE_FLOAT32] = "float32",
-    [ASR_COMPUTE_FLOAT16] = "float16",
-    [ASR_COMPUTE_BFLOAT16] = "bfloat16",
-    [ASR_COMPUTE_INT8] = "int8",
-    [ASR_COMPUTE_INT8_FLOAT32] = "int8_float32",
-    [ASR_COMPUTE_INT8_BFLOAT16] = "int8_bfloat16",
-};
-#define N_TYPES ((int)(sizeof type_names / sizeof *type_names))
-
-int asr_compute_type_parse(const char *name)
-{
-    if (!name) return -1;
-    for (int i = 0; i < N_TYPES; i++)
-        if (strcmp(name, type_names[i]) == 0) return i;
-    return -1;
-}
-
-const char *asr_compute_type_name(asr_compute_type type)
-{
-    return (int)type >= 0 && (int)type < N_TYPES ? type_names[type] : "unknown";
-}
 
 /* The one place the default policy lives: int8 where vpdpbusd exists, else
  * bfloat16 where vdpbf16ps does, else float32. */
@@ -163,16 +139,21 @@ asr_status asr_model_convert_weights(asr_model *m, asr_error *err)
             if (err) *err = errors[i];
         }
     int halves_used = 0;
+    size_t replaced = 0, copies = 0; /* bytes of float32 matrices converted away; of converted copies */
     for (int i = 0; i < n; i++) {
         halves_used |= !list[i]->owned && list[i]->dtype == ASR_DTYPE_F16;
-        if (s == ASR_OK && list[i]->data != before[i].data && !before[i].owned && before[i].dtype == ASR_DTYPE_F32)
+        if (list[i]->owned) copies += asr_tensor_bytes(list[i]);
+        if (s == ASR_OK && list[i]->data != before[i].data && !before[i].owned && before[i].dtype == ASR_DTYPE_F32) {
             release_pages(m, list, n, i, &before[i]);
+            replaced += asr_tensor_bytes(&before[i]);
+        }
     }
     free(before);
     free(target);
     free(status);
     free(errors);
     if (s != ASR_OK) return s;
+
     /* The half arena holds only the decoder's matrices and the embedding:
      * once every one of them was converted, it is dead weight. */
     if (!halves_used) {
@@ -180,5 +161,6 @@ asr_status asr_model_convert_weights(asr_model *m, asr_error *err)
         m->arena16 = NULL;
         m->arena_halves = 0;
     }
+    m->weight_bytes = m->arena_floats * sizeof(float) - replaced + m->arena_halves * sizeof(uint16_t) + copies;
     return ASR_OK;
 }

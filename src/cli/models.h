@@ -17,9 +17,9 @@ int asr_cli_models(int argc, char **argv);
  * when no directory can be named or it does not fit in cap. */
 int asr_cli_models_dir(char *out, size_t cap);
 
-/* Resolve a --model argument: NULL means ASR_CLI_DEFAULT_MODEL; an existing
- * file or directory is used as it is; otherwise a model name is looked up in
- * the cache directory. Writes the path to out and returns 0, or prints why
+/* Resolve a --model argument: NULL means ASR_CLI_DEFAULT_MODEL; a bare name
+ * (no '/') is the cache's model of that name when the cache has one, else an
+ * existing file or directory of that name; anything else is used as a path. Writes the path to out and returns 0, or prints why
  * nothing was found (with the `asr models pull` hint) on stderr and returns
  * -1. Honouring ASR_MODEL is the caller's job. */
 int asr_cli_resolve_model(const char *name_or_path, char *out, size_t cap);

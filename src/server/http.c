@@ -657,8 +657,10 @@ int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt)
     int left = atomic_load(&s->inflight);
     if (left > 0) {
         srv_pool_abort_all(s->pool);
-        /* Give the aborted jobs a moment to answer their clients. */
-        double until = srv_now() + 2.0;
+        /* Give the aborted jobs a moment to answer their clients: a job notices
+         * the abort at its next check (a decoder step, a window, an audio
+         * frame), which on a loaded machine can take a few seconds. */
+        double until = srv_now() + 5.0;
         while (atomic_load(&s->inflight) > 0 && srv_now() < until) {
             struct timespec nap = {0, 20 * 1000 * 1000};
             nanosleep(&nap, NULL);

@@ -78,7 +78,7 @@ struct srv_pool {
  * is dropped (the final done event still carries the whole text). */
 static void stream_append_event(srv_job *job, json_t *event)
 {
-    char *text = json_dumps(event, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *text = json_dumps(event, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
     json_decref(event);
     if (!text) return;
     size_t need = strlen(text) + 8;
@@ -107,7 +107,10 @@ static void on_segment(const asr_segment *segment, void *user_data)
     }
     if (*delta) {
         job->first_delta_sent = 1;
-        stream_append_event(job, json_pack("{s:s, s:s}", "type", "transcript.text.delta", "delta", delta));
+        /* start/end (beyond OpenAI's event) let a client time the segment, as the web page does */
+        stream_append_event(job, json_pack("{s:s, s:s, s:f, s:f}", "type", "transcript.text.delta", "delta", delta,
+                                           "start", isfinite(segment->start) ? segment->start : 0.0, "end",
+                                           isfinite(segment->end) ? segment->end : 0.0));
         pthread_cond_broadcast(&job->changed);
     }
     pthread_mutex_unlock(&job->mu);
@@ -120,6 +123,15 @@ static int should_abort(void *user_data)
     w->last_beat = now;
     srv_job *job = w->job;
     return atomic_load(&job->abort) || (job->deadline > 0 && now > job->deadline);
+}
+
+/* Polled by the audio decoder: a client gone or a shutdown stops decoding
+ * too (its deadline is limits.deadline_s, which reports ASR_ERR_TIMEOUT). */
+static int decode_should_abort(void *user_data)
+{
+    srv_worker *w = user_data;
+    w->last_beat = srv_now();
+    return atomic_load(&w->job->abort);
 }
 
 static void on_progress(float fraction, void *user_data)
@@ -172,6 +184,8 @@ static void run_job(srv_worker *w, srv_job *job)
         double left = job->deadline - t0;
         if (limits.deadline_s <= 0 || left < limits.deadline_s) limits.deadline_s = left > 0.001 ? left : 0.001;
     }
+    limits.should_abort = decode_should_abort;
+    limits.abort_user_data = w;
     st = asr_audio_decode_memory(job->upload, job->upload_size, &limits, &audio, &err);
     pthread_mutex_lock(&job->mu);
     free(job->upload); /* the samples are all we need now; free the upload early */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* Status codes the server answers with; anything else counts under "other". */
-static const int tracked_status[] = {200, 400, 401, 404, 405, 408, 413, 415, 422, 429, 500, 503, 504};
+static const int tracked_status[] = {200, 304, 400, 401, 404, 405, 408, 413, 415, 422, 429, 500, 503, 504};
 #define N_STATUS ((int)(sizeof tracked_status / sizeof tracked_status[0]) + 1)
 
 static const double latency_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
@@ -44,6 +44,7 @@ const char *srv_route_label(srv_route route)
         [SRV_ROUTE_READYZ] = "/readyz",
         [SRV_ROUTE_METRICS] = "/metrics",
         [SRV_ROUTE_OPENAPI] = "/openapi.json",
+        [SRV_ROUTE_WEB] = "web",
         [SRV_ROUTE_OTHER] = "other",
     };
     return (route >= 0 && route < SRV_ROUTE_COUNT) ? labels[route] : "other";

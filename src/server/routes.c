@@ -1,5 +1,6 @@
-/* routes.c — the endpoints: OpenAI audio API, whisper-asr-webservice's /asr and /detect-language, health, metrics. */
+/* routes.c — the endpoints: OpenAI audio API, whisper-asr-webservice's /asr and /detect-language, health, metrics, the web page. */
 #include "server/request.h"
+#include "server/web.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -24,6 +25,7 @@ srv_route srv_route_of(const char *path)
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(path, table[i].path) == 0) return table[i].route;
+    if (srv_web_find(path)) return SRV_ROUTE_WEB;
     return SRV_ROUTE_OTHER;
 }
 
@@ -33,11 +35,12 @@ int srv_route_is_post(srv_route route)
            route == SRV_ROUTE_DETECT_LANGUAGE;
 }
 
-/* Probes, metrics and the API description stay reachable without a key. */
+/* Probes, metrics, the API description and the web page (whose API calls
+ * carry the key the user types) stay reachable without a key. */
 int srv_route_needs_auth(srv_route route)
 {
     return !(route == SRV_ROUTE_HEALTHZ || route == SRV_ROUTE_READYZ || route == SRV_ROUTE_METRICS ||
-             route == SRV_ROUTE_OPENAPI);
+             route == SRV_ROUTE_OPENAPI || route == SRV_ROUTE_WEB);
 }
 
 static enum MHD_Result reply_json(srv_request *rq, int status, json_t *obj)
@@ -86,6 +89,7 @@ enum MHD_Result srv_handle_get(srv_request *rq)
         if (!copy) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
         return srv_reply(rq, 200, "application/json", copy, strlen(copy), NULL);
     }
+    case SRV_ROUTE_WEB: return srv_web_reply(rq);
     case SRV_ROUTE_MODELS: {
         json_t *data = json_array();
         const char *ids[2] = {"whisper-1", s->cfg.model_name};

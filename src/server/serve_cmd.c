@@ -19,7 +19,8 @@ static void usage(FILE *out)
             "usage: asr serve [options]\n"
             "Speech-to-text HTTP service: OpenAI audio API (/v1/audio/transcriptions, /v1/audio/translations,\n"
             "/v1/models), whisper-asr-webservice (/asr, /detect-language), /healthz, /readyz, /metrics,\n"
-            "/openapi.json. Every option can also be set by the environment variable shown.\n"
+            "/openapi.json, and a web page at / for trying it in a browser. Every option can also be set by the\n"
+            "environment variable shown.\n"
             "Queue: the smallest upload runs first; no job is overtaken once it has waited 30 s.\n\n"
             "  --model NAME|DIR            ASR_MODEL              model name or directory (default tiny.en)\n"
             "  --host ADDR                 ASR_HOST               listen address (default 127.0.0.1)\n"
@@ -27,6 +28,8 @@ static void usage(FILE *out)
             "  --workers N                 ASR_WORKERS            parallel decodes (default 1)\n"
             "  --queue N                   ASR_QUEUE              jobs waiting before 429 (default 16)\n"
             "  --threads N                 ASR_THREADS            threads per decode, 0 = all CPUs (default 0)\n"
+            "  --compute-type TYPE         ASR_COMPUTE_TYPE       auto|float32|float16|bfloat16|int8|int8_float32|\n"
+            "                                                     int8_bfloat16 (default auto)\n"
             "  --api-key KEY               ASR_API_KEY            require Authorization: Bearer KEY\n"
             "  --max-upload-mb N           ASR_MAX_UPLOAD_MB      request body limit → 413 (default 25)\n"
             "  --max-audio-seconds N       ASR_MAX_AUDIO_SECONDS  decoded audio limit → 413, 0 = none (default 10800)\n"
@@ -81,8 +84,8 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
 {
     double upload_mb = 25;
     *cfg = (srv_config){
-        .host = "127.0.0.1", .port = 8000, .workers = 1, .queue = 16, .threads = 0,
-        .max_audio_s = 10800, .request_timeout_s = 900, .decode_timeout_s = 60,
+        .host = "127.0.0.1", .compute_type = "auto", .port = 8000, .workers = 1, .queue = 16, .threads = 0,
+        .max_audio_s = ASR_AUDIO_DEFAULT_MAX_DURATION_S, .request_timeout_s = 900, .decode_timeout_s = 60,
         .max_connections = 128, .max_connections_per_ip = 0, .idle_timeout_s = 30,
         .header_timeout_s = 15, .body_timeout_s = 300, .min_upload_rate = 4096, .grace_s = 30, .stuck_s = 300,
     };
@@ -95,6 +98,7 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
         {"--workers", "ASR_WORKERS", OPT_INT, 1, 256, &cfg->workers, 0},
         {"--queue", "ASR_QUEUE", OPT_INT, 1, 100000, &cfg->queue, 0},
         {"--threads", "ASR_THREADS", OPT_INT, 0, 1024, &cfg->threads, 0},
+        {"--compute-type", "ASR_COMPUTE_TYPE", OPT_STR, 0, 0, cfg->compute_type, sizeof cfg->compute_type},
         {"--api-key", "ASR_API_KEY", OPT_STR, 0, 0, cfg->api_key, sizeof cfg->api_key},
         {"--max-upload-mb", "ASR_MAX_UPLOAD_MB", OPT_NUM, 0.001, 4096, &upload_mb, 0},
         {"--max-audio-seconds", "ASR_MAX_AUDIO_SECONDS", OPT_NUM, 0, 1e7, &cfg->max_audio_s, 0},
@@ -131,6 +135,11 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
             return -1;
         }
         if (set_option(o, value, o->flag) != 0) return -1;
+    }
+    if (asr_compute_type_parse(cfg->compute_type) < 0) {
+        fprintf(stderr, "asr serve: unknown compute type '%s' (auto|float32|float16|bfloat16|int8|int8_float32|"
+                        "int8_bfloat16)\n", cfg->compute_type);
+        return -1;
     }
     cfg->max_upload_bytes = (size_t)(upload_mb * 1024 * 1024);
     cfg->idle_timeout_s = (int)(idle + 0.999);
@@ -185,9 +194,7 @@ int asr_cli_serve(int argc, char **argv)
     asr_error err;
     asr_model_params mp = asr_model_default_params();
     mp.n_threads = cfg.threads;
-    /* float32 until the server has a compute-type option (the library's AUTO
-     * picks int8/bfloat16 by CPU, which the accuracy gate has yet to pass) */
-    mp.compute_type = ASR_COMPUTE_FLOAT32;
+    mp.compute_type = (asr_compute_type)asr_compute_type_parse(cfg.compute_type);
     double t0 = srv_now();
     asr_model *model = NULL;
     if (asr_model_load(cfg.model_path, &mp, &model, &err) != ASR_OK) {
@@ -211,10 +218,11 @@ int asr_cli_serve(int argc, char **argv)
         asr_model_free(model);
         return 1;
     }
-    log_event(json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:f, s:i, s:i, s:i, s:b}", "level", "info", "event", "listening",
-                        "host", cfg.host, "port", srv_server_port(server), "model", cfg.model_name, "model_path",
-                        cfg.model_path, "model_load_s", load_s, "workers", cfg.workers, "queue", cfg.queue, "threads",
-                        cfg.threads, "auth", cfg.api_key[0] != 0));
+    log_event(json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:f, s:i, s:i, s:i, s:b}", "level", "info", "event",
+                        "listening", "host", cfg.host, "port", srv_server_port(server), "model", cfg.model_name,
+                        "model_path", cfg.model_path, "compute_type",
+                        asr_compute_type_name(asr_model_compute_type(model)), "model_load_s", load_s, "workers",
+                        cfg.workers, "queue", cfg.queue, "threads", cfg.threads, "auth", cfg.api_key[0] != 0));
 
     int sig = 0;
     while (sig <= 0) {

@@ -23,6 +23,7 @@ typedef struct srv_config {
     char model_path[4096];
     char model_name[256];      /* what /v1/models lists besides whisper-1      */
     char api_key[512];         /* empty = no auth                             */
+    char compute_type[32];     /* asr_compute_type_parse name                 */
     size_t max_upload_bytes;   /* request body limit → 413                    */
     double max_audio_s;        /* decoded duration limit → 413; 0 = none      */
     double request_timeout_s;  /* whole job (queue + decode) deadline         */
@@ -49,6 +50,7 @@ typedef enum srv_route {
     SRV_ROUTE_READYZ,
     SRV_ROUTE_METRICS,
     SRV_ROUTE_OPENAPI,
+    SRV_ROUTE_WEB, /* the browser page at / and its files */
     SRV_ROUTE_OTHER,
     SRV_ROUTE_COUNT
 } srv_route;

@@ -18,9 +18,10 @@ for f in jfk.wav jfk.mp3 jfk.flac; do
 done
 
 # several files, --output-dir, every format
-"$ASR_BIN" transcribe -m "$ASR_TEST_MODEL" -o "$TMP/out" -f srt "$T/jfk.wav" "$T/jfk.mp3" 2>"$TMP/err"
+"$ASR_BIN" transcribe -m "$ASR_TEST_MODEL" -o "$TMP/out" -f srt "$T/jfk.wav" "$T/hotwords.mp3" 2>"$TMP/err"
 expect_eq "srt exit" 0 $?
 expect_file "srt for wav" "$TMP/out/jfk.srt"
+expect_file "srt for mp3" "$TMP/out/hotwords.srt"
 first=$(head -n 2 "$TMP/out/jfk.srt" | tail -n 1)
 expect_match "srt timing line" '^00:00:00,000 --> 00:00:[0-9][0-9],[0-9]{3}$' "$first"
 vj=$("$ASR_BIN" transcribe -m "$ASR_TEST_MODEL" -f verbose_json "$T/jfk.wav" 2>/dev/null)
@@ -52,6 +53,24 @@ rc=$?
 [ "$rc" = 0 ] || [ "$rc" = 3 ]; expect_eq "lying WAV header: decoded or rejected cleanly (rc=$rc)" 0 $?
 "$ASR_BIN" transcribe -m "$ASR_TEST_MODEL" "$TMP/does-not-exist.wav" 2>"$TMP/err"
 expect_eq "missing file exit code" 3 $?
+# audio limits: --max-duration, and a WAV declaring 1 Hz (each byte would become 16000 samples)
+"$ASR_BIN" transcribe -m "$ASR_TEST_MODEL" --max-duration 5 "$T/jfk.wav" >"$TMP/out.txt" 2>"$TMP/err"
+expect_eq "11 s file with --max-duration 5: exit code (bad input)" 3 $?
+expect_match "--max-duration message says the limit and the flag" 'longer than the limit of 5\.0 s.*--max-duration' "$(cat "$TMP/err")"
+out=$("$ASR_BIN" transcribe -m "$ASR_TEST_MODEL" --max-duration 12 "$T/jfk.wav" 2>"$TMP/err")
+expect_eq "11 s file with --max-duration 12 is transcribed" "$JFK" "$out"
+"$ASR_BIN" transcribe -m "$ASR_TEST_MODEL" --max-duration -1 "$T/jfk.wav" 2>/dev/null
+expect_eq "negative --max-duration exit code" 2 $?
+python3 - "$TMP/one-hertz.wav" <<'PY'
+import struct, sys
+data = bytes((i * 37) & 0xFF for i in range(8192))
+hdr = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 1, 1, 1, 8)
+open(sys.argv[1], "wb").write(hdr + b"data" + struct.pack("<I", len(data)) + data)
+PY
+# (the old decoder made 2.3 hours of it and transcribed them: the timeout ends that)
+timeout 120 "$ASR_BIN" transcribe -m "$ASR_TEST_MODEL" "$TMP/one-hertz.wav" >"$TMP/out.txt" 2>"$TMP/err"
+expect_eq "8 KB WAV declaring 1 Hz: exit code (bad input)" 3 $?
+expect_match "1 Hz WAV message" 'one-hertz.wav.*implausible sample rate 1 Hz' "$(cat "$TMP/err")"
 
 # bad model: truncated model.bin, wrong directory
 mkdir -p "$TMP/trunc"

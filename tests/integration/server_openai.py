@@ -128,6 +128,10 @@ try:
           f"stream: deltas then one done event ({types})")
     check(events and events[-1].text == JFK_TEXT, "stream: done event carries the exact jfk text")
     check("".join(e.delta for e in events[:-1]) == JFK_TEXT, "stream: deltas concatenate to the text")
+    spans = [(getattr(e, "start", None), getattr(e, "end", None)) for e in events[:-1]]
+    check(len(spans) == len(segs) and all(isinstance(a, float) and isinstance(b, float) and abs(a - s.start) < 1e-3
+                                          and abs(b - s.end) < 1e-3 for (a, b), s in zip(spans, segs)),
+          f"stream: each delta carries its segment's start and end, as verbose_json has them ({spans})")
 
     # Two windows of speech: the first window's deltas must arrive while the second still decodes.
     long_wav = jfk_repeated(5)  # 55 s: two windows, each full of speech

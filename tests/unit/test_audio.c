@@ -13,7 +13,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -816,6 +818,372 @@ static void check_errors(void)
     free(wav);
 }
 
+/* ---- hostile headers: amplification, channel counts, cancellation ------------------ */
+
+static void put16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
+}
+
+/* A PCM WAV image: `rate` Hz, `channels` × `bits`, `n_data` bytes of a
+ * tone after a data chunk that declares `declared` bytes. */
+static unsigned char *make_wav(uint32_t rate, uint16_t channels, uint16_t bits, size_t n_data,
+                               uint32_t declared, size_t *len)
+{
+    unsigned char *w = calloc(1, 44 + n_data);
+    if (!w)
+        return NULL;
+    uint32_t block = (uint32_t)channels * bits / 8;
+    memcpy(w, "RIFF", 4);
+    put32(w + 4, declared > UINT32_MAX - 36 ? UINT32_MAX : 36 + declared);
+    memcpy(w + 8, "WAVEfmt ", 8);
+    put32(w + 16, 16);
+    put16(w + 20, 1); /* PCM */
+    put16(w + 22, channels);
+    put32(w + 24, rate);
+    put32(w + 28, rate * block);
+    put16(w + 32, (uint16_t)block);
+    put16(w + 34, bits);
+    memcpy(w + 36, "data", 4);
+    put32(w + 40, declared);
+    for (size_t i = 0; i < n_data; i++)
+        w[44 + i] = (unsigned char)(128 + 100 * sin(i * 0.05));
+    *len = 44 + n_data;
+    return w;
+}
+
+/* Bit writer for the hand-made FLAC stream below. */
+typedef struct bits_out {
+    unsigned char *p;
+    size_t n_bits;
+} bits_out;
+
+static void put_bits(bits_out *b, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, b->n_bits++)
+        if (v >> i & 1)
+            b->p[b->n_bits / 8] |= (unsigned char)(0x80 >> (b->n_bits % 8));
+}
+
+static uint8_t flac_crc8(const unsigned char *p, size_t n)
+{
+    uint8_t c = 0;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (uint8_t)(c & 0x80 ? c << 1 ^ 0x07 : c << 1);
+    }
+    return c;
+}
+
+static uint16_t flac_crc16(const unsigned char *p, size_t n)
+{
+    uint16_t c = 0;
+    for (size_t i = 0; i < n; i++) {
+        c ^= (uint16_t)(p[i] << 8);
+        for (int k = 0; k < 8; k++)
+            c = (uint16_t)(c & 0x8000 ? c << 1 ^ 0x8005 : c << 1);
+    }
+    return c;
+}
+
+/* A valid FLAC stream of `n_frames` frames of 65535 samples at 8 kHz, each a
+ * CONSTANT subframe of 14 bytes: 8.2 s of audio for every 14 bytes, the
+ * densest FLAC there is (real encoders use 4096-sample blocks and write
+ * digital silence at ~0.005 s per byte). Its STREAMINFO leaves the length
+ * unknown, so nothing before decoding tells how long it is. */
+static unsigned char *make_dense_flac(int n_frames, size_t *len)
+{
+    unsigned char *f = calloc(1, 42 + (size_t)n_frames * 16);
+    if (!f)
+        return NULL;
+    memcpy(f, "fLaC", 4);
+    bits_out b = {f + 4, 0};
+    put_bits(&b, 1, 1);      /* last metadata block */
+    put_bits(&b, 0, 7);      /* STREAMINFO */
+    put_bits(&b, 34, 24);
+    put_bits(&b, 65535, 16); /* min and max block size */
+    put_bits(&b, 65535, 16);
+    put_bits(&b, 0, 24);     /* frame sizes unknown */
+    put_bits(&b, 0, 24);
+    put_bits(&b, 8000, 20);
+    put_bits(&b, 0, 3);      /* mono */
+    put_bits(&b, 15, 5);     /* 16 bits per sample */
+    put_bits(&b, 0, 36);     /* total samples unknown; the MD5 stays zero */
+    size_t pos = 42;
+    for (int i = 0; i < n_frames; i++) {
+        unsigned char *fr = f + pos;
+        size_t n = 0;
+        fr[n++] = 0xFF;
+        fr[n++] = 0xF8;           /* sync, fixed block size */
+        fr[n++] = 0x74;           /* block size: 16 bits at the end; 8 kHz */
+        fr[n++] = 0x08;           /* mono, 16 bits */
+        if (i < 0x80) {           /* frame number, UTF-8 coded */
+            fr[n++] = (unsigned char)i;
+        } else {
+            fr[n++] = (unsigned char)(0xC0 | i >> 6);
+            fr[n++] = (unsigned char)(0x80 | (i & 0x3F));
+        }
+        fr[n++] = 0xFF;
+        fr[n++] = 0xFE;           /* 65535 - 1 */
+        fr[n] = flac_crc8(fr, n);
+        n++;
+        fr[n++] = 0x00;           /* CONSTANT subframe */
+        fr[n++] = 0x10;           /* the value 0x1000 */
+        fr[n++] = 0x00;
+        uint16_t crc = flac_crc16(fr, n);
+        fr[n++] = (unsigned char)(crc >> 8);
+        fr[n++] = (unsigned char)crc;
+        pos += n;
+    }
+    *len = pos;
+    return f;
+}
+
+/* What one decode did, measured in a forked child so that its peak memory
+ * can be read on its own (the child's high-water RSS starts at its size at
+ * fork, and ru_maxrss reports it). */
+typedef struct decode_report {
+    int ran;               /* the child reported back */
+    asr_status status;
+    size_t n_samples;
+    long rss_growth_kb;    /* peak RSS during the decode minus before */
+    double seconds;
+    char message[sizeof ((asr_error *)0)->message];
+} decode_report;
+
+static decode_report decode_in_child(const void *data, size_t len, const asr_audio_limits *lim)
+{
+    decode_report r = {0};
+    int fds[2];
+    if (pipe(fds) != 0)
+        return r;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        struct rusage before, after;
+        getrusage(RUSAGE_SELF, &before);
+        asr_audio a = {0};
+        asr_error err;
+        double t0 = seconds_now();
+        decode_report out = {.ran = 1};
+        out.status = asr_audio_decode_memory(data, len, lim, &a, &err);
+        out.seconds = seconds_now() - t0;
+        getrusage(RUSAGE_SELF, &after);
+        out.n_samples = a.n_samples;
+        out.rss_growth_kb = after.ru_maxrss - before.ru_maxrss;
+        snprintf(out.message, sizeof out.message, "%s", err.message);
+        asr_audio_free(&a);
+        ssize_t w = write(fds[1], &out, sizeof out);
+        _exit(w == (ssize_t)sizeof out ? 0 : 1);
+    }
+    close(fds[1]);
+    if (pid > 0) {
+        size_t got = 0;
+        while (got < sizeof r) {
+            ssize_t n = read(fds[0], (char *)&r + got, sizeof r - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got != sizeof r)
+            r = (decode_report){0};
+        int wstatus;
+        waitpid(pid, &wstatus, 0);
+    }
+    close(fds[0]);
+    return r;
+}
+
+static void check_amplification(void)
+{
+    /* The issue's upload: 8 KB of 8-bit mono declaring 1 Hz, which decoded
+     * as 2.3 hours (peak memory +1.1 GB). Refused before any decoding. */
+    size_t len = 0;
+    unsigned char *w = make_wav(1, 1, 8, 8192, 8192, &len);
+    decode_report r = decode_in_child(w, len, NULL);
+    CHECK(r.ran && r.status == ASR_ERR_AUDIO && r.n_samples == 0 &&
+              strstr(r.message, "implausible sample rate 1 Hz") && r.rss_growth_kb < 32 * 1024,
+          "8 KB WAV declaring 1 Hz → %s, peak RSS +%ld KB: %s", asr_strerror(r.status),
+          r.rss_growth_kb, r.message);
+    free(w);
+    w = make_wav(1, 1, 8, 12288, 12288, &len);
+    asr_audio_limits lim = asr_audio_default_limits();
+    lim.max_duration_s = 10800;
+    r = decode_in_child(w, len, &lim);
+    CHECK(r.ran && r.status == ASR_ERR_AUDIO && r.rss_growth_kb < 32 * 1024,
+          "12 KB WAV declaring 1 Hz with a 3 h limit → %s, peak RSS +%ld KB", asr_strerror(r.status),
+          r.rss_growth_kb);
+    free(w);
+
+    /* The accepted range of rates and its edges. */
+    static const struct { uint32_t rate; asr_status want; } rates[] = {
+        {100, ASR_ERR_AUDIO}, {999, ASR_ERR_AUDIO}, {1000, ASR_OK},
+        {768000, ASR_OK}, {768001, ASR_ERR_AUDIO}, {4000000, ASR_ERR_AUDIO},
+    };
+    for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++) {
+        w = make_wav(rates[i].rate, 1, 8, 8192, 8192, &len);
+        asr_audio a = {0};
+        asr_error err;
+        asr_status st = asr_audio_decode_memory(w, len, NULL, &a, &err);
+        double want_n = 8192.0 * ASR_SAMPLE_RATE / rates[i].rate;
+        int ok = st == rates[i].want &&
+                 (st != ASR_OK || fabs((double)a.n_samples - want_n) <= 2 + want_n * 0.002);
+        CHECK(ok, "8-bit WAV at %u Hz → %s, %zu samples (%s)", rates[i].rate, asr_strerror(st),
+              a.n_samples, st == ASR_OK ? "ok" : err.message);
+        asr_audio_free(&a);
+        free(w);
+    }
+
+    /* Channel counts: 8 is fine, 65 and 65535 are refused. */
+    static const struct { uint16_t channels; asr_status want; } chans[] = {
+        {8, ASR_OK}, {65, ASR_ERR_AUDIO}, {65535, ASR_ERR_AUDIO},
+    };
+    for (size_t i = 0; i < sizeof chans / sizeof chans[0]; i++) {
+        size_t n_data = (size_t)chans[i].channels * 512;
+        w = make_wav(16000, chans[i].channels, 8, n_data, (uint32_t)n_data, &len);
+        r = decode_in_child(w, len, NULL);
+        CHECK(r.ran && r.status == chans[i].want && (r.status != ASR_OK || r.n_samples == 512) &&
+                  r.rss_growth_kb < 64 * 1024,
+              "WAV with %u channels → %s, %zu samples, peak RSS +%ld KB (%s)", chans[i].channels,
+              asr_strerror(r.status), r.n_samples, r.rss_growth_kb, r.message);
+        free(w);
+    }
+
+    /* A data chunk declaring 4 GB at 1 kHz (49 days) over 8 KB: the 8 KB decode. */
+    w = make_wav(1000, 1, 8, 8192, 0xFFFFFFF0u, &len);
+    r = decode_in_child(w, len, NULL);
+    CHECK(r.ran && r.status == ASR_OK && labs((long)r.n_samples - 8192 * 16) <= 20 &&
+              r.rss_growth_kb < 32 * 1024,
+          "WAV declaring 49 days at 1 kHz over 8 KB: %zu samples, peak RSS +%ld KB (%s)", r.n_samples,
+          r.rss_growth_kb, r.message);
+    free(w);
+
+    /* A 4 KB FLAC that holds 41 minutes: under the 3 h default limit, but
+     * over 0.1 s per byte, so refused, having held at most its 411 s budget
+     * (26 MB; the old decoder took all 41 minutes, +160 MB). */
+    unsigned char *flac = make_dense_flac(300, &len);
+    r = decode_in_child(flac, len, NULL);
+    double budget_s = len * ASR_AUDIO_MAX_SECONDS_PER_BYTE;
+    CHECK(r.ran && r.status == ASR_ERR_AUDIO && strstr(r.message, "per byte") &&
+              r.rss_growth_kb < 100 * 1024,
+          "%zu-byte FLAC holding 41 min → %s after %.2f s, peak RSS +%ld KB (budget %.0f s = %.0f MB): %s",
+          len, asr_strerror(r.status), r.seconds, r.rss_growth_kb, budget_s,
+          budget_s * ASR_SAMPLE_RATE * 4 / 1e6, r.message);
+    /* With a smaller duration limit, that limit is the one reported. */
+    lim = asr_audio_default_limits();
+    lim.max_duration_s = 100;
+    r = decode_in_child(flac, len, &lim);
+    CHECK(r.ran && r.status == ASR_ERR_TOO_LARGE && r.rss_growth_kb < 32 * 1024,
+          "same FLAC with max_duration_s 100 → %s, peak RSS +%ld KB: %s", asr_strerror(r.status),
+          r.rss_growth_kb, r.message);
+    free(flac);
+    /* Every input may hold ASR_AUDIO_MIN_SECONDS_ALLOWED (60 s), however
+     * small: 7 such frames (57 s in 133 bytes) decode. */
+    flac = make_dense_flac(7, &len);
+    asr_audio a = {0};
+    asr_error err;
+    asr_status st = asr_audio_decode_memory(flac, len, NULL, &a, &err);
+    CHECK(st == ASR_OK && a.n_samples == 7 * 65535 * 2 && a.samples[1000] == 0x1000 / 32768.0f,
+          "%zu-byte FLAC of 7 constant frames decodes: %zu samples (%s)", len, a.n_samples,
+          st == ASR_OK ? "ok" : err.message);
+    asr_audio_free(&a);
+    free(flac);
+
+    /* Raw PCM over the limit is refused before the buffer for all of it exists. */
+    size_t raw_len = 64u << 20; /* 2097 s */
+    unsigned char *raw = malloc(raw_len);
+    if (raw) {
+        for (size_t i = 0; i < raw_len; i++)
+            raw[i] = (unsigned char)(i * 131u >> 3);
+        lim = asr_audio_default_limits();
+        lim.raw_pcm_s16le = 1;
+        lim.max_duration_s = 10;
+        r = decode_in_child(raw, raw_len, &lim);
+        CHECK(r.ran && r.status == ASR_ERR_TOO_LARGE && r.rss_growth_kb < 16 * 1024,
+              "64 MB of raw PCM with a 10 s limit → %s, peak RSS +%ld KB", asr_strerror(r.status),
+              r.rss_growth_kb);
+    }
+    free(raw);
+}
+
+/* The abort hook: polled throughout, and the decode stops at the first yes. */
+typedef struct abort_counter {
+    int calls, abort_after;
+} abort_counter;
+
+static int count_then_abort(void *user_data)
+{
+    abort_counter *c = user_data;
+    return ++c->calls > c->abort_after;
+}
+
+static void check_abort_hook(void)
+{
+    size_t len = 0;
+    unsigned char *wav = read_file(data_path("jfk.wav"), &len);
+    asr_audio a = {0};
+    asr_error err;
+    abort_counter never = {0, 1 << 30};
+    asr_audio_limits lim = asr_audio_default_limits();
+    lim.should_abort = count_then_abort;
+    lim.abort_user_data = &never;
+    asr_status st = wav ? asr_audio_decode_memory(wav, len, &lim, &a, &err) : ASR_ERR_IO;
+    /* jfk.wav is 86 packets of 4 KB: at least one poll for each. */
+    CHECK(st == ASR_OK && a.n_samples == 176000 && never.calls > 86,
+          "a hook that never aborts: decodes, polled %d times", never.calls);
+    asr_audio_free(&a);
+
+    for (int after = 0; after <= 40; after += 10) {
+        abort_counter c = {0, after};
+        lim.abort_user_data = &c;
+        double t0 = seconds_now();
+        st = asr_audio_decode_file(data_path("longform/en-brian.ogg"), &lim, &a, &err);
+        double dt = seconds_now() - t0;
+        CHECK(st == ASR_ERR_CANCELLED && err.code == ASR_ERR_CANCELLED && a.samples == NULL &&
+                  a.n_samples == 0 && c.calls == after + 1 && dt < 0.25,
+              "hook says stop at poll %d: %s after %d polls, %.3f s: %s", after + 1,
+              asr_strerror(st), c.calls, dt, err.message);
+        asr_audio_free(&a);
+    }
+    /* From memory, mid-stream (jfk.mp3), and on the raw path. */
+    abort_counter c = {0, 30};
+    lim.abort_user_data = &c;
+    size_t mp3_len = 0;
+    unsigned char *mp3 = read_file(data_path("jfk.mp3"), &mp3_len);
+    st = mp3 ? asr_audio_decode_memory(mp3, mp3_len, &lim, &a, &err) : ASR_ERR_IO;
+    CHECK(st == ASR_ERR_CANCELLED && c.calls == 31 && a.samples == NULL,
+          "mp3 from memory cancelled at poll 31: %s (%d polls)", asr_strerror(st), c.calls);
+    asr_audio_free(&a);
+    /* Halfway through the packets of the 5-minute file: it stops there, in
+     * a fraction of the full decode's time. */
+    never = (abort_counter){0, 1 << 30};
+    lim.abort_user_data = &never;
+    double t0 = seconds_now();
+    st = asr_audio_decode_file(data_path("longform/en-brian.ogg"), &lim, &a, &err);
+    double full_s = seconds_now() - t0;
+    asr_audio_free(&a);
+    c = (abort_counter){0, never.calls / 2};
+    lim.abort_user_data = &c;
+    t0 = seconds_now();
+    asr_status st2 = asr_audio_decode_file(data_path("longform/en-brian.ogg"), &lim, &a, &err);
+    double half_s = seconds_now() - t0;
+    CHECK(st == ASR_OK && never.calls > 1000 && st2 == ASR_ERR_CANCELLED && c.calls == never.calls / 2 + 1 &&
+              a.samples == NULL && half_s < full_s * 0.8,
+          "5-minute Opus (%d polls, %.3f s) cancelled at poll %d: %s after %.3f s", never.calls, full_s,
+          c.calls, asr_strerror(st2), half_s);
+    asr_audio_free(&a);
+    c = (abort_counter){0, 3};
+    lim.raw_pcm_s16le = 1;
+    st = wav ? asr_audio_decode_memory(wav, len, &lim, &a, &err) : ASR_ERR_IO;
+    CHECK(st == ASR_ERR_CANCELLED && c.calls == 4 && a.samples == NULL,
+          "raw PCM cancelled at poll 4: %s (%d polls)", asr_strerror(st), c.calls);
+    asr_audio_free(&a);
+    free(mp3);
+    free(wav);
+}
+
 /* test_audio --dump IN OUT: write the decode of IN as s16le (our samples
  * are s16 / 32768, so this is exact), for tests/tools/ffmpeg_parity.sh. */
 static int dump(const char *in, const char *out)
@@ -857,6 +1225,8 @@ int main(int argc, char **argv)
     check_fifo();
     check_mutations();
     check_errors();
+    check_amplification();
+    check_abort_hook();
     asr_audio_free(&jfk);
     /* Remove the fixtures. */
     static const char *const names[] = {"jfk.m4a", "jfk.aac", "jfk.webm", "jfk_vorbis.ogg",
