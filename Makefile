@@ -56,7 +56,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ    := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(CLI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_files.o
 TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test clean fuzz fuzz-targets
+.PHONY: all test clean fuzz fuzz-targets bench-kernels
 all: $(BUILD)/asr $(TEST_BIN)
 
 $(BUILD)/libasr.a: $(LIB_OBJ)
@@ -89,6 +89,15 @@ $(BUILD)/src/cpu/%_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/src/cpu/%_avx512.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/src/cpu/%_vnni.o: CFLAGS += $(ISA_VNNI)
 $(BUILD)/src/cpu/%_bf16.o: CFLAGS += $(ISA_BF16)
+
+# Measuring programs (bench/*.c), never run by the tests: kernel GFLOP/s
+# (bench/kernels.c) and one transcription per compute type.
+BENCH_BIN := $(BUILD)/bench/kernels $(BUILD)/bench/compute_types
+bench-kernels: $(BENCH_BIN)
+$(BUILD)/bench/kernels: CFLAGS += $(ISA_VNNI) $(ISA_BF16)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libasr.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libasr.a $(LDLIBS)
 
 test: all
 	BUILD=$(BUILD) bash tests/run.sh

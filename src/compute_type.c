@@ -25,9 +25,3 @@ const char *asr_compute_type_name(asr_compute_type type)
 {
     return (unsigned)type < sizeof names / sizeof *names ? names[type] : "unknown";
 }
-
-asr_compute_type asr_model_compute_type(const asr_model *m)
-{
-    (void)m; /* placeholder until the engine stores it */
-    return ASR_COMPUTE_FLOAT32;
-}

@@ -61,8 +61,7 @@ asr_state *asr_state_new(const asr_model *m, asr_error *err)
 void asr_state_free(asr_state *st)
 {
     if (!st) return;
-    asr_pool_free(st->compute.pool);
-    free(st->compute.scratch);
+    asr_compute_release(&st->compute);
     float *bufs[] = {st->enc_cols, st->enc_conv, st->enc_x, st->enc_xn, st->enc_qkv, st->enc_attn,
                      st->enc_mlp, st->cross_kv, st->self_k, st->self_v, st->spare_k, st->spare_v,
                      st->dec_x, st->dec_xn, st->dec_qkv, st->dec_attn, st->dec_mlp,
@@ -77,18 +76,14 @@ asr_status asr_state_set_threads(asr_state *st, int n_threads, asr_error *err)
     if (st->compute.pool && asr_pool_threads(st->compute.pool) == n_threads) return ASR_OK;
     const asr_hparams *hp = &st->model->hp;
     int max_keys = hp->n_audio_ctx > hp->n_text_ctx ? hp->n_audio_ctx : hp->n_text_ctx;
-    size_t per_thread = asr_compute_scratch_floats(max_keys, 4 * hp->n_text_state);
-    asr_compute_init_blas();
-    asr_pool *pool = asr_pool_new(n_threads);
-    float *scratch = malloc((size_t)n_threads * per_thread * sizeof(float));
-    if (!pool || !scratch) {
-        asr_pool_free(pool);
-        free(scratch);
-        return asr_fail(err, ASR_ERR_NO_MEMORY, "cannot start %d compute threads", n_threads);
-    }
-    asr_pool_free(st->compute.pool);
-    free(st->compute.scratch);
-    st->compute = (asr_compute){pool, scratch, per_thread};
+    int max_in = 4 * (hp->n_audio_state > hp->n_text_state ? hp->n_audio_state : hp->n_text_state);
+    /* activation rows: an encoder window, or every decoder row in flight */
+    int max_rows = hp->n_audio_ctx > st->rows_cap ? hp->n_audio_ctx : st->rows_cap;
+    asr_compute c;
+    asr_status s = asr_compute_init(&c, n_threads, st->model->cpu_features, max_keys, max_in, max_rows, err);
+    if (s != ASR_OK) return s;
+    asr_compute_release(&st->compute);
+    st->compute = c;
     return ASR_OK;
 }
 
@@ -163,14 +158,14 @@ asr_status asr_decode(asr_state *st, const int *tokens, int batch, int n_new, in
         if (t < 0 || t >= hp->n_vocab) return asr_fail(err, ASR_ERR_INTERNAL, "token id %d out of range", t);
         const float *p = w->dec_pos + (size_t)(n_past + r % n_new) * td;
         float *x = st->dec_x + (size_t)r * td;
-        asr_f16_to_f32_n(w->tok_emb + (size_t)t * td, x, (size_t)td);
+        asr_tensor_row(&w->tok_emb, t, x);
         for (int j = 0; j < td; j++) x[j] += p[j];
     }
     for (int l = 0; l < hp->n_text_layer; l++) {
         const asr_decoder_layer *L = &w->dec[l];
         /* self-attention: append this step's keys/values to each sequence's cache */
         asr_layer_norm(c, st->dec_x, L->self_ln_g, L->self_ln_b, st->dec_xn, R, td);
-        asr_linear_half(c, st->dec_xn, R, td, L->self_qkv_w, L->self_qkv_b, st->dec_qkv, 3 * td, 0);
+        asr_linear(c, &L->self_qkv_w, st->dec_xn, R, L->self_qkv_b, st->dec_qkv, 0);
         for (int b = 0; b < batch; b++) {
             float *kc = cache_at(st, st->self_k, l, b), *vc = cache_at(st, st->self_v, l, b);
             const float *qkv = st->dec_qkv + (size_t)b * n_new * 3 * td;
@@ -188,10 +183,10 @@ asr_status asr_decode(asr_state *st, const int *tokens, int batch, int n_new, in
             .dh = td / hp->n_text_head, .causal_past = n_past,
         };
         asr_attention(c, &self);
-        asr_linear_half(c, st->dec_attn, R, td, L->self_out_w, L->self_out_b, st->dec_x, td, ASR_LINEAR_ACCUMULATE);
+        asr_linear(c, &L->self_out_w, st->dec_attn, R, L->self_out_b, st->dec_x, ASR_LINEAR_ACCUMULATE);
         /* cross-attention to the encoder output */
         asr_layer_norm(c, st->dec_x, L->cross_ln_g, L->cross_ln_b, st->dec_xn, R, td);
-        asr_linear_half(c, st->dec_xn, R, td, L->cross_q_w, L->cross_q_b, st->dec_qkv, td, 0);
+        asr_linear(c, &L->cross_q_w, st->dec_xn, R, L->cross_q_b, st->dec_qkv, 0);
         const float *kv = st->cross_kv + (size_t)l * A * 2 * td;
         asr_attention_args cross = {
             .q = st->dec_qkv, .ldq = td, .k = kv, .v = kv + td, .ldk = 2 * td, .ldv = 2 * td,
@@ -207,19 +202,18 @@ asr_status asr_decode(asr_state *st, const int *tokens, int batch, int n_new, in
             asr_attention_scores(st->dec_qkv + (size_t)h * dh, td, kv + (size_t)h * dh, 2 * td, R, cap->n_keys, dh,
                                  1.0f / sqrtf((float)dh), cap->out + (size_t)i * R * cap->n_keys);
         }
-        asr_linear_half(c, st->dec_attn, R, td, L->cross_out_w, L->cross_out_b, st->dec_x, td,
-                        ASR_LINEAR_ACCUMULATE);
+        asr_linear(c, &L->cross_out_w, st->dec_attn, R, L->cross_out_b, st->dec_x, ASR_LINEAR_ACCUMULATE);
         /* MLP */
         asr_layer_norm(c, st->dec_x, L->mlp_ln_g, L->mlp_ln_b, st->dec_xn, R, td);
-        asr_linear_half(c, st->dec_xn, R, td, L->mlp_fc1_w, L->mlp_fc1_b, st->dec_mlp, 4 * td, ASR_LINEAR_GELU);
-        asr_linear_half(c, st->dec_mlp, R, 4 * td, L->mlp_fc2_w, L->mlp_fc2_b, st->dec_x, td, ASR_LINEAR_ACCUMULATE);
+        asr_linear(c, &L->mlp_fc1_w, st->dec_xn, R, L->mlp_fc1_b, st->dec_mlp, ASR_LINEAR_GELU);
+        asr_linear(c, &L->mlp_fc2_w, st->dec_mlp, R, L->mlp_fc2_b, st->dec_x, ASR_LINEAR_ACCUMULATE);
     }
     /* Final norm and the tied output projection, only for the rows asked for. */
     for (int b = 0; b < batch; b++) {
         const float *x = st->dec_x + ((size_t)b * n_new + (size_t)logit_row) * td;
         asr_layer_norm(c, x, w->dec_ln_g, w->dec_ln_b, st->dec_xn + (size_t)b * td, 1, td);
     }
-    asr_linear_half(c, st->dec_xn, batch, td, w->tok_emb, NULL, st->logits, hp->n_vocab, 0);
+    asr_linear(c, &w->tok_emb, st->dec_xn, batch, NULL, st->logits, 0);
     return ASR_OK;
 }
 
@@ -228,5 +222,5 @@ void asr_decode_logits_rows(asr_state *st, int first, int n)
     const asr_model *m = st->model;
     int td = m->hp.n_text_state;
     asr_layer_norm(&st->compute, st->dec_x + (size_t)first * td, m->w.dec_ln_g, m->w.dec_ln_b, st->dec_xn, n, td);
-    asr_linear_half(&st->compute, st->dec_xn, n, td, m->w.tok_emb, NULL, st->logits, m->hp.n_vocab, 0);
+    asr_linear(&st->compute, &m->w.tok_emb, st->dec_xn, n, NULL, st->logits, 0);
 }

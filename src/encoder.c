@@ -25,7 +25,8 @@ static void conv3_gelu(const asr_compute *cp, const float *in, int channel_major
             }
         }
     }
-    asr_linear(cp, cols, t_out, c * 3, w, b, out, d, ASR_LINEAR_GELU);
+    asr_tensor wt = asr_tensor_rows(ASR_DTYPE_F32, (void *)w, d, c * 3); /* the stem stays float32 */
+    asr_linear(cp, &wt, cols, t_out, b, out, ASR_LINEAR_GELU);
 }
 
 asr_status asr_encode(asr_state *st, const float *mel, asr_error *err)
@@ -49,13 +50,13 @@ asr_status asr_encode(asr_state *st, const float *mel, asr_error *err)
     for (int l = 0; l < hp->n_audio_layer; l++) {
         const asr_encoder_layer *L = &w->enc[l];
         asr_layer_norm(c, st->enc_x, L->attn_ln_g, L->attn_ln_b, st->enc_xn, A, d);
-        asr_linear(c, st->enc_xn, A, d, L->attn_qkv_w, L->attn_qkv_b, st->enc_qkv, 3 * d, 0);
+        asr_linear(c, &L->attn_qkv_w, st->enc_xn, A, L->attn_qkv_b, st->enc_qkv, 0);
         asr_attention(c, &attn);
-        asr_linear(c, st->enc_attn, A, d, L->attn_out_w, L->attn_out_b, st->enc_x, d, ASR_LINEAR_ACCUMULATE);
+        asr_linear(c, &L->attn_out_w, st->enc_attn, A, L->attn_out_b, st->enc_x, ASR_LINEAR_ACCUMULATE);
 
         asr_layer_norm(c, st->enc_x, L->mlp_ln_g, L->mlp_ln_b, st->enc_xn, A, d);
-        asr_linear(c, st->enc_xn, A, d, L->mlp_fc1_w, L->mlp_fc1_b, st->enc_mlp, 4 * d, ASR_LINEAR_GELU);
-        asr_linear(c, st->enc_mlp, A, 4 * d, L->mlp_fc2_w, L->mlp_fc2_b, st->enc_x, d, ASR_LINEAR_ACCUMULATE);
+        asr_linear(c, &L->mlp_fc1_w, st->enc_xn, A, L->mlp_fc1_b, st->enc_mlp, ASR_LINEAR_GELU);
+        asr_linear(c, &L->mlp_fc2_w, st->enc_mlp, A, L->mlp_fc2_b, st->enc_x, ASR_LINEAR_ACCUMULATE);
     }
     asr_layer_norm(c, st->enc_x, w->enc_ln_g, w->enc_ln_b, st->enc_x, A, d);
 
@@ -63,7 +64,7 @@ asr_status asr_encode(asr_state *st, const float *mel, asr_error *err)
     int td = hp->n_text_state;
     for (int l = 0; l < hp->n_text_layer; l++) {
         const asr_decoder_layer *L = &w->dec[l];
-        asr_linear(c, st->enc_x, A, d, L->cross_kv_w, L->cross_kv_b, st->cross_kv + (size_t)l * A * 2 * td, 2 * td, 0);
+        asr_linear(c, &L->cross_kv_w, st->enc_x, A, L->cross_kv_b, st->cross_kv + (size_t)l * A * 2 * td, 0);
     }
     return ASR_OK;
 }

@@ -1,19 +1,35 @@
-/* kernels.h — the dense math of the forward passes (row-major float32, with
- * half-precision weights for the decoder), run on a state's thread pool. */
+/* kernels.h — the dense math of the forward passes (float32 activations,
+ * weights in the format of their asr_tensor), run on a state's thread pool. */
 #ifndef ASR_KERNELS_H
 #define ASR_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal.h"
 #include "pool.h"
+#include "tensor.h"
 
 /* Where a kernel runs: the state's pool and per-thread scratch memory. */
 typedef struct asr_compute {
     asr_pool *pool;
     float *scratch;        /* asr_pool_threads() blocks of scratch_floats */
     size_t scratch_floats; /* per thread; see asr_compute_scratch_floats  */
+    unsigned isa;          /* cpu/features.h bits the kernels may use; 0 = scalar */
+    /* Activations converted for the int8 and bf16 kernels: u8 or bf16 rows
+     * of x, and the per-row scales of the u8 ones. Products with more rows
+     * than fit are done in slices. */
+    void *act;
+    size_t act_bytes;
+    float *act_scale;
+    int act_rows;
 } asr_compute;
+
+/* A compute context of n_threads for attention over up to max_keys keys and
+ * linear layers of up to max_in inputs and max_rows rows at a time. */
+asr_status asr_compute_init(asr_compute *c, int n_threads, unsigned isa, int max_keys, int max_in, int max_rows,
+                            asr_error *err);
+void asr_compute_release(asr_compute *c);
 
 /* Queries handled together by one attention task. */
 #define ASR_ATTN_BLOCK 128
@@ -33,12 +49,13 @@ enum {
     ASR_LINEAR_GELU = 2,       /* y = GELU(x·wᵀ + b)              */
 };
 
-/* y (n, out) = x (n, in) · w (out, in)ᵀ + b (out); b may be NULL. */
-void asr_linear(const asr_compute *c, const float *x, int n, int in, const float *w, const float *b, float *y,
-                int out, int flags);
-/* The same with half-precision weights; in must be a multiple of 8. */
-void asr_linear_half(const asr_compute *c, const float *x, int n, int in, const uint16_t *w, const float *b,
-                     float *y, int out, int flags);
+/* y (n, out) = x (n, in) · w (out, in)ᵀ + b (out) with out = w->rows and
+ * in = w->cols; b may be NULL. The kernel follows w's format and c->isa:
+ * float32 → OpenBLAS sgemm; f16 → F16C register kernel below 16 rows,
+ * widened panels + sgemm above; bf16 → vdpbf16ps; int8 → vpdpbusd, with x
+ * quantised per row. Without the instruction set, the scalar kernels. */
+void asr_linear(const asr_compute *c, const asr_tensor *w, const float *x, int n, const float *b, float *y,
+                int flags);
 
 /* Scaled dot-product attention of n_head heads of width dh, for n_seq
  * independent sequences. Sequence s has queries q + s·q_seq (n_q rows, row

@@ -1,7 +1,9 @@
 /* model.c — model loading entry point, special tokens, getters, half-float conversion. */
 #include "model.h"
 
-#include <immintrin.h>
+#include "cpu/features.h"
+#include "cpu/kernels_cpu.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,19 +202,39 @@ void *asr_alloc_weights(size_t bytes, int zero)
 
 void asr_f16_to_f32_n(const uint16_t *in, float *out, size_t n)
 {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in + i))));
-    for (; i < n; i++) out[i] = asr_f16_to_f32(in[i]);
+#if defined(__x86_64__)
+    if (asr_cpu_has_avx2()) {
+        asr_f16_to_f32_avx2(in, out, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) out[i] = asr_f16_to_f32(in[i]);
+}
+
+void asr_f16_bytes_to_f32_n(const unsigned char *in, float *out, size_t n)
+{
+#if defined(__x86_64__)
+    if (asr_cpu_has_avx2()) {
+        asr_f16_bytes_to_f32_avx2(in, out, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, in + 2 * i, 2);
+        out[i] = asr_f16_to_f32(h);
+    }
 }
 
 void asr_f32_to_f16_n(const float *in, uint16_t *out, size_t n)
 {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(out + i),
-                         _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    for (; i < n; i++) out[i] = asr_f32_to_f16(in[i]);
+#if defined(__x86_64__)
+    if (asr_cpu_has_avx2()) {
+        asr_f32_to_f16_avx2(in, out, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) out[i] = asr_f32_to_f16(in[i]);
 }
 
 asr_status asr_hparams_check(const asr_hparams *hp, const char *what, asr_error *err)
@@ -262,6 +284,12 @@ asr_status asr_model_load(const char *path, const asr_model_params *params, asr_
     asr_model_params p = params ? *params : asr_model_default_params();
     m->n_threads = p.n_threads > 0 ? p.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (m->n_threads < 1) m->n_threads = 1;
+    if ((int)p.compute_type < ASR_COMPUTE_AUTO || (int)p.compute_type > ASR_COMPUTE_INT8_BFLOAT16) {
+        free(m);
+        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "unknown compute type %d", (int)p.compute_type);
+    }
+    m->cpu_features = asr_cpu_features();
+    m->compute_type = p.compute_type == ASR_COMPUTE_AUTO ? asr_compute_type_auto(m->cpu_features) : p.compute_type;
     asr_status s;
     if (S_ISDIR(st.st_mode)) {
         s = asr_model_load_ct2(m, path, err);
@@ -271,6 +299,7 @@ asr_status asr_model_load(const char *path, const asr_model_params *params, asr_
         s = asr_fail(err, ASR_ERR_MODEL, "model '%s' is neither a directory nor a file", path);
     }
     if (s == ASR_OK) s = asr_model_finish_load(m, err);
+    if (s == ASR_OK) s = asr_model_convert_weights(m, err);
     if (s != ASR_OK) {
         asr_model_free(m);
         return s;
@@ -282,6 +311,9 @@ asr_status asr_model_load(const char *path, const asr_model_params *params, asr_
 void asr_model_free(asr_model *m)
 {
     if (!m) return;
+    asr_tensor *tensors[4096];
+    int n = asr_model_linear_tensors(m, tensors, 4096);
+    for (int i = 0; i < n && i < 4096; i++) asr_tensor_free(tensors[i]);
     free(m->arena);
     free(m->arena16);
     free(m->w.enc);

@@ -3,6 +3,7 @@
 #define ASR_MODEL_H
 
 #include "internal.h"
+#include "tensor.h"
 
 /* Hyper-parameters, all read from the model file (openai/whisper ModelDimensions). */
 typedef struct asr_hparams {
@@ -18,39 +19,45 @@ typedef struct asr_hparams {
     int n_text_layer;
 } asr_hparams;
 
-/* Weights are float32 in memory, except the decoder's matrices and the token
- * embedding, which are IEEE half (uint16_t): the decoder reads every one of
- * them for each token, so it is bound by memory bandwidth, and Whisper's
- * checkpoints are float16, so holding them as half loses nothing for them.
- * f16/bf16/int8 files are converted at load. */
+/* Linear-layer weights are asr_tensor, in the format of the model's compute
+ * type (model_compute.c converts them after loading); everything else
+ * (conv stem, positions, biases, layer norms) is float32. As loaded, and so
+ * for ASR_COMPUTE_FLOAT32, the encoder's matrices and the cross-attention
+ * K/V projection are float32, the decoder's other matrices and the token
+ * embedding IEEE half: the decoder reads every one of them for each token,
+ * so it is bound by memory bandwidth, and Whisper's checkpoints are float16,
+ * so holding them as half loses nothing for them. */
 typedef struct asr_encoder_layer {
     float *attn_ln_g, *attn_ln_b; /* (d)                                   */
-    float *attn_qkv_w;            /* (3d, d): rows q, then k, then v       */
+    asr_tensor attn_qkv_w;        /* (3d, d): rows q, then k, then v       */
     float *attn_qkv_b;            /* (3d): k part is zero in Whisper       */
-    float *attn_out_w;            /* (d, d)                                */
+    asr_tensor attn_out_w;        /* (d, d)                                */
     float *attn_out_b;            /* (d)                                   */
     float *mlp_ln_g, *mlp_ln_b;   /* (d)                                   */
-    float *mlp_fc1_w, *mlp_fc1_b; /* (4d, d), (4d)                         */
-    float *mlp_fc2_w, *mlp_fc2_b; /* (d, 4d), (d)                          */
+    asr_tensor mlp_fc1_w;         /* (4d, d)                               */
+    float *mlp_fc1_b;             /* (4d)                                  */
+    asr_tensor mlp_fc2_w;         /* (d, 4d)                               */
+    float *mlp_fc2_b;             /* (d)                                   */
 } asr_encoder_layer;
 
 typedef struct asr_decoder_layer {
     float *self_ln_g, *self_ln_b;   /* (d)                                 */
-    uint16_t *self_qkv_w;           /* (3d, d) half                        */
+    asr_tensor self_qkv_w;          /* (3d, d)                             */
     float *self_qkv_b;              /* (3d)                                */
-    uint16_t *self_out_w;           /* (d, d) half                         */
+    asr_tensor self_out_w;          /* (d, d)                              */
     float *self_out_b;              /* (d)                                 */
     float *cross_ln_g, *cross_ln_b; /* (d)                                 */
-    uint16_t *cross_q_w;            /* (d, d) half                         */
+    asr_tensor cross_q_w;           /* (d, d)                              */
     float *cross_q_b;               /* (d)                                 */
-    float *cross_kv_w, *cross_kv_b; /* (2d, d), (2d): rows k then v; float32
-                                       because the encoder pass uses it    */
-    uint16_t *cross_out_w;          /* (d, d) half                         */
+    asr_tensor cross_kv_w;          /* (2d, d): rows k then v; the encoder
+                                       pass uses it, once per window       */
+    float *cross_kv_b;              /* (2d)                                */
+    asr_tensor cross_out_w;         /* (d, d)                              */
     float *cross_out_b;             /* (d)                                 */
     float *mlp_ln_g, *mlp_ln_b;     /* (d)                                 */
-    uint16_t *mlp_fc1_w;            /* (4d, d) half                        */
+    asr_tensor mlp_fc1_w;           /* (4d, d)                             */
     float *mlp_fc1_b;               /* (4d)                                */
-    uint16_t *mlp_fc2_w;            /* (d, 4d) half                        */
+    asr_tensor mlp_fc2_w;           /* (d, 4d)                             */
     float *mlp_fc2_b;               /* (d)                                 */
 } asr_decoder_layer;
 
@@ -60,7 +67,7 @@ typedef struct asr_weights {
     float *enc_pos;               /* (n_audio_ctx, d)                      */
     asr_encoder_layer *enc;       /* [n_audio_layer]                       */
     float *enc_ln_g, *enc_ln_b;   /* (d)                                   */
-    uint16_t *tok_emb;            /* (n_vocab, d) half, also the output projection */
+    asr_tensor tok_emb;           /* (n_vocab, d), also the output projection */
     float *dec_pos;               /* (n_text_ctx, d)                       */
     asr_decoder_layer *dec;       /* [n_text_layer]                        */
     float *dec_ln_g, *dec_ln_b;   /* (d)                                   */
@@ -92,6 +99,10 @@ struct asr_model {
     int n_align_heads;
     char type[16];               /* "tiny", "base", "small", ...            */
     char source_format[16];      /* "ctranslate2" or "ggml"                 */
+    asr_compute_type compute_type; /* resolved (never AUTO) before loading */
+    unsigned cpu_features;       /* asr_cpu_features() at load: the kernels
+                                    every state of this model may use       */
+    size_t weight_bytes;         /* memory the weights take after conversion */
     /* All float32 tensors live in one allocation, the half ones in another;
      * weights point into them. */
     float *arena;
@@ -148,6 +159,19 @@ uint16_t asr_f32_to_f16(float f);
 /* n values at a time (F16C), rounding to nearest even like the scalar form. */
 void asr_f16_to_f32_n(const uint16_t *in, float *out, size_t n);
 void asr_f32_to_f16_n(const float *in, uint16_t *out, size_t n);
+/* Half values stored as little-endian bytes at any alignment (file data). */
+void asr_f16_bytes_to_f32_n(const unsigned char *in, float *out, size_t n);
+
+/* ---- model_compute.c ---- */
+/* The compute type AUTO stands for on a CPU with these features. */
+asr_compute_type asr_compute_type_auto(unsigned cpu_features);
+/* Whether linear weights are int8 under this compute type. */
+int asr_compute_type_is_int8(asr_compute_type type);
+/* Convert every linear weight to the model's compute type (after loading). */
+asr_status asr_model_convert_weights(asr_model *m, asr_error *err);
+/* Every linear-layer tensor of the model, for loops over them: fills up to
+ * cap pointers and returns how many there are. */
+int asr_model_linear_tensors(asr_model *m, asr_tensor **out, int cap);
 
 /* Halves the decoder's matrices need: the token embedding and, per layer,
  * self q|k|v (3d²), self out (d²), cross q (d²), cross out (d²), fc1 and fc2

@@ -312,6 +312,43 @@ static uint16_t *bind_half(binder *b, const char *name, const int *shape)
     return out;
 }
 
+/* A linear layer's weight as a tensor: int8 as stored when the file is
+ * int8 and the compute type is too (no round trip through float), else
+ * float32 (half = 0) or IEEE half (half = 1) in the arenas. */
+static asr_tensor bind_linear(binder *b, const char *name, const int *shape, int half)
+{
+    asr_tensor t = {0};
+    ct2_var *v = lookup(b, name, shape);
+    if (!v) return t;
+    if (v->dtype == CT2_I8 && v->rank == 2 && asr_compute_type_is_int8(b->m->compute_type)) {
+        char scale_name[256];
+        snprintf(scale_name, sizeof scale_name, "%s_scale", name);
+        ct2_var *s = find_var(b->f, scale_name);
+        int rows = (int)v->dims[0], cols = (int)v->dims[1];
+        if (!s || s->numel != (size_t)rows || (s->dtype != CT2_F32 && s->dtype != CT2_F16)) {
+            b->status = asr_fail(b->err, ASR_ERR_MODEL, "model.bin: int8 tensor '%s' lacks a valid scale", name);
+            return t;
+        }
+        float *scale = malloc((size_t)rows * sizeof(float));
+        if (!scale) {
+            b->status = asr_fail(b->err, ASR_ERR_NO_MEMORY, "out of memory loading '%s'", name);
+            return t;
+        }
+        for (int r = 0; r < rows; r++) { /* the file's scale divides: w = q / scale */
+            float f;
+            if (s->dtype == CT2_F32) memcpy(&f, s->data + 4 * (size_t)r, 4);
+            else { uint16_t h; memcpy(&h, s->data + 2 * (size_t)r, 2); f = asr_f16_to_f32(h); }
+            scale[r] = f != 0.0f ? 1.0f / f : 1.0f;
+        }
+        b->status = asr_tensor_from_i8(&t, (const int8_t *)v->data, scale, rows, cols, b->err);
+        free(scale);
+        return t;
+    }
+    void *data = half ? (void *)bind_half(b, name, shape) : (void *)bind(b, name, shape);
+    if (data) t = asr_tensor_rows(half ? ASR_DTYPE_F16 : ASR_DTYPE_F32, data, shape[0], shape[1]);
+    return t;
+}
+
 #define SHAPE(...) ((const int[]){__VA_ARGS__, 0})
 
 /* Layers present, counting at most one past the bound asr_hparams_check enforces. */
@@ -345,18 +382,18 @@ static void bind_all(binder *b)
         asr_encoder_layer *L = &w->enc[i];
         L->attn_ln_g = bind(b, P("encoder/layer_%d/self_attention/layer_norm/gamma", i), SHAPE(d));
         L->attn_ln_b = bind(b, P("encoder/layer_%d/self_attention/layer_norm/beta", i), SHAPE(d));
-        L->attn_qkv_w = bind(b, P("encoder/layer_%d/self_attention/linear_0/weight", i), SHAPE(3 * d, d));
+        L->attn_qkv_w = bind_linear(b, P("encoder/layer_%d/self_attention/linear_0/weight", i), SHAPE(3 * d, d), 0);
         L->attn_qkv_b = bind(b, P("encoder/layer_%d/self_attention/linear_0/bias", i), SHAPE(3 * d));
-        L->attn_out_w = bind(b, P("encoder/layer_%d/self_attention/linear_1/weight", i), SHAPE(d, d));
+        L->attn_out_w = bind_linear(b, P("encoder/layer_%d/self_attention/linear_1/weight", i), SHAPE(d, d), 0);
         L->attn_out_b = bind(b, P("encoder/layer_%d/self_attention/linear_1/bias", i), SHAPE(d));
         L->mlp_ln_g = bind(b, P("encoder/layer_%d/ffn/layer_norm/gamma", i), SHAPE(d));
         L->mlp_ln_b = bind(b, P("encoder/layer_%d/ffn/layer_norm/beta", i), SHAPE(d));
-        L->mlp_fc1_w = bind(b, P("encoder/layer_%d/ffn/linear_0/weight", i), SHAPE(4 * d, d));
+        L->mlp_fc1_w = bind_linear(b, P("encoder/layer_%d/ffn/linear_0/weight", i), SHAPE(4 * d, d), 0);
         L->mlp_fc1_b = bind(b, P("encoder/layer_%d/ffn/linear_0/bias", i), SHAPE(4 * d));
-        L->mlp_fc2_w = bind(b, P("encoder/layer_%d/ffn/linear_1/weight", i), SHAPE(d, 4 * d));
+        L->mlp_fc2_w = bind_linear(b, P("encoder/layer_%d/ffn/linear_1/weight", i), SHAPE(d, 4 * d), 0);
         L->mlp_fc2_b = bind(b, P("encoder/layer_%d/ffn/linear_1/bias", i), SHAPE(d));
     }
-    w->tok_emb = bind_half(b, "decoder/embeddings/weight", SHAPE(hp->n_vocab, td));
+    w->tok_emb = bind_linear(b, "decoder/embeddings/weight", SHAPE(hp->n_vocab, td), 1);
     w->dec_pos = bind(b, "decoder/position_encodings/encodings", SHAPE(hp->n_text_ctx, td));
     w->dec_ln_g = bind(b, "decoder/layer_norm/gamma", SHAPE(td));
     w->dec_ln_b = bind(b, "decoder/layer_norm/beta", SHAPE(td));
@@ -364,23 +401,23 @@ static void bind_all(binder *b)
         asr_decoder_layer *L = &w->dec[i];
         L->self_ln_g = bind(b, P("decoder/layer_%d/self_attention/layer_norm/gamma", i), SHAPE(td));
         L->self_ln_b = bind(b, P("decoder/layer_%d/self_attention/layer_norm/beta", i), SHAPE(td));
-        L->self_qkv_w = bind_half(b, P("decoder/layer_%d/self_attention/linear_0/weight", i), SHAPE(3 * td, td));
+        L->self_qkv_w = bind_linear(b, P("decoder/layer_%d/self_attention/linear_0/weight", i), SHAPE(3 * td, td), 1);
         L->self_qkv_b = bind(b, P("decoder/layer_%d/self_attention/linear_0/bias", i), SHAPE(3 * td));
-        L->self_out_w = bind_half(b, P("decoder/layer_%d/self_attention/linear_1/weight", i), SHAPE(td, td));
+        L->self_out_w = bind_linear(b, P("decoder/layer_%d/self_attention/linear_1/weight", i), SHAPE(td, td), 1);
         L->self_out_b = bind(b, P("decoder/layer_%d/self_attention/linear_1/bias", i), SHAPE(td));
         L->cross_ln_g = bind(b, P("decoder/layer_%d/attention/layer_norm/gamma", i), SHAPE(td));
         L->cross_ln_b = bind(b, P("decoder/layer_%d/attention/layer_norm/beta", i), SHAPE(td));
-        L->cross_q_w = bind_half(b, P("decoder/layer_%d/attention/linear_0/weight", i), SHAPE(td, td));
+        L->cross_q_w = bind_linear(b, P("decoder/layer_%d/attention/linear_0/weight", i), SHAPE(td, td), 1);
         L->cross_q_b = bind(b, P("decoder/layer_%d/attention/linear_0/bias", i), SHAPE(td));
-        L->cross_kv_w = bind(b, P("decoder/layer_%d/attention/linear_1/weight", i), SHAPE(2 * td, d));
+        L->cross_kv_w = bind_linear(b, P("decoder/layer_%d/attention/linear_1/weight", i), SHAPE(2 * td, d), 0);
         L->cross_kv_b = bind(b, P("decoder/layer_%d/attention/linear_1/bias", i), SHAPE(2 * td));
-        L->cross_out_w = bind_half(b, P("decoder/layer_%d/attention/linear_2/weight", i), SHAPE(td, td));
+        L->cross_out_w = bind_linear(b, P("decoder/layer_%d/attention/linear_2/weight", i), SHAPE(td, td), 1);
         L->cross_out_b = bind(b, P("decoder/layer_%d/attention/linear_2/bias", i), SHAPE(td));
         L->mlp_ln_g = bind(b, P("decoder/layer_%d/ffn/layer_norm/gamma", i), SHAPE(td));
         L->mlp_ln_b = bind(b, P("decoder/layer_%d/ffn/layer_norm/beta", i), SHAPE(td));
-        L->mlp_fc1_w = bind_half(b, P("decoder/layer_%d/ffn/linear_0/weight", i), SHAPE(4 * td, td));
+        L->mlp_fc1_w = bind_linear(b, P("decoder/layer_%d/ffn/linear_0/weight", i), SHAPE(4 * td, td), 1);
         L->mlp_fc1_b = bind(b, P("decoder/layer_%d/ffn/linear_0/bias", i), SHAPE(4 * td));
-        L->mlp_fc2_w = bind_half(b, P("decoder/layer_%d/ffn/linear_1/weight", i), SHAPE(td, 4 * td));
+        L->mlp_fc2_w = bind_linear(b, P("decoder/layer_%d/ffn/linear_1/weight", i), SHAPE(td, 4 * td), 1);
         L->mlp_fc2_b = bind(b, P("decoder/layer_%d/ffn/linear_1/bias", i), SHAPE(td));
     }
 #undef P

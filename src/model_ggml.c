@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #if defined(__F16C__)
-#include <immintrin.h>
 #endif
 
 /*
@@ -96,6 +95,21 @@ static int add_slot(ggml_slots *s, float *data, uint16_t *half, int matrix, cons
 
 #define SHAPE(...) ((const int[]){__VA_ARGS__, 0})
 
+/* A row-major float32 (f32_at) or half (f16_at) tensor's values from
+ * element off on, or NULL when it is held in the other (or another) format. */
+static float *f32_at(const asr_tensor *t, size_t off)
+{
+    return t->dtype == ASR_DTYPE_F32 && t->layout == ASR_LAYOUT_ROWS && t->data ? (float *)t->data + off : NULL;
+}
+
+static uint16_t *f16_at(const asr_tensor *t, size_t off)
+{
+    return t->dtype == ASR_DTYPE_F16 && t->layout == ASR_LAYOUT_ROWS && t->data ? (uint16_t *)t->data + off : NULL;
+}
+
+/* add_slot's float32 and half arguments for a matrix from element off on */
+#define MAT(t, off) f32_at(&(t), (off)), f16_at(&(t), (off))
+
 /* Every tensor of a whisper.cpp file, in the order openai's state_dict has
  * them, pointing into the model's fused weights (w must already point into
  * an arena). Whisper needs n_audio_state == n_text_state, checked by callers. */
@@ -112,18 +126,18 @@ static int build_slots(const asr_hparams *hp, const asr_weights *w, ggml_slots *
     for (int i = 0; i < hp->n_audio_layer && ok; i++) {
         const asr_encoder_layer *L = &w->enc[i];
         const char *p = "encoder.blocks";
-        ok &= add_slot(s, L->attn_qkv_w, NULL, 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
+        ok &= add_slot(s, MAT(L->attn_qkv_w, 0), 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
         ok &= add_slot(s, L->attn_qkv_b, NULL, 0, SHAPE(d), "%s.%d.attn.query.bias", p, i);
-        ok &= add_slot(s, L->attn_qkv_w + (size_t)d * d, NULL, 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
-        ok &= add_slot(s, L->attn_qkv_w + 2 * (size_t)d * d, NULL, 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
+        ok &= add_slot(s, MAT(L->attn_qkv_w, (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
+        ok &= add_slot(s, MAT(L->attn_qkv_w, 2 * (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
         ok &= add_slot(s, L->attn_qkv_b + 2 * (size_t)d, NULL, 0, SHAPE(d), "%s.%d.attn.value.bias", p, i);
-        ok &= add_slot(s, L->attn_out_w, NULL, 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
+        ok &= add_slot(s, MAT(L->attn_out_w, 0), 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
         ok &= add_slot(s, L->attn_out_b, NULL, 0, SHAPE(d), "%s.%d.attn.out.bias", p, i);
         ok &= add_slot(s, L->attn_ln_g, NULL, 0, SHAPE(d), "%s.%d.attn_ln.weight", p, i);
         ok &= add_slot(s, L->attn_ln_b, NULL, 0, SHAPE(d), "%s.%d.attn_ln.bias", p, i);
-        ok &= add_slot(s, L->mlp_fc1_w, NULL, 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
+        ok &= add_slot(s, MAT(L->mlp_fc1_w, 0), 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
         ok &= add_slot(s, L->mlp_fc1_b, NULL, 0, SHAPE(4 * d), "%s.%d.mlp.0.bias", p, i);
-        ok &= add_slot(s, L->mlp_fc2_w, NULL, 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
+        ok &= add_slot(s, MAT(L->mlp_fc2_w, 0), 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
         ok &= add_slot(s, L->mlp_fc2_b, NULL, 0, SHAPE(d), "%s.%d.mlp.2.bias", p, i);
         ok &= add_slot(s, L->mlp_ln_g, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.weight", p, i);
         ok &= add_slot(s, L->mlp_ln_b, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.bias", p, i);
@@ -131,31 +145,31 @@ static int build_slots(const asr_hparams *hp, const asr_weights *w, ggml_slots *
     ok &= add_slot(s, w->enc_ln_g, NULL, 0, SHAPE(d), "encoder.ln_post.weight");
     ok &= add_slot(s, w->enc_ln_b, NULL, 0, SHAPE(d), "encoder.ln_post.bias");
     ok &= add_slot(s, w->dec_pos, NULL, 0, SHAPE(hp->n_text_ctx, d), "decoder.positional_embedding");
-    ok &= add_slot(s, NULL, w->tok_emb, 1, SHAPE(hp->n_vocab, d), "decoder.token_embedding.weight");
+    ok &= add_slot(s, MAT(w->tok_emb, 0), 1, SHAPE(hp->n_vocab, d), "decoder.token_embedding.weight");
     for (int i = 0; i < hp->n_text_layer && ok; i++) {
         const asr_decoder_layer *L = &w->dec[i];
         const char *p = "decoder.blocks";
-        ok &= add_slot(s, NULL, L->self_qkv_w, 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
+        ok &= add_slot(s, MAT(L->self_qkv_w, 0), 1, SHAPE(d, d), "%s.%d.attn.query.weight", p, i);
         ok &= add_slot(s, L->self_qkv_b, NULL, 0, SHAPE(d), "%s.%d.attn.query.bias", p, i);
-        ok &= add_slot(s, NULL, L->self_qkv_w + (size_t)d * d, 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
-        ok &= add_slot(s, NULL, L->self_qkv_w + 2 * (size_t)d * d, 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
+        ok &= add_slot(s, MAT(L->self_qkv_w, (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.key.weight", p, i);
+        ok &= add_slot(s, MAT(L->self_qkv_w, 2 * (size_t)d * d), 1, SHAPE(d, d), "%s.%d.attn.value.weight", p, i);
         ok &= add_slot(s, L->self_qkv_b + 2 * (size_t)d, NULL, 0, SHAPE(d), "%s.%d.attn.value.bias", p, i);
-        ok &= add_slot(s, NULL, L->self_out_w, 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
+        ok &= add_slot(s, MAT(L->self_out_w, 0), 1, SHAPE(d, d), "%s.%d.attn.out.weight", p, i);
         ok &= add_slot(s, L->self_out_b, NULL, 0, SHAPE(d), "%s.%d.attn.out.bias", p, i);
         ok &= add_slot(s, L->self_ln_g, NULL, 0, SHAPE(d), "%s.%d.attn_ln.weight", p, i);
         ok &= add_slot(s, L->self_ln_b, NULL, 0, SHAPE(d), "%s.%d.attn_ln.bias", p, i);
-        ok &= add_slot(s, NULL, L->cross_q_w, 1, SHAPE(d, d), "%s.%d.cross_attn.query.weight", p, i);
+        ok &= add_slot(s, MAT(L->cross_q_w, 0), 1, SHAPE(d, d), "%s.%d.cross_attn.query.weight", p, i);
         ok &= add_slot(s, L->cross_q_b, NULL, 0, SHAPE(d), "%s.%d.cross_attn.query.bias", p, i);
-        ok &= add_slot(s, L->cross_kv_w, NULL, 1, SHAPE(d, d), "%s.%d.cross_attn.key.weight", p, i);
-        ok &= add_slot(s, L->cross_kv_w + (size_t)d * d, NULL, 1, SHAPE(d, d), "%s.%d.cross_attn.value.weight", p, i);
+        ok &= add_slot(s, MAT(L->cross_kv_w, 0), 1, SHAPE(d, d), "%s.%d.cross_attn.key.weight", p, i);
+        ok &= add_slot(s, MAT(L->cross_kv_w, (size_t)d * d), 1, SHAPE(d, d), "%s.%d.cross_attn.value.weight", p, i);
         ok &= add_slot(s, L->cross_kv_b + (size_t)d, NULL, 0, SHAPE(d), "%s.%d.cross_attn.value.bias", p, i);
-        ok &= add_slot(s, NULL, L->cross_out_w, 1, SHAPE(d, d), "%s.%d.cross_attn.out.weight", p, i);
+        ok &= add_slot(s, MAT(L->cross_out_w, 0), 1, SHAPE(d, d), "%s.%d.cross_attn.out.weight", p, i);
         ok &= add_slot(s, L->cross_out_b, NULL, 0, SHAPE(d), "%s.%d.cross_attn.out.bias", p, i);
         ok &= add_slot(s, L->cross_ln_g, NULL, 0, SHAPE(d), "%s.%d.cross_attn_ln.weight", p, i);
         ok &= add_slot(s, L->cross_ln_b, NULL, 0, SHAPE(d), "%s.%d.cross_attn_ln.bias", p, i);
-        ok &= add_slot(s, NULL, L->mlp_fc1_w, 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
+        ok &= add_slot(s, MAT(L->mlp_fc1_w, 0), 1, SHAPE(4 * d, d), "%s.%d.mlp.0.weight", p, i);
         ok &= add_slot(s, L->mlp_fc1_b, NULL, 0, SHAPE(4 * d), "%s.%d.mlp.0.bias", p, i);
-        ok &= add_slot(s, NULL, L->mlp_fc2_w, 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
+        ok &= add_slot(s, MAT(L->mlp_fc2_w, 0), 1, SHAPE(d, 4 * d), "%s.%d.mlp.2.weight", p, i);
         ok &= add_slot(s, L->mlp_fc2_b, NULL, 0, SHAPE(d), "%s.%d.mlp.2.bias", p, i);
         ok &= add_slot(s, L->mlp_ln_g, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.weight", p, i);
         ok &= add_slot(s, L->mlp_ln_b, NULL, 0, SHAPE(d), "%s.%d.mlp_ln.bias", p, i);
@@ -266,42 +280,42 @@ static size_t assign_weights(asr_model *m)
         asr_encoder_layer *L = &w->enc[i];
         L->attn_ln_g = TAKE(d);
         L->attn_ln_b = TAKE(d);
-        L->attn_qkv_w = TAKE(3 * d * d);
+        L->attn_qkv_w = asr_tensor_rows(ASR_DTYPE_F32, TAKE(3 * d * d), (int)(3 * d), (int)(d));
         L->attn_qkv_b = TAKE(3 * d);
-        L->attn_out_w = TAKE(d * d);
+        L->attn_out_w = asr_tensor_rows(ASR_DTYPE_F32, TAKE(d * d), (int)(d), (int)(d));
         L->attn_out_b = TAKE(d);
         L->mlp_ln_g = TAKE(d);
         L->mlp_ln_b = TAKE(d);
-        L->mlp_fc1_w = TAKE(4 * d * d);
+        L->mlp_fc1_w = asr_tensor_rows(ASR_DTYPE_F32, TAKE(4 * d * d), (int)(4 * d), (int)(d));
         L->mlp_fc1_b = TAKE(4 * d);
-        L->mlp_fc2_w = TAKE(4 * d * d);
+        L->mlp_fc2_w = asr_tensor_rows(ASR_DTYPE_F32, TAKE(4 * d * d), (int)(d), (int)(4 * d));
         L->mlp_fc2_b = TAKE(d);
     }
     w->enc_ln_g = TAKE(d);
     w->enc_ln_b = TAKE(d);
-    w->tok_emb = TAKE16((size_t)hp->n_vocab * d);
+    w->tok_emb = asr_tensor_rows(ASR_DTYPE_F16, TAKE16((size_t)hp->n_vocab * d), (int)(hp->n_vocab), (int)(d));
     w->dec_pos = TAKE((size_t)hp->n_text_ctx * d);
     for (int i = 0; i < hp->n_text_layer; i++) {
         asr_decoder_layer *L = &w->dec[i];
         L->self_ln_g = TAKE(d);
         L->self_ln_b = TAKE(d);
-        L->self_qkv_w = TAKE16(3 * d * d);
+        L->self_qkv_w = asr_tensor_rows(ASR_DTYPE_F16, TAKE16(3 * d * d), (int)(3 * d), (int)(d));
         L->self_qkv_b = TAKE(3 * d);
-        L->self_out_w = TAKE16(d * d);
+        L->self_out_w = asr_tensor_rows(ASR_DTYPE_F16, TAKE16(d * d), (int)(d), (int)(d));
         L->self_out_b = TAKE(d);
         L->cross_ln_g = TAKE(d);
         L->cross_ln_b = TAKE(d);
-        L->cross_q_w = TAKE16(d * d);
+        L->cross_q_w = asr_tensor_rows(ASR_DTYPE_F16, TAKE16(d * d), (int)(d), (int)(d));
         L->cross_q_b = TAKE(d);
-        L->cross_kv_w = TAKE(2 * d * d);
+        L->cross_kv_w = asr_tensor_rows(ASR_DTYPE_F32, TAKE(2 * d * d), (int)(2 * d), (int)(d));
         L->cross_kv_b = TAKE(2 * d);
-        L->cross_out_w = TAKE16(d * d);
+        L->cross_out_w = asr_tensor_rows(ASR_DTYPE_F16, TAKE16(d * d), (int)(d), (int)(d));
         L->cross_out_b = TAKE(d);
         L->mlp_ln_g = TAKE(d);
         L->mlp_ln_b = TAKE(d);
-        L->mlp_fc1_w = TAKE16(4 * d * d);
+        L->mlp_fc1_w = asr_tensor_rows(ASR_DTYPE_F16, TAKE16(4 * d * d), (int)(4 * d), (int)(d));
         L->mlp_fc1_b = TAKE(4 * d);
-        L->mlp_fc2_w = TAKE16(4 * d * d);
+        L->mlp_fc2_w = asr_tensor_rows(ASR_DTYPE_F16, TAKE16(4 * d * d), (int)(d), (int)(4 * d));
         L->mlp_fc2_b = TAKE(d);
     }
     w->dec_ln_g = TAKE(d);
@@ -358,14 +372,8 @@ static void dequantize(int ttype, const uint8_t *src, size_t n, float *out)
         return;
     }
     if (ttype == GGML_F16) {
-        size_t i = 0;
-#if defined(__F16C__)
-        /* half -> float is exact, so the hardware conversion gives the same
-         * floats as asr_f16_to_f32, 8 at a time (large-v3: 1.5e9 of them). */
-        for (; i + 8 <= n; i += 8)
-            _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
-#endif
-        for (; i < n; i++) out[i] = load_f16(src + 2 * i);
+        /* half -> float is exact: the F16C form gives asr_f16_to_f32's floats */
+        asr_f16_bytes_to_f32_n(src, out, n);
         return;
     }
     const size_t block = type_bytes(ttype, 32);
@@ -731,6 +739,12 @@ asr_status asr_model_write_ggml(const asr_model *model, const char *out_path, in
     ggml_vocab_layout lay;
     asr_status s = check_writable(model, &lay, err);
     if (s != ASR_OK) return s;
+    asr_tensor *tensors[4096];
+    int n_tensors = asr_model_linear_tensors((asr_model *)model, tensors, 4096);
+    for (int i = 0; i < n_tensors && i < 4096; i++)
+        if (!f32_at(tensors[i], 0) && !f16_at(tensors[i], 0))
+            return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "the model was loaded as %s; writing a ggml file needs it "
+                            "loaded as float32 or float16", asr_compute_type_name(model->compute_type));
     ggml_slots slots = {0};
     float *filters = malloc((size_t)model->hp.n_mels * GGML_MEL_N_FFT * sizeof(float));
     size_t tmp_len = strlen(out_path) + 8;

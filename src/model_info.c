@@ -19,6 +19,6 @@ void asr_model_get_info(const asr_model *m, asr_model_info *info)
         .n_text_state = hp->n_text_state,
         .n_text_head = hp->n_text_head,
         .n_text_layer = hp->n_text_layer,
-        .weight_bytes = m->arena_floats * sizeof(float) + m->arena_halves * sizeof(uint16_t),
+        .weight_bytes = m->weight_bytes,
     };
 }

@@ -1,7 +1,8 @@
 /* pool.c — fork-join thread pool, one per asr_state (see pool.h). */
 #include "pool.h"
 
-#include <immintrin.h>
+#include "cpu/features.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -53,7 +54,7 @@ static void *worker_main(void *arg)
     for (;;) {
         unsigned gen = atomic_load_explicit(&p->generation, memory_order_acquire);
         for (int i = 0; i < SPIN_ROUNDS && gen == seen && !atomic_load(&p->stop); i++) {
-            _mm_pause();
+            asr_cpu_relax();
             gen = atomic_load_explicit(&p->generation, memory_order_acquire);
         }
         if (gen == seen) {
@@ -140,6 +141,6 @@ void asr_pool_run(asr_pool *p, asr_task_fn fn, void *ctx, int n_tasks)
     /* Poll, then yield: a worker may be waiting for this very core (several
      * requests' pools share the machine). */
     for (int i = 0; atomic_load_explicit(&p->busy_workers, memory_order_acquire) > 0; i++)
-        if (i < SPIN_ROUNDS) _mm_pause();
+        if (i < SPIN_ROUNDS) asr_cpu_relax();
         else sched_yield();
 }

@@ -541,7 +541,11 @@ static int cmd_convert(int argc, char **argv)
     if (asr_cli_resolve_model(in, model_path, sizeof model_path) != 0) return EXIT_BAD_INPUT;
     asr_error err;
     asr_model *model = NULL;
-    asr_status s = asr_model_load(model_path, NULL, &model, &err);
+    /* the weights as stored: float32 encoder, half decoder (an export
+     * needs them unquantised, whatever auto would pick on this CPU) */
+    asr_model_params mp = asr_model_default_params();
+    mp.compute_type = ASR_COMPUTE_FLOAT32;
+    asr_status s = asr_model_load(model_path, &mp, &model, &err);
     if (s == ASR_OK) s = asr_model_write_ggml(model, out, use_f16, &err);
     asr_model_free(model);
     if (s != ASR_OK) {

@@ -52,6 +52,9 @@ static void add16(tensor_list *l, const uint16_t *p, size_t n, const char *name,
     l->v[l->n - 1].data16 = p;
 }
 
+/* The weights as loaded (float32 encoder, half decoder): what these tests inspect. */
+static const asr_model_params float32_params = {.compute_type = ASR_COMPUTE_FLOAT32};
+
 static float value_at(const tensor_ref *t, size_t i)
 {
     return t->data ? t->data[i] : asr_f16_to_f32(t->data16[i]);
@@ -70,7 +73,7 @@ static void list_tensors(const asr_model *m, tensor_list *l)
     add(l, w->enc_pos, (size_t)hp->n_audio_ctx * d, 0, "enc_pos", 0);
     add(l, w->enc_ln_g, d, 0, "enc_ln_g", 0);
     add(l, w->enc_ln_b, d, 0, "enc_ln_b", 0);
-    add16(l, w->tok_emb, (size_t)hp->n_vocab * d, "tok_emb", 0);
+    add16(l, (uint16_t *)w->tok_emb.data, (size_t)hp->n_vocab * d, "tok_emb", 0);
     add(l, w->dec_pos, (size_t)hp->n_text_ctx * d, 0, "dec_pos", 0);
     add(l, w->dec_ln_g, d, 0, "dec_ln_g", 0);
     add(l, w->dec_ln_b, d, 0, "dec_ln_b", 0);
@@ -78,38 +81,38 @@ static void list_tensors(const asr_model *m, tensor_list *l)
         const asr_encoder_layer *L = &w->enc[i];
         add(l, L->attn_ln_g, d, 0, "enc.attn_ln_g", i);
         add(l, L->attn_ln_b, d, 0, "enc.attn_ln_b", i);
-        add(l, L->attn_qkv_w, 3 * d * d, 1, "enc.attn_qkv_w", i);
+        add(l, (float *)L->attn_qkv_w.data, 3 * d * d, 1, "enc.attn_qkv_w", i);
         add(l, L->attn_qkv_b, 3 * d, 0, "enc.attn_qkv_b", i);
-        add(l, L->attn_out_w, d * d, 1, "enc.attn_out_w", i);
+        add(l, (float *)L->attn_out_w.data, d * d, 1, "enc.attn_out_w", i);
         add(l, L->attn_out_b, d, 0, "enc.attn_out_b", i);
         add(l, L->mlp_ln_g, d, 0, "enc.mlp_ln_g", i);
         add(l, L->mlp_ln_b, d, 0, "enc.mlp_ln_b", i);
-        add(l, L->mlp_fc1_w, 4 * d * d, 1, "enc.mlp_fc1_w", i);
+        add(l, (float *)L->mlp_fc1_w.data, 4 * d * d, 1, "enc.mlp_fc1_w", i);
         add(l, L->mlp_fc1_b, 4 * d, 0, "enc.mlp_fc1_b", i);
-        add(l, L->mlp_fc2_w, 4 * d * d, 1, "enc.mlp_fc2_w", i);
+        add(l, (float *)L->mlp_fc2_w.data, 4 * d * d, 1, "enc.mlp_fc2_w", i);
         add(l, L->mlp_fc2_b, d, 0, "enc.mlp_fc2_b", i);
     }
     for (int i = 0; i < hp->n_text_layer; i++) {
         const asr_decoder_layer *L = &w->dec[i];
         add(l, L->self_ln_g, d, 0, "dec.self_ln_g", i);
         add(l, L->self_ln_b, d, 0, "dec.self_ln_b", i);
-        add16(l, L->self_qkv_w, 3 * d * d, "dec.self_qkv_w", i);
+        add16(l, (uint16_t *)L->self_qkv_w.data, 3 * d * d, "dec.self_qkv_w", i);
         add(l, L->self_qkv_b, 3 * d, 0, "dec.self_qkv_b", i);
-        add16(l, L->self_out_w, d * d, "dec.self_out_w", i);
+        add16(l, (uint16_t *)L->self_out_w.data, d * d, "dec.self_out_w", i);
         add(l, L->self_out_b, d, 0, "dec.self_out_b", i);
         add(l, L->cross_ln_g, d, 0, "dec.cross_ln_g", i);
         add(l, L->cross_ln_b, d, 0, "dec.cross_ln_b", i);
-        add16(l, L->cross_q_w, d * d, "dec.cross_q_w", i);
+        add16(l, (uint16_t *)L->cross_q_w.data, d * d, "dec.cross_q_w", i);
         add(l, L->cross_q_b, d, 0, "dec.cross_q_b", i);
-        add(l, L->cross_kv_w, 2 * d * d, 1, "dec.cross_kv_w", i);
+        add(l, (float *)L->cross_kv_w.data, 2 * d * d, 1, "dec.cross_kv_w", i);
         add(l, L->cross_kv_b, 2 * d, 0, "dec.cross_kv_b", i);
-        add16(l, L->cross_out_w, d * d, "dec.cross_out_w", i);
+        add16(l, (uint16_t *)L->cross_out_w.data, d * d, "dec.cross_out_w", i);
         add(l, L->cross_out_b, d, 0, "dec.cross_out_b", i);
         add(l, L->mlp_ln_g, d, 0, "dec.mlp_ln_g", i);
         add(l, L->mlp_ln_b, d, 0, "dec.mlp_ln_b", i);
-        add16(l, L->mlp_fc1_w, 4 * d * d, "dec.mlp_fc1_w", i);
+        add16(l, (uint16_t *)L->mlp_fc1_w.data, 4 * d * d, "dec.mlp_fc1_w", i);
         add(l, L->mlp_fc1_b, 4 * d, 0, "dec.mlp_fc1_b", i);
-        add16(l, L->mlp_fc2_w, 4 * d * d, "dec.mlp_fc2_w", i);
+        add16(l, (uint16_t *)L->mlp_fc2_w.data, 4 * d * d, "dec.mlp_fc2_w", i);
         add(l, L->mlp_fc2_b, d, 0, "dec.mlp_fc2_b", i);
     }
 }
@@ -339,7 +342,7 @@ static void check_layout(const char *path, const asr_model *m, int f16)
     {
         size_t same = 0;
         for (size_t k = 0; k < dd; k++) {
-            float in_file, ours = asr_f16_to_f32(m->w.dec[2].self_qkv_w[2 * dd + k]);
+            float in_file, ours = asr_f16_to_f32(((const uint16_t *)m->w.dec[2].self_qkv_w.data)[2 * dd + k]);
             memcpy(&in_file, p + fm.data_at[i_q] + 4 * k, 4);
             same += memcmp(&in_file, &ours, 4) == 0;
         }
@@ -355,7 +358,7 @@ static int load_fails_with_model_error(const char *path, const char *expect_in_m
 {
     asr_model *m = (asr_model *)1;
     asr_error err;
-    asr_status s = asr_model_load(path, NULL, &m, &err);
+    asr_status s = asr_model_load(path, &float32_params, &m, &err);
     int ok = s == ASR_ERR_MODEL && m == NULL && err.message[0] &&
              (!expect_in_message || strstr(err.message, expect_in_message));
     CHECK(ok, "%s: ASR_ERR_MODEL (%d) \"%s\"", what, s, err.message);
@@ -538,7 +541,7 @@ static void quantized(const char *good, const char *dir)
         free(q);
         asr_model *m = NULL;
         asr_error err;
-        asr_status s = asr_model_load(path, NULL, &m, &err);
+        asr_status s = asr_model_load(path, &float32_params, &m, &err);
         CHECK(s == ASR_OK, "ggml type %d tensor loads (%s)", ttype, err.message);
         if (s == ASR_OK) {
             int bad = 0;
@@ -594,7 +597,7 @@ static void synthetic_multilingual(const char *good, const char *dir, int n_voca
     write_file(path, q, o);
     asr_model *m = NULL;
     asr_error err;
-    asr_status s = asr_model_load(path, NULL, &m, &err);
+    asr_status s = asr_model_load(path, &float32_params, &m, &err);
     CHECK(s == ASR_OK, "n_vocab %d file loads (%s)", n_vocab, err.message);
     if (s == ASR_OK) {
         const asr_special_tokens *t = &m->tok;
@@ -638,7 +641,7 @@ int main(void)
     }
     asr_model *orig = NULL;
     asr_error err;
-    asr_status s = asr_model_load(model_dir, NULL, &orig, &err);
+    asr_status s = asr_model_load(model_dir, &float32_params, &orig, &err);
     CHECK(s == ASR_OK, "load %s (%s)", model_dir, err.message);
     if (s != ASR_OK) return CHECK_DONE();
 
@@ -655,7 +658,7 @@ int main(void)
     check_layout(f16, orig, 1);
 
     asr_model *back = NULL;
-    s = asr_model_load(f32, NULL, &back, &err);
+    s = asr_model_load(f32, &float32_params, &back, &err);
     CHECK(s == ASR_OK, "reload f32 ggml (%s)", err.message);
     if (s == ASR_OK) {
         compare_models(orig, back, 0, "f32");
@@ -670,7 +673,7 @@ int main(void)
         free(b);
         asr_model_free(back);
     }
-    s = asr_model_load(f16, NULL, &back, &err);
+    s = asr_model_load(f16, &float32_params, &back, &err);
     CHECK(s == ASR_OK, "reload f16 ggml (%s)", err.message);
     if (s == ASR_OK) {
         compare_models(orig, back, 1, "f16");

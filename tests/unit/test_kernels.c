@@ -12,6 +12,8 @@
 #include "check.h"
 #include "kernels.h"
 #include "model.h"
+#include "cpu/features.h"
+#include "cpu/kernels_cpu.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -36,17 +38,12 @@ typedef struct compute_box {
 
 static int make_compute(compute_box *b, int threads, int max_keys, int max_in)
 {
-    asr_compute_init_blas();
-    b->c.pool = asr_pool_new(threads);
-    b->c.scratch_floats = asr_compute_scratch_floats(max_keys, max_in);
-    b->c.scratch = malloc((size_t)threads * b->c.scratch_floats * sizeof(float));
-    return b->c.pool && b->c.scratch;
+    return asr_compute_init(&b->c, threads, asr_cpu_features(), max_keys, max_in, 64, NULL) == ASR_OK;
 }
 
 static void free_compute(compute_box *b)
 {
-    asr_pool_free(b->c.pool);
-    free(b->c.scratch);
+    asr_compute_release(&b->c);
 }
 
 /* ---- pool ----------------------------------------------------------------------- */
@@ -154,8 +151,9 @@ static void test_linear(int half)
                     float *y = threads == 1 ? y1 : y3;
                     for (int rep = 0; rep < 2; rep++) {
                         memcpy(y, y0, (size_t)n * out * sizeof(float));
-                        if (half) asr_linear_half(&cb.c, x, n, in, w16, bias, y, out, flags);
-                        else asr_linear(&cb.c, x, n, in, w, bias, y, out, flags);
+                        asr_tensor wt = half ? asr_tensor_rows(ASR_DTYPE_F16, w16, out, in)
+                                             : asr_tensor_rows(ASR_DTYPE_F32, w, out, in);
+                        asr_linear(&cb.c, &wt, x, n, bias, y, flags);
                         double e = max_rel_error(y, ref, (size_t)n * out);
                         if (!(e <= worst)) worst = e;
                     }
@@ -252,6 +250,52 @@ static void test_attention(void)
     CHECK(identical, "attention: 1 and 3 threads give bit-identical results");
 }
 
+/* GELU and softmax, the AVX2 forms (polynomial exp/erf) and the portable
+ * ones (libm), against double: GELU to 1e-6 absolute over [-8, 8],
+ * softmax to 1e-6 relative per probability, masked (-inf) entries exactly 0
+ * (the AVX2 form gave them e^-87 once: its exp clamps the input). */
+static void test_elementwise_forms(void)
+{
+    enum { N = 1003 };
+    float x[N], g0[N], s0[N];
+    for (int i = 0; i < N; i++) x[i] = 8.0f * frand();
+    for (int form = 0; form < 2; form++) {
+#if defined(__x86_64__)
+        if (form == 1 && !asr_cpu_has_avx2()) continue;
+#else
+        if (form == 1) continue;
+#endif
+        memcpy(g0, x, sizeof x);
+        memcpy(s0, x, sizeof x);
+        s0[7] = s0[500] = -INFINITY;
+#if defined(__x86_64__)
+        if (form == 1) {
+            asr_gelu_avx2(g0, N);
+            asr_softmax_avx2(s0, N);
+        }
+#endif
+        if (form == 0) {
+            asr_gelu_scalar(g0, N);
+            asr_softmax_scalar(s0, N);
+        }
+        double ge = 0.0, se = 0.0, mx = -INFINITY, sum = 0.0;
+        for (int i = 0; i < N; i++) {
+            double v = 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
+            if (!(fabs(g0[i] - v) <= ge)) ge = fabs(g0[i] - v);
+            if (i != 7 && i != 500 && x[i] > mx) mx = x[i];
+        }
+        for (int i = 0; i < N; i++) sum += i == 7 || i == 500 ? 0.0 : exp(x[i] - mx);
+        for (int i = 0; i < N; i++) {
+            double p = i == 7 || i == 500 ? 0.0 : exp(x[i] - mx) / sum;
+            double e = p > 0 ? fabs(s0[i] - p) / p : fabs(s0[i]);
+            if (!(e <= se)) se = e;
+        }
+        CHECK(ge <= 1e-6, "%s GELU over [-8, 8]: max error %.2e", form ? "AVX2" : "scalar", ge);
+        CHECK(se <= 1e-6 && s0[7] == 0.0f && s0[500] == 0.0f, "%s softmax of %d values with 2 masked: max relative "
+              "error %.2e", form ? "AVX2" : "scalar", N, se);
+    }
+}
+
 static void test_layer_norm(void)
 {
     const int n = 200, d = 96;
@@ -291,5 +335,6 @@ int main(void)
     test_linear(1);
     test_attention();
     test_layer_norm();
+    test_elementwise_forms();
     return CHECK_DONE();
 }

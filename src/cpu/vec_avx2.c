@@ -1,0 +1,159 @@
+/* vec_avx2.c — AVX2/FMA/F16C element-wise math (exp, erf, GELU, softmax), one-query attention, half conversion. */
+#include "cpu/kernels_cpu.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+static inline __m256 exp8(__m256 x);
+
+/* erf for 8 floats, Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7). */
+static inline __m256 erf8(__m256 x)
+{
+    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+    __m256 sign = _mm256_and_ps(x, sign_mask), ax = _mm256_andnot_ps(sign_mask, x);
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), ax, _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    __m256 e = exp8(_mm256_mul_ps(_mm256_xor_ps(ax, sign_mask), ax));
+    __m256 y = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
+    return _mm256_or_ps(y, sign);
+}
+
+void asr_gelu_avx2(float *x, size_t n)
+{
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), rs2 = _mm256_set1_ps((float)M_SQRT1_2);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 g = _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, erf8(_mm256_mul_ps(v, rs2))));
+        _mm256_storeu_ps(x + i, g);
+    }
+    for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+/* exp for 8 floats: range reduction x = n·ln2 + r, |r| ≤ ln2/2, then a
+ * degree-6 polynomial for e^r (max relative error ~2e-7, like expf). */
+static inline __m256 exp8(__m256 x)
+{
+    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365478515625f);
+    x = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+void asr_softmax_avx2(float *x, int n)
+{
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++) if (x[i] > max) max = x[i];
+    if (max == -INFINITY) {
+        for (int i = 0; i < n; i++) x[i] = 0.0f;
+        return;
+    }
+    __m256 vmax = _mm256_set1_ps(max), vsum = _mm256_setzero_ps();
+    int i = 0;
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    for (; i + 8 <= n; i += 8) {
+        /* exp8 clamps its input, so a masked -inf would give e^-87 ≈ 1e-38,
+         * not the 0 the contract (and the scalar form) promise */
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(v, vmax)), _mm256_cmp_ps(v, ninf, _CMP_NEQ_OQ));
+        _mm256_storeu_ps(x + i, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vsum);
+    double sum = 0.0;
+    for (int k = 0; k < 8; k++) sum += lanes[k];
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (i = 0; i < n; i++) x[i] *= inv;
+}
+
+static inline float sum8(__m256 a)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static float dot_f32(const float *a, const float *b, int n)
+{
+    __m256 s = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s);
+    float r = sum8(s);
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+/* out += p · v over n values (n a multiple of 8 is the fast path). */
+static void axpy(float *out, float p, const float *v, int n)
+{
+    __m256 vp = _mm256_set1_ps(p);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+    for (; i < n; i++) out[i] += p * v[i];
+}
+
+void asr_attend_one_avx2(const float *q, const float *k, int ldk, const float *v, int ldv, int nk, int dh,
+                         float scale, float *scores, float *out)
+{
+    for (int t = 0; t < nk; t++) scores[t] = dot_f32(q, k + (size_t)t * ldk, dh) * scale;
+    asr_softmax_avx2(scores, nk);
+    memset(out, 0, (size_t)dh * sizeof(float));
+    for (int t = 0; t < nk; t++) axpy(out, scores[t], v + (size_t)t * ldv, dh);
+}
+
+void asr_f16_to_f32_avx2(const uint16_t *in, float *out, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in + i))));
+    for (; i < n; i++) out[i] = _cvtsh_ss(in[i]);
+}
+
+void asr_f16_bytes_to_f32_avx2(const unsigned char *in, float *out, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in + 2 * i))));
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, in + 2 * i, 2);
+        out[i] = _cvtsh_ss(h);
+    }
+}
+
+void asr_f32_to_f16_avx2(const float *in, uint16_t *out, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(out + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) out[i] = _cvtss_sh(in[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+#else
+typedef int asr_vec_avx2_unused; /* not an x86 target: the scalar forms serve */
+#endif
