@@ -60,7 +60,7 @@ TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 all: $(BUILD)/asr $(TEST_BIN)
 
 $(BUILD)/libasr.a: $(LIB_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/asr: $(APP_OBJ) $(BUILD)/libasr.a
 	$(CC) $(OPT) -o $@ $(APP_OBJ) $(BUILD)/libasr.a $(LDLIBS)
