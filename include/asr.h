@@ -25,9 +25,13 @@
  * shared by any number of threads. An asr_state holds all the mutable memory
  * of one decode (activations, KV caches, scratch) and must be used by one
  * thread at a time; give each concurrent request its own state. Results are
- * independent objects owned by the caller. The library keeps no global
- * mutable state, never prints and never exits: every failure comes back as an
- * asr_status with a message in the caller's asr_error.
+ * independent objects owned by the caller. The library never prints and
+ * never exits: every failure comes back as an asr_status with a message in
+ * the caller's asr_error. It keeps no global state of its own; two settings of
+ * the libraries it uses are process-wide and are set once, the same way every
+ * time: OpenBLAS is told to run one thread per call (asr_state_new; the
+ * parallelism is each state's own thread pool), and FFmpeg's log level is set
+ * to quiet (the first audio decode) so it does not write to stderr.
  */
 #ifndef ASR_H
 #define ASR_H
