@@ -129,9 +129,14 @@ typedef struct asr_model_info {
 } asr_model_info;
 void asr_model_get_info(const asr_model *model, asr_model_info *info);
 
-/* Write the model as a whisper.cpp ggml file (f16 or f32 tensors). */
+/* Formats of asr_model_write_ggml's weight matrices (vectors are always f32). */
+enum { ASR_GGML_F32 = 0, ASR_GGML_F16 = 1, ASR_GGML_Q8_0 = 8 };
+
+/* Write the model as a whisper.cpp ggml file with its matrices in `format`:
+ * f32, f16, or q8_0 (ggml's blocks of 32 int8 with a half scale, the format
+ * whisper.cpp's int8 CPU kernels read; the conv kernels stay f16). */
 asr_status asr_model_write_ggml(const asr_model *model, const char *out_path,
-                                int use_f16, asr_error *err);
+                                int format, asr_error *err);
 
 /* ---- languages -------------------------------------------------------- */
 

@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -676,6 +677,27 @@ static void put_f32_from_half(ggml_writer *w, const uint16_t *x, size_t n)
     }
 }
 
+/* q8_0, ggml's block layout: each 32 consecutive values of a row become a
+ * half scale d = max|x| / 127 and 32 int8 q = round(x / d), x ≈ d·q. The
+ * values come from float32 (data) or half (half) storage; n is a multiple of
+ * 32 (the caller checks the row length). */
+static void put_q8_0(ggml_writer *w, const float *data, const uint16_t *half, size_t n)
+{
+    unsigned char block[34];
+    float x[32];
+    for (size_t i = 0; i < n; i += 32) {
+        if (data) memcpy(x, data + i, sizeof x);
+        else asr_f16_to_f32_n(half + i, x, 32);
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f, inv = d > 0.0f ? 1.0f / d : 0.0f;
+        uint16_t dh = asr_f32_to_f16(d);
+        memcpy(block, &dh, 2);
+        for (int j = 0; j < 32; j++) block[2 + j] = (unsigned char)(int8_t)lrintf(x[j] * inv);
+        put(w, block, sizeof block);
+    }
+}
+
 /* whisper.cpp fixes the special-token ids from n_vocab; a model whose
  * vocabulary puts them elsewhere would decode garbage there. */
 static asr_status check_writable(const asr_model *m, ggml_vocab_layout *lay, asr_error *err)
@@ -696,15 +718,29 @@ static asr_status check_writable(const asr_model *m, ggml_vocab_layout *lay, asr
     return ASR_OK;
 }
 
+/* The type a slot is written as: q8_0 quantises what whisper.cpp's quantize
+ * tool does (two-dimensional matrices whose rows are whole blocks, not the
+ * positional embeddings, which are no matrix slots here); the conv kernels
+ * stay half, vectors float32. */
+static int slot_type(const ggml_slot *t, int format)
+{
+    if (!t->matrix || format == ASR_GGML_F32) return GGML_F32;
+    if (format == ASR_GGML_Q8_0 && t->n_dims == 2 && t->ne[0] % 32 == 0) return GGML_Q8_0;
+    return GGML_F16;
+}
+
 /* The whole file: header, mel filterbank, base vocabulary, tensors. */
 static void write_body(ggml_writer *w, const asr_model *m, const ggml_vocab_layout *lay, const ggml_slots *slots,
-                       const float *filters, int use_f16)
+                       const float *filters, int format)
 {
     const asr_hparams *hp = &m->hp;
     put_i32(w, (int32_t)GGML_MAGIC);
+    /* ggml's file types: 0 all f32, 1 mostly f16, 7 mostly q8_0 (with the
+     * quantisation version, 2, times 1000, as whisper.cpp's quantize writes) */
+    const int32_t ftype = format == ASR_GGML_Q8_0 ? 2 * GGML_QNT_VERSION_FACTOR + 7 : format == ASR_GGML_F16;
     const int32_t header[11] = {hp->n_vocab,      hp->n_audio_ctx, hp->n_audio_state, hp->n_audio_head,
                                 hp->n_audio_layer, hp->n_text_ctx, hp->n_text_state,  hp->n_text_head,
-                                hp->n_text_layer,  hp->n_mels,     use_f16 ? 1 : 0};
+                                hp->n_text_layer,  hp->n_mels,     ftype};
     for (int i = 0; i < 11; i++) put_i32(w, header[i]);
     put_i32(w, hp->n_mels);
     put_i32(w, GGML_MEL_N_FFT);
@@ -718,24 +754,27 @@ static void write_body(ggml_writer *w, const asr_model *m, const ggml_vocab_layo
     }
     for (int i = 0; i < slots->n; i++) {
         const ggml_slot *t = &slots->v[i];
-        const int f16 = use_f16 && t->matrix;
+        const int type = slot_type(t, format), f16 = type == GGML_F16;
         put_i32(w, t->n_dims);
         put_i32(w, (int32_t)strlen(t->name));
-        put_i32(w, f16 ? GGML_F16 : GGML_F32);
+        put_i32(w, type);
         for (int d = 0; d < t->n_dims; d++) put_i32(w, t->ne[d]);
         put(w, t->name, strlen(t->name));
-        if (t->half && f16) put(w, t->half, t->numel * 2);
+        if (type == GGML_Q8_0) put_q8_0(w, t->data, t->half, t->numel);
+        else if (t->half && f16) put(w, t->half, t->numel * 2);
         else if (t->half) put_f32_from_half(w, t->half, t->numel);
         else if (f16) put_f16(w, t->data, t->numel);
         else put(w, t->data, t->numel * sizeof(float));
     }
 }
 
-asr_status asr_model_write_ggml(const asr_model *model, const char *out_path, int use_f16, asr_error *err)
+asr_status asr_model_write_ggml(const asr_model *model, const char *out_path, int format, asr_error *err)
 {
     asr_error_clear(err);
     if (!model || !out_path || !*out_path)
         return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "asr_model_write_ggml: model and out_path are required");
+    if (format != ASR_GGML_F32 && format != ASR_GGML_F16 && format != ASR_GGML_Q8_0)
+        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "asr_model_write_ggml: unknown format %d", format);
     ggml_vocab_layout lay;
     asr_status s = check_writable(model, &lay, err);
     if (s != ASR_OK) return s;
@@ -760,7 +799,7 @@ asr_status asr_model_write_ggml(const asr_model *model, const char *out_path, in
         if (!w.f) {
             s = asr_fail(err, ASR_ERR_IO, "%s: %s", tmp_path, strerror(errno));
         } else {
-            write_body(&w, model, &lay, &slots, filters, use_f16);
+            write_body(&w, model, &lay, &slots, filters, format);
             int saved_errno = errno;
             if (fclose(w.f) != 0 && !w.failed) {
                 w.failed = 1;

@@ -520,21 +520,23 @@ static int cmd_vad(int argc, char **argv)
 
 static int cmd_convert(int argc, char **argv)
 {
-    int use_f16 = 1;
+    static const char usage_line[] = "usage: asr convert MODEL OUT.bin [--f16|--f32|--q8_0]\n";
+    int format = ASR_GGML_F16;
     const char *in = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--f32") == 0) use_f16 = 0;
-        else if (strcmp(argv[i], "--f16") == 0) use_f16 = 1;
+        if (strcmp(argv[i], "--f32") == 0) format = ASR_GGML_F32;
+        else if (strcmp(argv[i], "--f16") == 0) format = ASR_GGML_F16;
+        else if (strcmp(argv[i], "--q8_0") == 0) format = ASR_GGML_Q8_0;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: asr convert MODEL OUT.bin [--f16|--f32]\n"
-                   "Writes MODEL (name or path) as a whisper.cpp ggml file (f16 by default).\n");
+            printf("%sWrites MODEL (name or path) as a whisper.cpp ggml file: matrices f16 (default), f32, or\n"
+                   "q8_0 (ggml's int8 blocks, what whisper.cpp's int8 CPU kernels read).\n", usage_line);
             return EXIT_OK;
         } else if (!in) in = argv[i];
         else if (!out) out = argv[i];
         else { fprintf(stderr, "asr convert: unexpected argument '%s'\n", argv[i]); return EXIT_USAGE; }
     }
     if (!in || !out) {
-        fprintf(stderr, "usage: asr convert MODEL OUT.bin [--f16|--f32]\n");
+        fputs(usage_line, stderr);
         return EXIT_USAGE;
     }
     char model_path[4096];
@@ -546,7 +548,7 @@ static int cmd_convert(int argc, char **argv)
     asr_model_params mp = asr_model_default_params();
     mp.compute_type = ASR_COMPUTE_FLOAT32;
     asr_status s = asr_model_load(model_path, &mp, &model, &err);
-    if (s == ASR_OK) s = asr_model_write_ggml(model, out, use_f16, &err);
+    if (s == ASR_OK) s = asr_model_write_ggml(model, out, format, &err);
     asr_model_free(model);
     if (s != ASR_OK) {
         fprintf(stderr, "asr convert: %s\n", err.message);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ggml_engine.sh — asr convert writes whisper.cpp ggml files (f16, f32) that our own
+# ggml_engine.sh — asr convert writes whisper.cpp ggml files (f16, f32, q8_0) that our own
 # engine transcribes exactly as it does the CTranslate2 model; bad ggml files and
 # unwritable outputs fail with a message and a non-zero exit.
 set -u
@@ -18,6 +18,12 @@ rc=$?; expect_eq "convert to f32 exits 0 ($(cat "$TMP/err"))" 0 $rc
 expect_eq "f16 file: ggml magic" 1734831468 "$(i32_at "$TMP/tiny.en-f16.bin" 0)"
 expect_eq "f16 file: ftype 1" 1 "$(i32_at "$TMP/tiny.en-f16.bin" 44)"
 expect_eq "f32 file: ftype 0" 0 "$(i32_at "$TMP/tiny.en-f32.bin" 44)"
+"$ASR_BIN" convert "$ASR_TEST_MODEL" "$TMP/tiny.en-q8_0.bin" --q8_0 2>"$TMP/err"
+rc=$?; expect_eq "convert to q8_0 exits 0 ($(cat "$TMP/err"))" 0 $rc
+expect_eq "q8_0 file: ftype 2007 (quantisation version 2, mostly q8_0)" 2007 "$(i32_at "$TMP/tiny.en-q8_0.bin" 44)"
+q8=$(stat -c %s "$TMP/tiny.en-q8_0.bin"); f16=$(stat -c %s "$TMP/tiny.en-f16.bin")
+[ $((q8 * 100 / f16)) -ge 50 ] && [ $((q8 * 100 / f16)) -le 62 ]
+expect_eq "q8_0 file is 34/64 of the f16 one's matrices ($q8 vs $f16 bytes)" 0 $?
 expect_eq "no partial files left" "" "$(ls "$TMP" | grep '\.part$')"
 
 ct2=$("$ASR_BIN" transcribe --model "$ASR_TEST_MODEL" --threads 2 "$T/jfk.wav" 2>"$TMP/err")
@@ -29,6 +35,9 @@ for f in f16 f32; do
     expect_eq "ggml $f: text equals the CTranslate2 model's" "$ct2" "$out"
     expect_eq "ggml $f: words equal the ground truth" "$(norm "$TRUTH")" "$(norm "$out")"
 done
+out=$("$ASR_BIN" transcribe --model "$TMP/tiny.en-q8_0.bin" --threads 2 "$T/jfk.wav" 2>"$TMP/err")
+rc=$?; expect_eq "ggml q8_0: exit 0 ($(head -c 300 "$TMP/err"))" 0 $rc
+expect_eq "ggml q8_0: words equal the ground truth" "$(norm "$TRUTH")" "$(norm "$out")"
 # f32 weights are bit-identical to the CTranslate2 ones, so everything is:
 # segments, timestamps, tokens, probabilities.
 a=$("$ASR_BIN" transcribe --model "$ASR_TEST_MODEL" --threads 2 -f verbose_json "$T/jfk.wav" 2>/dev/null)

@@ -75,4 +75,11 @@ out=$("$PY" "$TMP/transcribe.py" "$TMP/tiny.en-f16.bin" "$T/jfk.wav" 2>"$TMP/wlo
 expect_eq "whisper.cpp transcribes jfk.wav with the f16 file (exit)" 0 $?
 echo "whisper.cpp: $out"
 expect_eq "whisper.cpp on our f16 file: words equal the ground truth" "$(norm "$TRUTH")" "$(norm "$out")"
+# q8_0: the int8 blocks whisper.cpp's quantize writes, read by its int8 CPU kernels
+"$ASR_BIN" convert "$ASR_TEST_MODEL" "$TMP/tiny.en-q8_0.bin" --q8_0 2>"$TMP/err"
+rc=$?; expect_eq "convert to q8_0 exits 0 ($(cat "$TMP/err"))" 0 $rc
+out=$("$PY" "$TMP/transcribe.py" "$TMP/tiny.en-q8_0.bin" "$T/jfk.wav" 2>"$TMP/wlog")
+expect_eq "whisper.cpp transcribes jfk.wav with the q8_0 file (exit)" 0 $?
+echo "whisper.cpp q8_0: $out"
+expect_eq "whisper.cpp on our q8_0 file: words equal the ground truth" "$(norm "$TRUTH")" "$(norm "$out")"
 finish
