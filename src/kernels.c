@@ -97,7 +97,11 @@ void asr_softmax_scalar(float *x, int n)
 
 int asr_cpu_has_avx2(void)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__clang__)
+    /* clang's runtime knows no "f16c"; every CPU with AVX2 and FMA has it
+     * (F16C came first on both vendors' lines) */
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#elif defined(__x86_64__) && defined(__GNUC__)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 #else
     return 0;
