@@ -16,7 +16,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import wave
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,27 +25,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "tools"))
 from checks import check, finish  # noqa: E402
+from pcm16 import read_wav, write_wav  # noqa: E402
 
 from faster_whisper.transcribe import restore_speech_timestamps  # noqa: E402
 
 ASR, MODEL = os.environ["ASR_BIN"], os.environ["ASR_TEST_MODEL"]
 DATA = Path(os.environ["ASR_SHARED"]) / "testdata"
 TRUTH = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
-
-
-def write_wav(path, samples):
-    pcm = np.clip(np.round(np.asarray(samples) * 32768.0), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.tobytes())
-    return pcm.astype(np.float32) / 32768.0
-
-
-def read_wav(path):
-    with wave.open(str(path)) as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
 
 
 def transcribe(path, *flags):

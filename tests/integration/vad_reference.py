@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tests" / "tools"))
 from checks import check, finish  # noqa: E402
+from pcm16 import read_wav, write_wav  # noqa: E402
 
 import faster_whisper.vad as fwvad  # noqa: E402
 from faster_whisper.audio import decode_audio  # noqa: E402
@@ -46,23 +46,6 @@ OPTION_SETS = [
     ("neg threshold 0.2, no padding", {"neg_threshold": 0.2, "speech_pad_ms": 0, "min_silence_duration_ms": 250},
      ["--vad-neg-threshold", "0.2", "--vad-speech-pad-ms", "0", "--vad-min-silence-ms", "250"]),
 ]
-
-
-def write_wav(path, samples):
-    """float samples → 16-bit 16 kHz mono WAV; returns the samples as the C side reads them."""
-    pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.tobytes())
-    return pcm.astype(np.float32) / 32768.0
-
-
-def read_wav(path):
-    with wave.open(str(path)) as w:
-        assert w.getframerate() == 16000 and w.getnchannels() == 1 and w.getsampwidth() == 2
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
 
 
 SAN = os.environ.get("BUILD") == "build-san"
