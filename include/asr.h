@@ -341,6 +341,19 @@ typedef struct asr_transcribe_params {
                                     chunks are joined, transcribed, and segment
                                     and word times mapped back to the input   */
     asr_vad_params vad;          /* options of the VAD filter              */
+    int batch_size;              /* 0: the sequential window loop above. 1..16:
+                                    faster-whisper's BatchedInferencePipeline:
+                                    implies vad_filter (speech longer than 30 s
+                                    is split), the speech chunks are packed into
+                                    windows of at most 30 s, and batch_size
+                                    windows at a time are encoded in one pass and
+                                    decoded together, each from the same prompt
+                                    (initial_prompt only: no previous-text
+                                    conditioning across windows). Greedy at
+                                    temperature 0; a window that needs the
+                                    fallback (thresholds above) is redone alone
+                                    with the rest of the ladder; beam_size > 1
+                                    decodes the windows one by one.          */
 
     /* Called for each finished segment, in order. */
     void (*on_segment)(const asr_segment *segment, void *user_data);

@@ -33,8 +33,9 @@ static void attention_task(void *ctx, int task, int thread)
     int qb = task % j->q_blocks, h = (task / j->q_blocks) % a->n_head, s = task / j->q_blocks / a->n_head;
     int q0 = qb * ASR_ATTN_BLOCK, rows = a->n_q - q0 < ASR_ATTN_BLOCK ? a->n_q - q0 : ASR_ATTN_BLOCK;
     const float *q = a->q + (size_t)s * a->q_seq + (size_t)q0 * a->ldq + (size_t)h * a->dh;
-    const float *k = a->k + (size_t)s * a->kv_seq + (size_t)h * a->dh;
-    const float *v = a->v + (size_t)s * a->kv_seq + (size_t)h * a->dh;
+    size_t kv_s = a->kv_index ? (size_t)a->kv_index[s] : (size_t)s;
+    const float *k = a->k + kv_s * a->kv_seq + (size_t)h * a->dh;
+    const float *v = a->v + kv_s * a->kv_seq + (size_t)h * a->dh;
     float *out = a->out + (size_t)s * a->out_seq + (size_t)q0 * a->ldo + (size_t)h * a->dh;
     float *scores = thread_scratch(j->c, thread);
     float scale = 1.0f / sqrtf((float)a->dh);

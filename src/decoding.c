@@ -310,9 +310,7 @@ static asr_status window_buffers_alloc(window_buffers *w, int n_group, int beam,
     return ok ? ASR_OK : asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
 }
 
-/* [sot_prev, prompt...] + sot sequence (+ no_timestamps) into init; returns
- * the count and the position of sot in *sot_index. */
-static int initial_tokens(const asr_model *m, const asr_decode_options *o, int *init, int *sot_index)
+int asr_initial_tokens(const asr_model *m, const asr_decode_options *o, int *init, int *sot_index)
 {
     const asr_special_tokens *t = &m->tok;
     const int C = m->hp.n_text_ctx;
@@ -417,8 +415,14 @@ static asr_status pick_result(const asr_model *m, const asr_decode_options *o, w
     r->n_tokens = best->len;
     memcpy(r->tokens, best->tokens, (size_t)r->n_tokens * sizeof(int));
     r->sum_logprob = best->score;
-    r->avg_logprob = best->score / (float)(r->n_tokens + 1);
     r->temperature = o->temperature;
+    return asr_decode_result_stats(m, r, err);
+}
+
+asr_status asr_decode_result_stats(const asr_model *m, asr_decode_result *r, asr_error *err)
+{
+    const int eot = m->tok.eot;
+    r->avg_logprob = r->sum_logprob / (float)(r->n_tokens + 1);
     char *text = asr_tokenizer_decode(m->tokenizer, r->tokens, r->n_tokens, eot);
     if (!text) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
     /* compression ratio of the stripped text, like DecodingResult */
@@ -445,7 +449,7 @@ asr_status asr_decode_window(asr_state *st, const asr_decode_options *o, asr_dec
     s = window_buffers_alloc(&w, n_group, beam, C, V, err);
     int sot_index = 0, n_init = 0;
     if (s == ASR_OK) {
-        n_init = initial_tokens(m, o, w.init, &sot_index);
+        n_init = asr_initial_tokens(m, o, w.init, &sot_index);
         s = prefill(st, w.init, n_init, sot_index, n_group, w.scratch, &r->no_speech_prob, err);
     }
     if (s == ASR_OK) {

@@ -35,6 +35,24 @@ typedef struct asr_decode_result {
     float compression_ratio;
 } asr_decode_result;
 
+/* [sot_prev, prompt...] + sot sequence (+ no_timestamps) into init (room
+ * for n_text_ctx/2 + 4); returns the count and the position of sot in *sot_index. */
+int asr_initial_tokens(const asr_model *m, const asr_decode_options *o, int *init, int *sot_index);
+
+/* r->avg_logprob and r->compression_ratio from r's tokens and sum_logprob. */
+asr_status asr_decode_result_stats(const asr_model *m, asr_decode_result *r, asr_error *err);
+
+/* Greedy decoding (temperature 0) of the n windows of st->batch encoded by
+ * asr_encode_batch, all stepped together: one decoder pass per token for
+ * every window still going. r[i] (tokens allocated by the caller, n_text_ctx
+ * + 1) gets window i's result (decoding_batch.c). */
+asr_status asr_decode_batch_greedy(asr_state *st, const asr_decode_options *o, int n, asr_decode_result *r,
+                                   asr_error *err);
+
+/* initial_prompt as openai encodes it (" " + prompt.strip()): *ids is
+ * malloc'd (NULL when *n is 0). */
+asr_status asr_encode_prompt(const asr_model *m, const char *prompt, int **ids, int *n, asr_error *err);
+
 /* Decode the window whose encoder output is already in st (asr_encode). */
 asr_status asr_decode_window(asr_state *st, const asr_decode_options *o, asr_decode_result *r, asr_error *err);
 

@@ -1,15 +1,22 @@
-/* encoder.c — Whisper's audio encoder: conv stem, transformer blocks, cross K/V. */
+/* encoder.c — Whisper's audio encoder: conv stem, transformer blocks, cross K/V; one window or a batch. */
 #include "engine.h"
 #include "kernels.h"
 
 #include <math.h>
 #include <string.h>
 
-/* 1-D convolution, kernel 3, padding 1, as GEMM over im2col columns.
- * in is (T_in, C) time-major, except when channel_major: (C, T_in).
- * out (T_out, d) = GELU(cols (T_out, C·3) · w (d, C·3)ᵀ + b). */
-static void conv3_gelu(const asr_compute *cp, const float *in, int channel_major, int t_in, int c, int stride,
-                       const float *w, const float *b, int d, float *cols, float *out)
+/* Where an encoder pass reads and writes: the state's one-window buffers or
+ * the batch's, each n windows long. */
+typedef struct encoder_io {
+    const float *mel; /* [n] (n_mels, ASR_N_FRAMES) */
+    int n;
+    float *cols, *conv, *x, *xn, *qkv, *attn, *mlp, *cross_kv; /* cross_kv: [n_text_layer][n] (A, 2td) */
+} encoder_io;
+
+/* im2col of a 1-D convolution, kernel 3, padding 1: row t of cols (t_out,
+ * c·3) holds the inputs output t sees. in is (t_in, c) time-major, except
+ * when channel_major: (c, t_in). */
+static void im2col3(const float *in, int channel_major, int t_in, int c, int stride, float *cols)
 {
     int t_out = t_in / stride;
     for (int t = 0; t < t_out; t++) {
@@ -25,46 +32,80 @@ static void conv3_gelu(const asr_compute *cp, const float *in, int channel_major
             }
         }
     }
-    asr_tensor wt = asr_tensor_rows(ASR_DTYPE_F32, (void *)w, d, c * 3); /* the stem stays float32 */
-    asr_linear(cp, &wt, cols, t_out, b, out, ASR_LINEAR_GELU);
 }
 
-asr_status asr_encode(asr_state *st, const float *mel, asr_error *err)
+/* out (n·t_out, d) = GELU(cols · w (d, c·3)ᵀ + b): the windows' convolutions as one GEMM. */
+static void conv3_gelu(const asr_compute *cp, const float *cols, int rows, int c, const float *w, const float *b,
+                       int d, float *out)
+{
+    asr_tensor wt = asr_tensor_rows(ASR_DTYPE_F32, (void *)w, d, c * 3); /* the stem stays float32 */
+    asr_linear(cp, &wt, cols, rows, b, out, ASR_LINEAR_GELU);
+}
+
+/* The encoder over io->n windows: every linear layer is one product over
+ * n·A rows (the weights are read once for all windows), attention per window. */
+static void encode(asr_state *st, const encoder_io *io)
 {
     const asr_model *m = st->model;
     const asr_hparams *hp = &m->hp;
     const asr_weights *w = &m->w;
     const asr_compute *c = &st->compute;
-    int d = hp->n_audio_state, A = hp->n_audio_ctx, T = 2 * A;
-    (void)err;
+    int d = hp->n_audio_state, A = hp->n_audio_ctx, T = 2 * A, nm = hp->n_mels, n = io->n, R = n * A;
 
-    conv3_gelu(c, mel, 1, T, hp->n_mels, 1, w->conv1_w, w->conv1_b, d, st->enc_cols, st->enc_conv);
-    conv3_gelu(c, st->enc_conv, 0, T, d, 2, w->conv2_w, w->conv2_b, d, st->enc_cols, st->enc_x);
-    for (size_t i = 0; i < (size_t)A * d; i++) st->enc_x[i] += w->enc_pos[i];
+    for (int i = 0; i < n; i++)
+        im2col3(io->mel + (size_t)i * nm * ASR_N_FRAMES, 1, T, nm, 1, io->cols + (size_t)i * T * nm * 3);
+    conv3_gelu(c, io->cols, n * T, nm, w->conv1_w, w->conv1_b, d, io->conv);
+    for (int i = 0; i < n; i++)
+        im2col3(io->conv + (size_t)i * T * d, 0, T, d, 2, io->cols + (size_t)i * A * d * 3);
+    conv3_gelu(c, io->cols, R, d, w->conv2_w, w->conv2_b, d, io->x);
+    for (int i = 0; i < n; i++) {
+        float *x = io->x + (size_t)i * A * d;
+        for (size_t j = 0; j < (size_t)A * d; j++) x[j] += w->enc_pos[j];
+    }
 
     asr_attention_args attn = {
-        .q = st->enc_qkv, .k = st->enc_qkv + d, .v = st->enc_qkv + 2 * d, .ldq = 3 * d, .ldk = 3 * d, .ldv = 3 * d,
-        .out = st->enc_attn, .ldo = d,
-        .n_seq = 1, .n_q = A, .n_kv = A, .n_head = hp->n_audio_head, .dh = d / hp->n_audio_head, .causal_past = -1,
+        .q = io->qkv, .k = io->qkv + d, .v = io->qkv + 2 * d, .ldq = 3 * d, .ldk = 3 * d, .ldv = 3 * d,
+        .q_seq = (size_t)A * 3 * d, .kv_seq = (size_t)A * 3 * d, .out = io->attn, .ldo = d, .out_seq = (size_t)A * d,
+        .n_seq = n, .n_q = A, .n_kv = A, .n_head = hp->n_audio_head, .dh = d / hp->n_audio_head, .causal_past = -1,
     };
     for (int l = 0; l < hp->n_audio_layer; l++) {
         const asr_encoder_layer *L = &w->enc[l];
-        asr_layer_norm(c, st->enc_x, L->attn_ln_g, L->attn_ln_b, st->enc_xn, A, d);
-        asr_linear(c, &L->attn_qkv_w, st->enc_xn, A, L->attn_qkv_b, st->enc_qkv, 0);
+        asr_layer_norm(c, io->x, L->attn_ln_g, L->attn_ln_b, io->xn, R, d);
+        asr_linear(c, &L->attn_qkv_w, io->xn, R, L->attn_qkv_b, io->qkv, 0);
         asr_attention(c, &attn);
-        asr_linear(c, &L->attn_out_w, st->enc_attn, A, L->attn_out_b, st->enc_x, ASR_LINEAR_ACCUMULATE);
+        asr_linear(c, &L->attn_out_w, io->attn, R, L->attn_out_b, io->x, ASR_LINEAR_ACCUMULATE);
 
-        asr_layer_norm(c, st->enc_x, L->mlp_ln_g, L->mlp_ln_b, st->enc_xn, A, d);
-        asr_linear(c, &L->mlp_fc1_w, st->enc_xn, A, L->mlp_fc1_b, st->enc_mlp, ASR_LINEAR_GELU);
-        asr_linear(c, &L->mlp_fc2_w, st->enc_mlp, A, L->mlp_fc2_b, st->enc_x, ASR_LINEAR_ACCUMULATE);
+        asr_layer_norm(c, io->x, L->mlp_ln_g, L->mlp_ln_b, io->xn, R, d);
+        asr_linear(c, &L->mlp_fc1_w, io->xn, R, L->mlp_fc1_b, io->mlp, ASR_LINEAR_GELU);
+        asr_linear(c, &L->mlp_fc2_w, io->mlp, R, L->mlp_fc2_b, io->x, ASR_LINEAR_ACCUMULATE);
     }
-    asr_layer_norm(c, st->enc_x, w->enc_ln_g, w->enc_ln_b, st->enc_x, A, d);
+    asr_layer_norm(c, io->x, w->enc_ln_g, w->enc_ln_b, io->x, R, d);
 
     /* Cross-attention keys and values depend only on the audio: once per window. */
     int td = hp->n_text_state;
     for (int l = 0; l < hp->n_text_layer; l++) {
         const asr_decoder_layer *L = &w->dec[l];
-        asr_linear(c, &L->cross_kv_w, st->enc_x, A, L->cross_kv_b, st->cross_kv + (size_t)l * A * 2 * td, 0);
+        asr_linear(c, &L->cross_kv_w, io->x, R, L->cross_kv_b, io->cross_kv + (size_t)l * R * 2 * td, 0);
     }
+}
+
+asr_status asr_encode(asr_state *st, const float *mel, asr_error *err)
+{
+    (void)err;
+    encoder_io io = {mel, 1, st->enc_cols, st->enc_conv, st->enc_x, st->enc_xn, st->enc_qkv, st->enc_attn,
+                     st->enc_mlp, st->cross_kv};
+    encode(st, &io);
+    return ASR_OK;
+}
+
+asr_status asr_encode_batch(asr_state *st, int n, asr_error *err)
+{
+    asr_batch *b = st->batch;
+    if (!b || n < 1 || n > b->cap)
+        return asr_fail(err, ASR_ERR_INTERNAL, "batched encoder called for %d windows", n);
+    encoder_io io = {b->mel, n, b->enc_cols, b->enc_conv, b->enc_x, b->enc_xn, b->enc_qkv, b->enc_attn,
+                     b->enc_mlp, b->cross_kv};
+    encode(st, &io);
+    b->n_windows = n;
     return ASR_OK;
 }

@@ -50,7 +50,43 @@ struct asr_state {
 
     float *mel;        /* (n_mels, ASR_N_FRAMES) the current window           */
     const asr_cross_capture *capture; /* NULL except during word alignment    */
+    struct asr_batch *batch; /* batched long-form buffers, NULL until first used */
 };
+
+/* Buffers of batched transcription (batch.c): up to `cap` windows encoded in
+ * one pass (rows = windows × n_audio_ctx) and decoded together, each window
+ * in its own slot of the self-attention cache and of the cross K/V. */
+typedef struct asr_batch {
+    int cap;           /* windows                                            */
+    float *mel;        /* [cap] (n_mels, ASR_N_FRAMES)                        */
+    float *enc_cols, *enc_conv, *enc_x, *enc_xn, *enc_qkv, *enc_attn, *enc_mlp; /* as in asr_state, × cap */
+    int n_windows;     /* windows the last asr_encode_batch encoded           */
+    float *cross_kv;   /* [n_text_layer][n_windows] (A, 2·td)                 */
+    float *self_k, *self_v; /* [n_text_layer][cap] (C, td)                    */
+    int rows_cap;      /* decoder rows in flight: cap × (prompt of up to C/2+4) */
+    float *dec_x, *dec_xn, *dec_qkv, *dec_attn, *dec_mlp;
+    float *logits;     /* (cap, n_vocab)                                     */
+} asr_batch;
+
+/* Make st->batch hold at least `windows` windows (allocated on first use,
+ * grown when a larger batch is asked for). */
+asr_status asr_batch_reserve(asr_state *st, int windows, asr_error *err);
+void asr_batch_free(asr_batch *b);
+
+/* Encoder on n windows st->batch->mel[0..n) in one pass; their cross K/V go
+ * to slots 0..n-1 of st->batch->cross_kv. */
+asr_status asr_encode_batch(asr_state *st, int n, asr_error *err);
+
+/* One decoder step for n sequences of the batch: sequence i is window
+ * slot[i] (its own cache and encoder output), fed n_new tokens
+ * tokens[i·n_new ..] at positions n_past..; the logits of row logit_row of
+ * each go to st->batch->logits (n, n_vocab). */
+asr_status asr_decode_batch(asr_state *st, const int *tokens, const int *slot, int n, int n_new, int n_past,
+                            int logit_row, asr_error *err);
+
+/* Copy window slot's cross K/V into st->cross_kv, so the one-window paths
+ * (asr_decode, word alignment) see that window as the encoded one. */
+void asr_batch_load_window(asr_state *st, int slot);
 
 /* Run the encoder on one window mel (n_mels, ASR_N_FRAMES) and compute the
  * cross-attention keys/values of every decoder layer into st->cross_kv. */

@@ -62,7 +62,9 @@ void asr_linear(const asr_compute *c, const asr_tensor *w, const float *x, int n
  * stride ldq), keys k + s·kv_seq and values v + s·kv_seq (n_kv rows, strides
  * ldk, ldv) and writes out + s·out_seq (n_q rows, stride ldo); head h uses
  * columns h·dh .. h·dh+dh-1 of each. causal_past ≥ 0 lets query i see keys
- * 0 .. causal_past+i only; -1 means no mask. */
+ * 0 .. causal_past+i only; -1 means no mask. kv_index (may be NULL) makes
+ * sequence s read the keys and values at k + kv_index[s]·kv_seq instead
+ * (batched decoding: each window's cache and encoder output in its slot). */
 typedef struct asr_attention_args {
     const float *q, *k, *v;
     float *out;
@@ -70,6 +72,7 @@ typedef struct asr_attention_args {
     size_t q_seq, kv_seq, out_seq;
     int n_seq, n_q, n_kv, n_head, dh;
     int causal_past;
+    const int *kv_index;
 } asr_attention_args;
 void asr_attention(const asr_compute *c, const asr_attention_args *a);
 

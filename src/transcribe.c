@@ -34,6 +34,7 @@ asr_transcribe_params asr_transcribe_default_params(void)
         .n_threads = 0,
         .vad_filter = 0,
         .vad = asr_vad_default_params(),
+        .batch_size = 0,
     };
 }
 
@@ -50,6 +51,8 @@ static asr_status check_params(const asr_transcribe_params *p, asr_error *err)
                         2 * ASR_MAX_BATCH);
     if (p->n_temperatures < 1 || p->n_temperatures > ASR_MAX_TEMPERATURES)
         return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "between 1 and %d temperatures are needed", ASR_MAX_TEMPERATURES);
+    if (p->batch_size < 0 || p->batch_size > ASR_MAX_BATCH)
+        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "batch_size must be between 0 and %d", ASR_MAX_BATCH);
     for (int i = 0; i < p->n_temperatures; i++)
         if (!(p->temperatures[i] >= 0.0f && p->temperatures[i] <= 2.0f))
             return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "temperature %g is outside [0, 2]", p->temperatures[i]);
@@ -202,10 +205,10 @@ typedef struct transcription {
     double last_speech;      /* word timestamps: end of the last speech so far */
 } transcription;
 
-/* initial_prompt as openai encodes it: " " + prompt.strip(), into all_tokens. */
-static asr_status encode_initial_prompt(transcription *tr, asr_error *err)
+asr_status asr_encode_prompt(const asr_model *m, const char *prompt, int **ids_out, int *n_out, asr_error *err)
 {
-    const char *prompt = tr->p->initial_prompt;
+    *ids_out = NULL;
+    *n_out = 0;
     if (!prompt || !*prompt) return ASR_OK;
     const char *b = prompt;
     while (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r') b++;
@@ -216,13 +219,26 @@ static asr_status encode_initial_prompt(transcription *tr, asr_error *err)
     text[0] = ' ';
     memcpy(text + 1, b, len);
     text[len + 1] = '\0';
-    int n = asr_tokenizer_encode(tr->m->tokenizer, text, NULL, 0);
+    int n = asr_tokenizer_encode(m->tokenizer, text, NULL, 0);
     int *ids = n > 0 ? malloc((size_t)n * sizeof(int)) : NULL;
-    if (n > 0 && ids) n = asr_tokenizer_encode(tr->m->tokenizer, text, ids, n);
+    if (n > 0 && ids) n = asr_tokenizer_encode(m->tokenizer, text, ids, n);
     free(text);
-    asr_status s = ASR_OK;
-    if (n < 0 || (n > 0 && (!ids || !token_list_append(&tr->all_tokens, ids, n))))
-        s = asr_fail(err, n < 0 ? ASR_ERR_INVALID_ARGUMENT : ASR_ERR_NO_MEMORY, "cannot encode the prompt");
+    if (n < 0 || (n > 0 && !ids)) {
+        free(ids);
+        return asr_fail(err, n < 0 ? ASR_ERR_INVALID_ARGUMENT : ASR_ERR_NO_MEMORY, "cannot encode the prompt");
+    }
+    *ids_out = ids;
+    *n_out = n;
+    return ASR_OK;
+}
+
+/* initial_prompt into all_tokens. */
+static asr_status encode_initial_prompt(transcription *tr, asr_error *err)
+{
+    int *ids = NULL, n = 0;
+    asr_status s = asr_encode_prompt(tr->m, tr->p->initial_prompt, &ids, &n, err);
+    if (s == ASR_OK && n > 0 && !token_list_append(&tr->all_tokens, ids, n))
+        s = asr_fail(err, ASR_ERR_NO_MEMORY, "cannot encode the prompt");
     free(ids);
     return s;
 }
@@ -369,7 +385,7 @@ asr_status asr_transcribe(asr_state *st, const float *samples, size_t n_samples,
     asr_transcribe_params p = params ? *params : asr_transcribe_default_params();
     asr_status s = check_params(&p, err);
     if (s != ASR_OK) return s;
-    if (p.vad_filter) return asr_transcribe_vad(st, samples, n_samples, &p, out, err);
+    if (p.vad_filter || p.batch_size > 0) return asr_transcribe_vad(st, samples, n_samples, &p, out, err);
     const asr_model *m = st->model;
     int n_threads = p.n_threads > 0 ? p.n_threads : m->n_threads;
     s = asr_state_set_threads(st, n_threads, err);

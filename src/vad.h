@@ -31,4 +31,13 @@ void asr_vad_lstm_step(const float *x, int n_in, const float *w, const float *r,
 asr_status asr_transcribe_vad(asr_state *st, const float *samples, size_t n_samples,
                               const asr_transcribe_params *params, asr_result **out, asr_error *err);
 
+/* The batched pipeline (transcribe_batch.c) on the collected speech: the
+ * chunks (in the input's samples; their lengths lay them out one after
+ * another in speech) packed into windows of at most 30 s, batch_size at a
+ * time. Segment and word times are in speech's timeline, as asr_transcribe
+ * gives them; params->batch_size >= 1. */
+asr_status asr_transcribe_batched(asr_state *st, const float *speech, size_t n_speech,
+                                  const asr_vad_segment *chunks, size_t n_chunks,
+                                  const asr_transcribe_params *params, asr_result **out, asr_error *err);
+
 #endif /* ASR_VAD_H */

@@ -63,8 +63,12 @@ asr_status asr_transcribe_vad(asr_state *st, const float *samples, size_t n_samp
     asr_vad_segment *chunks = NULL;
     size_t n_chunks = 0, n_speech = 0;
     float *speech = NULL;
+    asr_vad_params vp = params->vad;
+    /* batched windows hold at most 30 s: longer speech is split, as faster-whisper's batched pipeline does */
+    if (params->batch_size > 0 && !(vp.max_speech_duration_s <= ASR_CHUNK_SECONDS))
+        vp.max_speech_duration_s = ASR_CHUNK_SECONDS;
     asr_status s = asr_vad_model_load(NULL, &vad, err); /* the built-in weights: nothing is copied */
-    if (s == ASR_OK) s = asr_vad_segments(vad, samples, n_samples, &params->vad, &chunks, &n_chunks, err);
+    if (s == ASR_OK) s = asr_vad_segments(vad, samples, n_samples, &vp, &chunks, &n_chunks, err);
     asr_vad_model_free(vad);
     if (s == ASR_OK) s = asr_vad_collect(samples, n_samples, chunks, n_chunks, &speech, &n_speech, err);
     if (s != ASR_OK) {
@@ -80,7 +84,10 @@ asr_status asr_transcribe_vad(asr_state *st, const float *samples, size_t n_samp
     inner.on_progress = params->on_progress ? on_progress_passed : NULL;
     inner.should_abort = params->should_abort ? should_abort_passed : NULL;
     asr_result *res = NULL;
-    s = asr_transcribe(st, speech ? speech : none, n_speech, &inner, &res, err);
+    if (params->batch_size > 0)
+        s = asr_transcribe_batched(st, speech ? speech : none, n_speech, chunks, n_chunks, &inner, &res, err);
+    else
+        s = asr_transcribe(st, speech ? speech : none, n_speech, &inner, &res, err);
     free(speech);
     if (s == ASR_OK) {
         for (int i = 0; n_chunks && i < res->n_segments; i++) {

@@ -71,6 +71,9 @@ static void transcribe_usage(FILE *f)
             "      --max-duration S       refuse audio longer than S seconds (default %.0f = 3 h; 0 = no limit)\n"
             "      --vad                  transcribe only the speech Silero VAD finds (faster-whisper's vad_filter)\n"
             VAD_OPTIONS_HELP
+            "      --batch-size N         batched long-form (implies --vad): speech packed into 30 s windows,\n"
+            "                             N windows encoded and decoded together, greedy (1..16; default:\n"
+            "                             the sequential window loop, conditioned on the previous text)\n"
             "  -t, --threads N            threads (default: all cores)\n"
             "      --compute-type TYPE    auto|float32|float16|bfloat16|int8|int8_float32|int8_bfloat16\n"
             "                             (default: $ASR_COMPUTE_TYPE or auto)\n"
@@ -261,7 +264,7 @@ static int parse_vad_option(int c, const char *arg, asr_vad_params *vp)
 static int cmd_transcribe(int argc, char **argv)
 {
     enum { OPT_TASK = 1000, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMP, OPT_TEMP_INC, OPT_PROMPT,
-           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS, OPT_COMPUTE, OPT_MAX_DURATION, OPT_VAD };
+           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS, OPT_COMPUTE, OPT_MAX_DURATION, OPT_VAD, OPT_BATCH };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},       {"language", required_argument, 0, 'l'},
         {"task", required_argument, 0, OPT_TASK},   {"beam-size", required_argument, 0, OPT_BEAM},
@@ -274,7 +277,8 @@ static int cmd_transcribe(int argc, char **argv)
         {"max-duration", required_argument, 0, OPT_MAX_DURATION},
         {"output-format", required_argument, 0, 'f'}, {"output-dir", required_argument, 0, 'o'},
         {"progress", no_argument, 0, OPT_PROGRESS}, {"help", no_argument, 0, 'h'},
-        {"vad", no_argument, 0, OPT_VAD}, VAD_LONG_OPTIONS, {0, 0, 0, 0}};
+        {"vad", no_argument, 0, OPT_VAD}, {"batch-size", required_argument, 0, OPT_BATCH}, VAD_LONG_OPTIONS,
+        {0, 0, 0, 0}};
     asr_transcribe_params tp = asr_transcribe_default_params();
     const char *model_arg = getenv("ASR_MODEL"), *out_dir = NULL, *compute = getenv("ASR_COMPUTE_TYPE");
     int fmt = ASR_FORMAT_TXT, threads = 0, progress = isatty(STDERR_FILENO);
@@ -327,6 +331,10 @@ static int cmd_transcribe(int argc, char **argv)
         case OPT_PROGRESS: progress = 1; break;
         case OPT_COMPUTE: compute = optarg; break;
         case OPT_VAD: tp.vad_filter = 1; break;
+        case OPT_BATCH:
+            if (!parse_int(optarg, 1, 16, &tp.batch_size)) { fprintf(stderr, "asr: --batch-size must be 1..16\n"); return EXIT_USAGE; }
+            tp.vad_filter = 1;
+            break;
         case 'h': transcribe_usage(stdout); return EXIT_OK;
         default: {
             int v = parse_vad_option(c, optarg, &tp.vad);
