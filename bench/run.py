@@ -51,6 +51,10 @@ MODES = {"greedy": 1, "beam5": 5}
 # f16 ggml file of the same weights, "whisper.cpp-q8_0" its q8_0 file (ggml's int8 blocks, the
 # fast path of whisper.cpp's CPU kernels), both written by `asr convert`.
 ALL_SYSTEMS = ["asr", "faster-whisper-int8", "faster-whisper-float32", "whisper.cpp", "whisper.cpp-q8_0"]
+# Batched long-form (not in the default set): "asr-batched" is `asr transcribe --vad --batch-size 8`
+# (compute type auto; "asr-batched-TYPE" another), "faster-whisper-batched-TYPE" its
+# BatchedInferencePipeline with batch_size 8. Both greedy in mode greedy, timestamps on.
+BATCH_SIZE = 8
 ALL_PARTS = ["accuracy", "speed", "longform", "server"]
 
 
@@ -63,6 +67,7 @@ class System:
     compute_type: str = ""   # faster-whisper and asr-TYPE; whisper.cpp: "q8_0" or "" (f16)
     skip: str = ""           # why it cannot run here; empty when it can
     model_file: str = ""     # whisper.cpp: the ggml file made by asr convert
+    batch_size: int = 0      # > 0: the batched long-form pipeline with this many windows
 
 
 @dataclass
@@ -93,7 +98,17 @@ def importable(module: str) -> bool:
 def make_systems(b: Bench, names: list) -> list:
     systems = []
     for name in names:
-        if name == "asr" or name.startswith("asr-"):
+        if name == "asr-batched" or name.startswith("asr-batched-"):
+            s = System(name, "asr", compute_type=name[len("asr-batched-"):], batch_size=BATCH_SIZE)
+            if not os.access(b.args.asr, os.X_OK):
+                s.skip = f"no asr binary at {b.args.asr}"
+            elif "--batch-size" not in b.asr_help:
+                s.skip = "this asr has no --batch-size"
+        elif name.startswith("faster-whisper-batched-"):
+            s = System(name, "faster-whisper", compute_type=name.split("-", 3)[3], batch_size=BATCH_SIZE)
+            if not importable("faster_whisper"):
+                s.skip = "faster-whisper not installed (run bench/setup.sh)"
+        elif name == "asr" or name.startswith("asr-"):
             s = System(name, "asr", compute_type=name[4:])
             if not os.access(b.args.asr, os.X_OK):
                 s.skip = f"no asr binary at {b.args.asr}"
@@ -110,7 +125,8 @@ def make_systems(b: Bench, names: list) -> list:
             else:
                 s.model_file, s.skip = convert_to_ggml(b, b.args.model, s.compute_type)
         else:
-            raise SystemExit(f"unknown system {name!r}; known: {', '.join(ALL_SYSTEMS)}")
+            raise SystemExit(f"unknown system {name!r}; known: {', '.join(ALL_SYSTEMS)}, asr-batched[-TYPE], "
+                             "faster-whisper-batched-TYPE")
         if s.skip:
             b.note(f"{s.name}: skipped ({s.skip})")
         systems.append(s)
@@ -182,6 +198,8 @@ def run_system(b: Bench, s: System, beam: int, files: list, language: str = "en"
             base += ["--compute-type", s.compute_type]
         if beam > 1:
             base += ["--beam-size", str(beam)]
+        if s.batch_size:
+            base += ["--vad", "--batch-size", str(s.batch_size)]
         if language != "en" or "--language" in b.asr_help:
             base += ["--language", language]
         if "--output-dir" in b.asr_help:
@@ -214,6 +232,8 @@ def run_system(b: Bench, s: System, beam: int, files: list, language: str = "en"
                "--model", s.model_file if s.engine == "whisper.cpp" else model,
                "--compute-type", s.compute_type or "float32", "--threads", str(b.args.threads),
                "--beam-size", str(beam), "--language", language, "--out", str(result_file)]
+        if s.batch_size:
+            cmd += ["--batch-size", str(s.batch_size)]
         m = measure(cmd + [str(f) for f in files], log, timeout)
         outputs = {}
         m["timings"] = {}

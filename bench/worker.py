@@ -7,6 +7,7 @@ bench/run.py starts this as a child so that wall time, CPU time and peak RSS
     worker.py --engine faster-whisper --model DIR --compute-type int8 --threads 2 \
               --beam-size 1 --out result.json FILE...
     worker.py --engine whisper.cpp --model ggml.bin --threads 2 --beam-size 5 --out r.json FILE...
+    worker.py --engine faster-whisper --batch-size 8 ...   (BatchedInferencePipeline)
 
 Decoding settings are openai/whisper transcribe()'s (as in tests/golden/make_goldens.py);
 whisper.cpp has no compression-ratio test and uses its entropy threshold 2.4 instead.
@@ -30,6 +31,8 @@ def run_faster_whisper(args) -> dict:
                          cpu_threads=args.threads)
     load_s = time.perf_counter() - t0
     files = {}
+    if args.batch_size > 0:
+        return run_faster_whisper_batched(args, model, load_s)
     for path in args.files:
         t = time.perf_counter()
         segments, _ = model.transcribe(
@@ -39,6 +42,24 @@ def run_faster_whisper(args) -> dict:
             condition_on_previous_text=True, prompt_reset_on_temperature=0.5,
             suppress_blank=True, suppress_tokens=[-1], without_timestamps=False,
             max_initial_timestamp=1.0, word_timestamps=False, vad_filter=False)
+        segs = [dict(start=s.start, end=s.end, text=s.text) for s in segments]
+        files[path] = dict(text="".join(s["text"] for s in segs).strip(), segments=segs,
+                           transcribe_s=time.perf_counter() - t)
+    return dict(load_s=load_s, files=files)
+
+
+def run_faster_whisper_batched(args, model, load_s) -> dict:
+    """BatchedInferencePipeline (Silero VAD, chunks packed into 30 s windows, batch_size at a time), as
+    `asr transcribe --vad --batch-size N`: greedy at beam 1, timestamps on (the pipeline's default is
+    without_timestamps=True), its own defaults otherwise."""
+    from faster_whisper import BatchedInferencePipeline
+    pipeline = BatchedInferencePipeline(model)
+    files = {}
+    for path in args.files:
+        t = time.perf_counter()
+        segments, _ = pipeline.transcribe(path, language=args.language, task="transcribe",
+                                          beam_size=args.beam_size, batch_size=args.batch_size,
+                                          without_timestamps=False, word_timestamps=False)
         segs = [dict(start=s.start, end=s.end, text=s.text) for s in segments]
         files[path] = dict(text="".join(s["text"] for s in segs).strip(), segments=segs,
                            transcribe_s=time.perf_counter() - t)
@@ -112,6 +133,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--beam-size", type=int, default=1)
     ap.add_argument("--language", default="en")
+    ap.add_argument("--batch-size", type=int, default=0, help="faster-whisper: > 0 runs BatchedInferencePipeline")
     ap.add_argument("--out", required=True)
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
