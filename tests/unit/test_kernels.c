@@ -210,9 +210,10 @@ static void attention_ref(const asr_attention_args *a, double *out)
 static void test_attention(void)
 {
     /* (sequences, queries, keys, causal past): decoding steps, a prompt, the encoder-like
-     * case with more queries than one block */
+     * case with more queries than one block, one query over 1500 keys */
     static const struct { int n_seq, n_q, n_kv, past; } cases[] = {
-        {1, 1, 1, 0}, {5, 1, 37, 36}, {2, 2, 50, -1}, {3, 9, 20, 11}, {1, 300, 300, -1}, {1, 150, 150, 0}};
+        {1, 1, 1, 0}, {5, 1, 37, 36}, {2, 2, 50, -1}, {3, 9, 20, 11}, {1, 300, 300, -1}, {1, 150, 150, 0},
+        {2, 1, 1500, -1} /* cross-attention over a whole window */};
     const int n_head = 3, dh = 64, d = n_head * dh;
     double worst = 0.0;
     int identical = 1;
@@ -230,7 +231,7 @@ static void test_attention(void)
         attention_ref(&a, ref);
         for (int threads = 1; threads <= 3; threads += 2) {
             compute_box cb;
-            if (!make_compute(&cb, threads, 300, 64)) continue;
+            if (!make_compute(&cb, threads, 1500, 64)) continue;
             a.out = threads == 1 ? o1 : o3;
             for (int rep = 0; rep < 3; rep++) {
                 asr_attention(&cb.c, &a);
@@ -246,7 +247,7 @@ static void test_attention(void)
         free(o3);
         free(ref);
     }
-    CHECK(worst < 1e-5, "attention: 6 cases (batches, causal masks, 300 queries), max relative error %.2e", worst);
+    CHECK(worst < 1e-5, "attention: 7 cases (batches, causal masks, 300 queries), max relative error %.2e", worst);
     CHECK(identical, "attention: 1 and 3 threads give bit-identical results");
 }
 
