@@ -61,7 +61,15 @@ static inline __m256 exp8(__m256 x)
 void asr_softmax_avx2(float *x, int n)
 {
     float max = -INFINITY;
-    for (int i = 0; i < n; i++) if (x[i] > max) max = x[i];
+    int m = 0;
+    if (n >= 8) {
+        __m256 vm = _mm256_loadu_ps(x);
+        for (m = 8; m + 8 <= n; m += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + m));
+        float lanes[8];
+        _mm256_storeu_ps(lanes, vm);
+        for (int k = 0; k < 8; k++) if (lanes[k] > max) max = lanes[k];
+    }
+    for (; m < n; m++) if (x[m] > max) max = x[m];
     if (max == -INFINITY) {
         for (int i = 0; i < n; i++) x[i] = 0.0f;
         return;
