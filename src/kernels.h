@@ -88,4 +88,8 @@ void asr_gelu(float *x, size_t n);
 /* Softmax of one row of n values in place; -INFINITY entries become 0. */
 void asr_softmax(float *x, int n);
 
+/* log Σ exp(x[i]) over n values (-INFINITY entries count as 0; all of them
+ * -INFINITY gives -INFINITY). The sum is kept in double precision. */
+float asr_logsumexp(const float *x, int n);
+
 #endif

@@ -1,4 +1,4 @@
-/* vec_avx2.c — AVX2/FMA/F16C element-wise math (exp, erf, GELU, softmax), one-query attention, half conversion. */
+/* vec_avx2.c — AVX2/FMA/F16C element-wise math (exp, erf, GELU, softmax, log-sum-exp), one-query attention, half conversion. */
 #include "cpu/kernels_cpu.h"
 
 #if defined(__x86_64__)
@@ -58,18 +58,47 @@ static inline __m256 exp8(__m256 x)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-void asr_softmax_avx2(float *x, int n)
+static float max_f32(const float *x, int n)
 {
     float max = -INFINITY;
-    int m = 0;
+    int i = 0;
     if (n >= 8) {
         __m256 vm = _mm256_loadu_ps(x);
-        for (m = 8; m + 8 <= n; m += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + m));
+        for (i = 8; i + 8 <= n; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
         float lanes[8];
         _mm256_storeu_ps(lanes, vm);
         for (int k = 0; k < 8; k++) if (lanes[k] > max) max = lanes[k];
     }
-    for (; m < n; m++) if (x[m] > max) max = x[m];
+    for (; i < n; i++) if (x[i] > max) max = x[i];
+    return max;
+}
+
+/* The terms e^(x - max) in float (exp8, ~2e-7 relative), their sum in
+ * double as the scalar form keeps it: over a 51,864-token vocabulary a float
+ * sum would lose digits the fallback thresholds look at. */
+float asr_logsumexp_avx2(const float *x, int n)
+{
+    float max = max_f32(x, n);
+    if (max == -INFINITY) return -INFINITY;
+    const __m256 vmax = _mm256_set1_ps(max), ninf = _mm256_set1_ps(-INFINITY);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(v, vmax)), _mm256_cmp_ps(v, ninf, _CMP_NEQ_OQ));
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double lanes[4];
+    _mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
+    double sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    for (; i < n; i++) sum += exp((double)x[i] - max);
+    return max + (float)log(sum);
+}
+
+void asr_softmax_avx2(float *x, int n)
+{
+    float max = max_f32(x, n);
     if (max == -INFINITY) {
         for (int i = 0; i < n; i++) x[i] = 0.0f;
         return;

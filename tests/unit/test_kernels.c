@@ -291,6 +291,30 @@ static void test_elementwise_forms(void)
             double e = p > 0 ? fabs(s0[i] - p) / p : fabs(s0[i]);
             if (!(e <= se)) se = e;
         }
+        /* log-sum-exp over a vocabulary-sized row with masked entries, and an all-masked row */
+        enum { V = 51865 };
+        static float row[V];
+        for (int i = 0; i < V; i++) row[i] = i % 97 == 3 ? -INFINITY : 30.0f * frand();
+        double rmax = -INFINITY, rsum = 0.0;
+        for (int i = 0; i < V; i++) if (row[i] > rmax) rmax = row[i];
+        for (int i = 0; i < V; i++) if (row[i] != -INFINITY) rsum += exp((double)row[i] - rmax);
+        double lse_ref = rmax + log(rsum);
+        float lse = 0.0f, none = 0.0f;
+        static const float masked[11] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                                         -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+#if defined(__x86_64__)
+        if (form == 1) {
+            lse = asr_logsumexp_avx2(row, V);
+            none = asr_logsumexp_avx2(masked, 11);
+        }
+#endif
+        if (form == 0) {
+            lse = asr_logsumexp_scalar(row, V);
+            none = asr_logsumexp_scalar(masked, 11);
+        }
+        CHECK(fabs(lse - lse_ref) <= 1e-6 * fabs(lse_ref) && none == -INFINITY,
+              "%s log-sum-exp of %d values, some masked: %.7f against %.7f; all masked: %g", form ? "AVX2" : "scalar",
+              V, lse, lse_ref, none);
         CHECK(ge <= 1e-6, "%s GELU over [-8, 8]: max error %.2e", form ? "AVX2" : "scalar", ge);
         CHECK(se <= 1e-6 && s0[7] == 0.0f && s0[500] == 0.0f, "%s softmax of %d values with 2 masked: max relative "
               "error %.2e", form ? "AVX2" : "scalar", N, se);
