@@ -288,7 +288,8 @@ typedef struct download {
     int write_failed;       /* errno in write_errno                        */
     int write_errno;
     int bad_range;          /* a 206 that does not start where we asked    */
-    char linked_etag[80];   /* X-Linked-Etag of the last response, unquoted */
+    int wrong_object;       /* X-Linked-Etag names another LFS object      */
+    char linked_etag[80];   /* the first X-Linked-Etag seen, unquoted      */
     char error_body[MAX_ERROR_BODY];
     size_t error_len;
     uint64_t reported;
@@ -324,8 +325,9 @@ static size_t on_header(char *line, size_t size, size_t n, void *user)
         /* A new response (the first, or one after a redirect). */
         const char *sp = strchr(text, ' ');
         d->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-        d->linked_etag[0] = '\0';
-    } else if (strncasecmp(text, "X-Linked-Etag:", 14) == 0) {
+    } else if (strncasecmp(text, "X-Linked-Etag:", 14) == 0 && !d->linked_etag[0]) {
+        /* The hub's own answer (before any redirect to storage) names the
+         * LFS object it points to. */
         const char *v = text + 14;
         while (*v == ' ' || *v == '\t')
             v++;
@@ -359,6 +361,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *user)
         return 0;
     if (!d->body_started) {
         d->body_started = 1;
+        /* Refuse another object before downloading gigabytes of it. */
+        if (d->f->lfs && is_hex(d->linked_etag, 64) && strcmp(d->linked_etag, d->f->digest) != 0) {
+            d->wrong_object = 1;
+            return 0;
+        }
         if (d->status == 200 && d->have > 0) {
             /* The server ignored the Range: start the file over. */
             if (ftruncate(d->fd, 0) != 0 || lseek(d->fd, 0, SEEK_SET) != 0) {
@@ -492,6 +499,12 @@ static asr_status fetch_file(hub *h, const hub_file *f, const char *downloads,
                              h->ref, (unsigned long long)f->size, f->name);
         } else if (d.write_failed) {
             s = catalog_fail(err, ASR_ERR_IO, "writing %.300s: %s", part, strerror(d.write_errno));
+        } else if (d.wrong_object) {
+            unlink(part);
+            s = catalog_fail(err, ASR_ERR_MODEL,
+                             "%s: the hub lists SHA-256 %s for %s but served object %s; the "
+                             "download was discarded",
+                             h->ref, f->digest, f->name, d.linked_etag);
         } else if (d.bad_range) {
             unlink(part);
             s = catalog_fail(err, ASR_ERR_IO,
