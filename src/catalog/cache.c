@@ -234,6 +234,15 @@ asr_status asr_catalog_list_installed(void (*fn)(const asr_catalog_installed *m,
     return s;
 }
 
+uint64_t asr_catalog_partial_bytes(void)
+{
+    char models_dir[PATH_MAX], downloads[PATH_MAX];
+    if (asr_catalog_models_dir(models_dir, sizeof models_dir, NULL) != ASR_OK ||
+        catalog_path(downloads, sizeof downloads, NULL, "%s/.downloads", models_dir) != ASR_OK)
+        return 0;
+    return dir_size(downloads);
+}
+
 /* ---- directories -------------------------------------------------------- */
 
 int catalog_make_dirs(const char *path)

@@ -42,6 +42,10 @@ typedef struct asr_catalog_installed {
 asr_status asr_catalog_list_installed(void (*fn)(const asr_catalog_installed *m, void *user),
                                       void *user, asr_error *err);
 
+/* Bytes of interrupted hub downloads kept in the cache for resuming
+ * (MODELS/.downloads); 0 when there are none. */
+uint64_t asr_catalog_partial_bytes(void);
+
 /* ---- the pinned catalogue ----------------------------------------------- */
 
 typedef struct asr_catalog_entry {

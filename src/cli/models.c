@@ -131,6 +131,11 @@ static int list(void)
     }
     if (n_installed == 0)
         printf("  (none)\n");
+    uint64_t partial = asr_catalog_partial_bytes();
+    if (partial)
+        printf("  (%.1f MB of interrupted hub downloads in %s/.downloads: pull again to resume, "
+               "or delete them)\n",
+               (double)partial / 1e6, models_dir);
     printf("pullable (asr models pull NAME, or hf:ORG/REPO from the hub):\n");
     for (int i = 0; i < asr_catalog_count(); i++) {
         asr_catalog_entry m = asr_catalog_at(i);

@@ -282,6 +282,8 @@ def main():
     half = len(cut.files["model.bin"]) // 2
     check(len(parts) == 1 and parts[0].stat().st_size == half,
           f"the partial download is kept for resuming ({[(p.name, p.stat().st_size) for p in parts]})")
+    r = asr("models", "list")
+    check("1.5 MB of interrupted hub downloads" in r.stdout, f"models list mentions the partial download ({r.stdout.strip()[-160:]!r})")
     before = len(seen)
     r = asr("models", "pull", "hf:cut/small")
     check(r.returncode == 0 and "resuming at" in r.stderr, f"the retry succeeds, resuming ({r.stderr.strip()[-200:]})")
