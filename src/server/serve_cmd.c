@@ -1,6 +1,6 @@
 /* serve_cmd.c — `asr serve`: options and environment, model loading, signals, graceful shutdown. */
 #include "server/server.h"
-#include "cli/models.h"
+#include "catalog/catalog.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -168,10 +168,13 @@ int asr_cli_serve(int argc, char **argv)
     int prc = parse_config(argc, argv, &cfg, model_arg, sizeof model_arg);
     if (prc != 0) return prc > 0 ? 0 : 2;
 
-    if (asr_cli_resolve_model(model_arg[0] ? model_arg : NULL, cfg.model_path, sizeof cfg.model_path) != 0)
-        return 2; /* the resolver has said why */
+    asr_error rerr;
+    if (asr_catalog_resolve(model_arg[0] ? model_arg : NULL, cfg.model_path, sizeof cfg.model_path, &rerr) != ASR_OK) {
+        fprintf(stderr, "asr: %s\n", rerr.message);
+        return 2;
+    }
     /* The name clients may use: the argument if it is a name, else the directory's name. */
-    const char *name = model_arg[0] ? model_arg : ASR_CLI_DEFAULT_MODEL;
+    const char *name = model_arg[0] ? model_arg : ASR_CATALOG_DEFAULT_MODEL;
     size_t len = strlen(name);
     while (len > 1 && name[len - 1] == '/') len--;
     const char *base = name + len;
