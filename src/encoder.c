@@ -46,6 +46,7 @@ asr_status asr_encode(asr_state *st, const float *mel, asr_error *err)
         .q = st->enc_qkv, .k = st->enc_qkv + d, .v = st->enc_qkv + 2 * d, .ldq = 3 * d, .ldk = 3 * d, .ldv = 3 * d,
         .out = st->enc_attn, .ldo = d,
         .n_seq = 1, .n_q = A, .n_kv = A, .n_head = hp->n_audio_head, .dh = d / hp->n_audio_head, .causal_past = -1,
+        .bf16 = st->model->compute_type == ASR_COMPUTE_BFLOAT16,
     };
     for (int l = 0; l < hp->n_audio_layer; l++) {
         const asr_encoder_layer *L = &w->enc[l];

@@ -70,6 +70,9 @@ typedef struct asr_attention_args {
     size_t q_seq, kv_seq, out_seq;
     int n_seq, n_q, n_kv, n_head, dh;
     int causal_past;
+    int bf16; /* blocks of queries form the weighted sum of values in
+                 bfloat16 (vdpbf16ps) where the CPU has it; the scores and
+                 the softmax stay float32 */
 } asr_attention_args;
 void asr_attention(const asr_compute *c, const asr_attention_args *a);
 

@@ -38,7 +38,9 @@ void asr_compute_init_blas(void)
 
 size_t asr_compute_scratch_floats(int max_keys, int max_in)
 {
-    size_t attn = (size_t)ASR_ATTN_BLOCK * (size_t)max_keys;
+    /* float32 scores, and for bfloat16 attention the block's probabilities
+     * in bf16 (rows of an even count, 64-byte aligned) */
+    size_t attn = (size_t)ASR_ATTN_BLOCK * (size_t)max_keys + (size_t)ASR_ATTN_BLOCK * ((size_t)max_keys + 1) / 2 + 16;
     size_t panel = (size_t)ASR_HALF_PANEL * (size_t)max_in;
     return attn > panel ? attn : panel;
 }

@@ -251,6 +251,58 @@ static void test_attention(void)
     CHECK(identical, "attention: 1 and 3 threads give bit-identical results");
 }
 
+/* The bfloat16 path (blocks of queries, AVX512_BF16: the weighted sum of
+ * values in bf16): against the double loop with bf16's precision (8
+ * significant bits in V and the probabilities), relative to the largest
+ * output; it must differ from the float32 path, or it did not run. */
+static void test_attention_bf16(void)
+{
+    if ((asr_cpu_features() & ASR_ISA_BF16) != ASR_ISA_BF16) {
+        printf("skip bfloat16 attention: this CPU has no AVX512_BF16 (the float32 path serves)\n");
+        return;
+    }
+    static const struct { int n_seq, n_q, n_kv, past; } cases[] = {
+        {1, 300, 300, -1}, {2, 40, 33, -1} /* odd key count */, {3, 9, 20, 11}, {1, 1500, 1500, -1}};
+    const int n_head = 2, dh = 64, d = n_head * dh;
+    double worst = 0.0;
+    int identical = 1, differs = 1;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        int S = cases[ci].n_seq, Q = cases[ci].n_q, K = cases[ci].n_kv;
+        size_t q_seq = (size_t)Q * 3 * d, kv_seq = (size_t)K * 2 * d, out_seq = (size_t)Q * d, n_out = S * out_seq;
+        float *q = malloc(S * q_seq * sizeof(float)), *kv = malloc(S * kv_seq * sizeof(float));
+        float *o[3] = {calloc(n_out, sizeof(float)), calloc(n_out, sizeof(float)), calloc(n_out, sizeof(float))};
+        double *ref = malloc(n_out * sizeof(double));
+        fill(q, S * q_seq);
+        fill(kv, S * kv_seq);
+        asr_attention_args a = {.q = q, .ldq = 3 * d, .q_seq = q_seq, .k = kv, .v = kv + d, .ldk = 2 * d,
+                                .ldv = 2 * d, .kv_seq = kv_seq, .ldo = d, .out_seq = out_seq, .n_seq = S,
+                                .n_q = Q, .n_kv = K, .n_head = n_head, .dh = dh, .causal_past = cases[ci].past};
+        attention_ref(&a, ref);
+        double peak = 0.0, err = 0.0;
+        for (size_t i = 0; i < n_out; i++) if (fabs(ref[i]) > peak) peak = fabs(ref[i]);
+        for (int run = 0; run < 3; run++) { /* bf16 on 1 and 3 threads, then float32 */
+            compute_box cb;
+            if (!make_compute(&cb, run == 1 ? 3 : 1, 1500, 64)) continue;
+            a.out = o[run];
+            a.bf16 = run < 2;
+            asr_attention(&cb.c, &a);
+            free_compute(&cb);
+        }
+        for (size_t i = 0; i < n_out; i++) if (fabs(o[0][i] - ref[i]) > err) err = fabs(o[0][i] - ref[i]);
+        if (!(err / peak <= worst)) worst = err / peak;
+        identical &= memcmp(o[0], o[1], n_out * sizeof(float)) == 0;
+        differs &= memcmp(o[0], o[2], n_out * sizeof(float)) != 0;
+        free(q);
+        free(kv);
+        for (int r = 0; r < 3; r++) free(o[r]);
+        free(ref);
+    }
+    CHECK(worst < 2e-2, "bfloat16 attention: 4 cases (odd keys, causal, 1500x1500), max error %.2e of the largest "
+          "output", worst);
+    CHECK(identical, "bfloat16 attention: 1 and 3 threads give bit-identical results");
+    CHECK(differs, "bfloat16 attention: results differ from the float32 path's (the bf16 kernel ran)");
+}
+
 /* GELU and softmax, the AVX2 forms (polynomial exp/erf) and the portable
  * ones (libm), against double: GELU to 1e-6 absolute over [-8, 8],
  * softmax to 1e-6 relative per probability, masked (-inf) entries exactly 0
@@ -359,6 +411,7 @@ int main(void)
     test_linear(0);
     test_linear(1);
     test_attention();
+    test_attention_bf16();
     test_layer_norm();
     test_elementwise_forms();
     return CHECK_DONE();
