@@ -665,7 +665,7 @@ static srv_request *request_new(srv_server *s, struct MHD_Connection *c, const c
     rq->id = atomic_fetch_add(&s->next_request_id, 1) + 1;
     snprintf(rq->path, sizeof rq->path, "%.*s", (int)strcspn(uri ? uri : "", "?"), uri ? uri : "");
     utf8_sanitize(rq->path);
-    rq->route = SRV_ROUTE_OTHER;
+    rq->route = srv_route_of(rq->path);
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     rq->conn = info ? info->socket_context : NULL;
     return rq;
