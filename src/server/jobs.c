@@ -161,6 +161,21 @@ static char *trimmed_copy(const char *s)
     return out;
 }
 
+/* The most audio a queued upload may decode to: raw s16le has exactly 2
+ * bytes a sample; any other upload at most SRV_AUDIO_S_PER_BYTE seconds a
+ * byte (twice the densest real encoder output, digital silence at 0.011 s a
+ * byte in ASR_AUDIO_MAX_SECONDS_PER_BYTE's measurements), but always
+ * SRV_AUDIO_MIN_S. submit() lowers the job's max_duration_s to it, so the
+ * decoder enforces the bound the queue orders by. */
+#define SRV_AUDIO_S_PER_BYTE 0.02
+#define SRV_AUDIO_MIN_S 60.0
+static double audio_bound_s(const srv_job *job)
+{
+    if (job->limits.raw_pcm_s16le) return (double)job->upload_size / (2.0 * ASR_SAMPLE_RATE);
+    double bound = (double)job->upload_size * SRV_AUDIO_S_PER_BYTE;
+    return bound < SRV_AUDIO_MIN_S ? SRV_AUDIO_MIN_S : bound;
+}
+
 static void run_job(srv_worker *w, srv_job *job)
 {
     srv_pool *pool = w->pool;
@@ -186,7 +201,13 @@ static void run_job(srv_worker *w, srv_job *job)
     }
     limits.should_abort = decode_should_abort;
     limits.abort_user_data = w;
+    size_t upload_size = job->upload_size;
+    int capped_by_size = !limits.raw_pcm_s16le && limits.max_duration_s == audio_bound_s(job);
     st = asr_audio_decode_memory(job->upload, job->upload_size, &limits, &audio, &err);
+    if (st == ASR_ERR_TOO_LARGE && capped_by_size) /* the upload's own bound, not the server's duration limit */
+        st = asr_fail(&err, ASR_ERR_AUDIO,
+                      "audio: %zu bytes of input decode to more than %.0f s of audio (over %.2g s per byte): "
+                      "the file is malformed or crafted", upload_size, limits.max_duration_s, SRV_AUDIO_S_PER_BYTE);
     pthread_mutex_lock(&job->mu);
     free(job->upload); /* the samples are all we need now; free the upload early */
     job->upload = NULL;
@@ -274,21 +295,6 @@ done:
     pthread_mutex_lock(&pool->mu);
     pool->avg_job_s = pool->avg_job_s <= 0 ? busy : 0.8 * pool->avg_job_s + 0.2 * busy;
     pthread_mutex_unlock(&pool->mu);
-}
-
-/* The most audio a queued upload may decode to: raw s16le has exactly 2
- * bytes a sample; any other upload at most SRV_AUDIO_S_PER_BYTE seconds a
- * byte (twice the densest real encoder output, digital silence at 0.011 s a
- * byte in ASR_AUDIO_MAX_SECONDS_PER_BYTE's measurements), but always
- * SRV_AUDIO_MIN_S. submit() lowers the job's max_duration_s to it, so the
- * decoder enforces the bound the queue orders by. */
-#define SRV_AUDIO_S_PER_BYTE 0.02
-#define SRV_AUDIO_MIN_S 60.0
-static double audio_bound_s(const srv_job *job)
-{
-    if (job->limits.raw_pcm_s16le) return (double)job->upload_size / (2.0 * ASR_SAMPLE_RATE);
-    double bound = (double)job->upload_size * SRV_AUDIO_S_PER_BYTE;
-    return bound < SRV_AUDIO_MIN_S ? SRV_AUDIO_MIN_S : bound;
 }
 
 /* The queue policy: the job with the least audio it can possibly decode to
