@@ -272,6 +272,7 @@ int srv_client_gone(const srv_request *rq)
     if (poll(&p, 1, 0) <= 0) return 0;
     if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return 1; /* reset, or closed both ways */
     if (!(p.revents & POLLRDHUP)) return 0;
+    if (rq->http10) return 1; /* no 1xx may be sent to it (RFC 9110 section 15.2): take the close as final */
     /* The peer has shut its sending side. It may have closed the socket
      * (gone), or only half-closed it after sending its whole request, and
      * wait for the answer (RFC 9112 section 9.6). Only a write tells them
@@ -680,7 +681,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     srv_server *s = cls;
     srv_request *rq = *con_cls;
     if (!rq || !rq->begun) {
@@ -688,6 +688,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = rq;
         rq->begun = 1;
         rq->t_start = srv_now();
+        rq->http10 = version && strcmp(version, "HTTP/1.0") == 0;
         snprintf(rq->method, sizeof rq->method, "%s", method);
         snprintf(rq->path, sizeof rq->path, "%s", url);
         utf8_sanitize(rq->method);

@@ -95,6 +95,7 @@ typedef struct srv_request {
     char pending_message[256];
     int must_close;           /* answer with Connection: close (framing was suspect) */
     int has_body;             /* a POST with Content-Length > 0 or Transfer-Encoding */
+    int http10;               /* an HTTP/1.0 request: no interim (1xx) responses allowed */
     srv_form form;
     double audio_s;           /* decoded audio duration, for the log */
 } srv_request;

@@ -88,7 +88,10 @@ try:
           f"the budget was reached: {len(busy)} x 503 server_busy with Retry-After and OpenAI error JSON")
     grew_mib = (rss_kib(srv.proc.pid, "VmHWM") - base_hwm) / 1024
     print(f"peak RSS {base_hwm / 1024:.0f} MiB before, +{grew_mib:.0f} MiB during the burst")
-    check(grew_mib < BUDGET_MB + 48, f"peak RSS grew {grew_mib:.0f} MiB < the {BUDGET_MB} MiB budget + 48 MiB")
+    # ASan keeps freed buffers in quarantine and adds shadow memory and redzones: a looser bound
+    # there, still far below the ~1.3 GB 40 unbounded, doubling buffers would take.
+    bound = BUDGET_MB + 48 if SLOW == 1 else 2 * BUDGET_MB + 64
+    check(grew_mib < bound, f"peak RSS grew {grew_mib:.0f} MiB < {bound} MiB (the {BUDGET_MB} MiB budget + overheads)")
     time.sleep(0.5)
     check(srv.metric("asr_upload_bytes_in_flight") == 0, "no upload bytes held after the burst")
     check(srv.metric("asr_upload_bytes_budget") == BUDGET_MB * 1024 * 1024, "/metrics reports the budget")
