@@ -1,7 +1,8 @@
 """`asr serve` under hostile load (issue 11, findings 2, 3, 5): 40 parallel 20 MB uploads get only
 200/413/429/503 and the server's peak RSS grows by less than the upload budget; 200 slow-loris sockets
 do not slow a legitimate client past 2x its normal latency; bursts of clients that submit and disconnect
-leave the queue empty at once (/metrics, /readyz) and hold no upload bytes."""
+leave the queue empty at once (/metrics, /readyz) and hold no upload bytes; a tiny upload that
+decodes to minutes is refused at its size bound instead of jumping the queue."""
 import http.client
 import os
 import select
@@ -34,6 +35,40 @@ def silent_wav(n_bytes):
     n = n_bytes - 44
     return (b"RIFF" + struct.pack("<I", 36 + n) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
             + b"data" + struct.pack("<I", n) + bytes(n))
+
+
+def crc8(b):
+    c = 0
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = ((c << 1) ^ 0x07) & 0xFF if c & 0x80 else (c << 1) & 0xFF
+    return c
+
+
+def crc16(b):
+    c = 0
+    for x in b:
+        c ^= x << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x8005) & 0xFFFF if c & 0x8000 else (c << 1) & 0xFFFF
+    return c
+
+
+def padded_dense_flac(n_frames, size):
+    """Valid FLAC of n_frames CONSTANT (silent) frames of 65535 samples at 8 kHz (8.2 s each), padded
+    with a PADDING block to `size` bytes (as in server_audio_limits.py, plus the padding)."""
+    bits = (34 << 992) | (65535 << 976) | (65535 << 960) | (8000 << 892) | (15 << 884)  # not the last block
+    info = (bits >> (1024 - 8 * 38)).to_bytes(38, "big")
+    frames = []
+    for i in range(n_frames):
+        num = bytes([i]) if i < 0x80 else bytes([0xC0 | i >> 6, 0x80 | (i & 0x3F)])
+        head = b"\xff\xf8\x74\x08" + num + b"\xff\xfe"
+        frame = head + bytes([crc8(head)]) + b"\x00\x10\x00"
+        frames.append(frame + struct.pack(">H", crc16(frame)))
+    frames = b"".join(frames)
+    pad = size - 4 - 38 - 4 - len(frames)
+    return b"fLaC" + info + bytes([0x81]) + pad.to_bytes(3, "big") + bytes(pad) + frames
 
 
 def transcribe_once(url):
@@ -184,9 +219,18 @@ try:
     body, ctype = multipart([("model", "whisper-1", None), ("file", JFK, "jfk.wav")])
     head = (f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
+    # A client that keeps the only worker busy (160 s of silence) while the bursts come and go, so
+    # the queue can only empty by taking the abandoned jobs out, not by the worker reaching them.
+    hold_body, hold_ctype = multipart([("model", "whisper-1", None), ("file", silent_wav(5 * 1000 * 1000), "s.wav")])
+    holder = socket.create_connection(("127.0.0.1", srv.port))
+    holder.sendall((f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: {hold_ctype}\r\n"
+                    f"Content-Length: {len(hold_body)}\r\n\r\n").encode() + hold_body)
+    deadline = time.monotonic() + 30 * SLOW
+    while srv.metric("asr_workers_busy") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
     for burst in range(3):
         socks = []
-        for _ in range(17):  # one for the worker, 16 to fill the queue
+        for _ in range(16):
             s = socket.create_connection(("127.0.0.1", srv.port))
             s.sendall(head + body)
             socks.append(s)
@@ -202,13 +246,32 @@ try:
                 and time.monotonic() - t0 < 10:
             time.sleep(0.05)
         cleared = time.monotonic() - t0
+        busy = srv.metric("asr_workers_busy")
         check(full == 16 and ready_full == 503, f"burst {burst + 1}: queue filled ({full:.0f}), /readyz 503 ({ready_full})")
-        check(cleared < 1.5 * SLOW, f"burst {burst + 1}: queue empty and /readyz 200 {cleared:.2f} s after the clients left")
-        time.sleep(1.0)  # the job that was running stops at its next abort poll
-        check(srv.metric("asr_upload_bytes_in_flight") == 0, f"burst {burst + 1}: no upload bytes held")
-    check(srv.metric('asr_http_requests_total{route="/v1/audio/transcriptions",status="499"}') >= 48,
+        check(cleared < 1.5 * SLOW and busy == 1,
+              f"burst {burst + 1}: queue empty and /readyz 200 {cleared:.2f} s after the clients left, "
+              f"the worker still busy ({busy:.0f})")
+        held = srv.metric("asr_upload_bytes_in_flight")
+        check(held < len(hold_body) + 2, f"burst {burst + 1}: only the busy client's upload is held ({held:.0f} bytes)")
+    holder.close()
+    deadline = time.monotonic() + 30 * SLOW
+    while srv.metric("asr_workers_busy") > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(srv.metric("asr_workers_busy") == 0, "the busy client's job stops when it leaves")
+    check(srv.metric("asr_upload_bytes_in_flight") == 0, "no upload bytes held after the bursts")
+    check(srv.metric('asr_http_requests_total{route="/v1/audio/transcriptions",status="499"}') >= 49,
           "/metrics counts the abandoned requests as 499")
-    check(srv.metric('asr_jobs_total{outcome="cancelled"}') >= 48, "the abandoned jobs are counted as cancelled")
+    check(srv.metric('asr_jobs_total{outcome="cancelled"}') >= 49, "the abandoned jobs are counted as cancelled")
+    # A 12 KB upload holding 10 minutes (0.05 s of audio per byte: under the library's 0.1 bound, and
+    # under the 30-minute limit) would be ordered first and hold the worker for minutes; the queue's
+    # bound of 0.02 s per byte refuses it at once.
+    tiny_long = padded_dense_flac(74, 12000)
+    t0 = time.monotonic()
+    r = requests.post(srv.url + "/v1/audio/transcriptions", files={"file": ("dense.flac", tiny_long)},
+                      data={"model": "whisper-1"}, timeout=300 * SLOW)
+    took = time.monotonic() - t0
+    check(r.status_code == 400 and "per byte" in r.text and took < 5 * SLOW,
+          f"12 KB upload holding 10 min: 400 at its size bound in {took:.2f} s ({r.status_code} {r.text[:120]!r})")
     took, r = transcribe_once(srv.url)
     check(r.status_code == 200 and r.json().get("text") == JFK_TEXT, "a transcription after the bursts succeeds")
 finally:
