@@ -161,6 +161,21 @@ static char *trimmed_copy(const char *s)
     return out;
 }
 
+/* The most audio a queued upload may decode to: raw s16le has exactly 2
+ * bytes a sample; any other upload at most SRV_AUDIO_S_PER_BYTE seconds a
+ * byte (twice the densest real encoder output, digital silence at 0.011 s a
+ * byte in ASR_AUDIO_MAX_SECONDS_PER_BYTE's measurements), but always
+ * SRV_AUDIO_MIN_S. submit() lowers the job's max_duration_s to it, so the
+ * decoder enforces the bound the queue orders by. */
+#define SRV_AUDIO_S_PER_BYTE 0.02
+#define SRV_AUDIO_MIN_S 60.0
+static double audio_bound_s(const srv_job *job)
+{
+    if (job->limits.raw_pcm_s16le) return (double)job->upload_size / (2.0 * ASR_SAMPLE_RATE);
+    double bound = (double)job->upload_size * SRV_AUDIO_S_PER_BYTE;
+    return bound < SRV_AUDIO_MIN_S ? SRV_AUDIO_MIN_S : bound;
+}
+
 static void run_job(srv_worker *w, srv_job *job)
 {
     srv_pool *pool = w->pool;
@@ -186,7 +201,13 @@ static void run_job(srv_worker *w, srv_job *job)
     }
     limits.should_abort = decode_should_abort;
     limits.abort_user_data = w;
+    size_t upload_size = job->upload_size;
+    int capped_by_size = !limits.raw_pcm_s16le && limits.max_duration_s == audio_bound_s(job);
     st = asr_audio_decode_memory(job->upload, job->upload_size, &limits, &audio, &err);
+    if (st == ASR_ERR_TOO_LARGE && capped_by_size) /* the upload's own bound, not the server's duration limit */
+        st = asr_fail(&err, ASR_ERR_AUDIO,
+                      "audio: %zu bytes of input decode to more than %.0f s of audio (over %.2g s per byte): "
+                      "the file is malformed or crafted", upload_size, limits.max_duration_s, SRV_AUDIO_S_PER_BYTE);
     pthread_mutex_lock(&job->mu);
     free(job->upload); /* the samples are all we need now; free the upload early */
     job->upload = NULL;
@@ -276,18 +297,19 @@ done:
     pthread_mutex_unlock(&pool->mu);
 }
 
-/* The queue policy: the smallest upload goes first (a proxy for the shortest
- * audio, so a 3-second clip is not queued behind a 10-minute file), but a job
- * that has waited SRV_FAIR_WAIT_S is taken first regardless, so large files
- * are delayed by at most that long on top of FIFO order. Caller holds mu;
- * count > 0. */
+/* The queue policy: the job with the least audio it can possibly decode to
+ * goes first (so a 3-second clip is not queued behind a 10-minute file, and a
+ * tiny upload that decodes to hours cannot jump ahead: it is refused at its
+ * bound), equal bounds in arrival order; a job that has waited
+ * SRV_FAIR_WAIT_S is taken first regardless, so long files are delayed by at
+ * most that long on top of FIFO order. Caller holds mu; count > 0. */
 #define SRV_FAIR_WAIT_S 30.0
 static int pick_next(const srv_pool *pool, double now)
 {
     if (now - pool->queued[0]->queued_at >= SRV_FAIR_WAIT_S) return 0;
     int best = 0;
     for (int i = 1; i < pool->count; i++)
-        if (pool->queued[i]->upload_size < pool->queued[best]->upload_size) best = i;
+        if (pool->queued[i]->limits.max_duration_s < pool->queued[best]->limits.max_duration_s) best = i;
     return best;
 }
 
@@ -374,11 +396,39 @@ int srv_pool_submit(srv_pool *pool, srv_job *job)
         job->phase = SRV_JOB_QUEUED;
         pthread_mutex_unlock(&job->mu);
         job->queued_at = srv_now();
+        double bound = audio_bound_s(job);
+        if (job->limits.max_duration_s <= 0 || job->limits.max_duration_s > bound) job->limits.max_duration_s = bound;
         pool->queued[pool->count++] = job;
         pthread_cond_signal(&pool->work);
     }
     pthread_mutex_unlock(&pool->mu);
     return rc;
+}
+
+int srv_pool_cancel(srv_pool *pool, srv_job *job, asr_status status, const char *why)
+{
+    pthread_mutex_lock(&pool->mu);
+    int at = -1;
+    for (int i = 0; i < pool->count; i++)
+        if (pool->queued[i] == job) at = i;
+    if (at >= 0) {
+        memmove(pool->queued + at, pool->queued + at + 1, (size_t)(pool->count - at - 1) * sizeof *pool->queued);
+        pool->count--;
+    }
+    pthread_mutex_unlock(&pool->mu);
+    atomic_store(&job->abort, 1);
+    if (at < 0) return 0;
+    pthread_mutex_lock(&job->mu);
+    free(job->upload);
+    job->upload = NULL;
+    job->upload_size = 0;
+    job->status = asr_fail(&job->err, status, "%s", why);
+    job->phase = SRV_JOB_DONE;
+    pthread_cond_broadcast(&job->changed);
+    pthread_mutex_unlock(&job->mu);
+    srv_metrics_job(pool->metrics, status == ASR_ERR_TIMEOUT ? "timeout" : "cancelled", 0.0, 0.0);
+    srv_job_release(job); /* the queue's reference */
+    return 1;
 }
 
 void srv_pool_abort_all(srv_pool *pool)

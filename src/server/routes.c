@@ -78,6 +78,8 @@ enum MHD_Result srv_handle_get(srv_request *rq)
             .inflight_requests = atomic_load(&s->inflight),
             .draining = atomic_load(&s->draining),
             .model_load_s = s->model_load_s,
+            .inflight_upload_bytes = atomic_load(&s->inflight_bytes),
+            .inflight_upload_budget = s->cfg.max_inflight_bytes,
         };
         char *text = srv_metrics_render(s->metrics, &g);
         if (!text) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
@@ -114,7 +116,10 @@ static enum MHD_Result reply_job_error(srv_request *rq, const srv_job *job)
     case ASR_ERR_AUDIO: return srv_reply_error(rq, 400, "file", "invalid_audio", "could not decode the audio: %s", msg);
     case ASR_ERR_TOO_LARGE: return srv_reply_error(rq, 413, "file", "audio_too_long", "%s", msg);
     case ASR_ERR_INVALID_ARGUMENT: return srv_reply_error(rq, 400, NULL, "invalid_value", "%s", msg);
-    case ASR_ERR_UNSUPPORTED: return srv_reply_error(rq, 422, NULL, "unsupported", "%s", msg);
+    case ASR_ERR_UNSUPPORTED: /* OpenAI answers 400 (e.g. a language an English-only model lacks); /asr, FastAPI's 422 */
+        if (rq->route == SRV_ROUTE_TRANSCRIPTIONS || rq->route == SRV_ROUTE_TRANSLATIONS)
+            return srv_reply_error(rq, 400, job->language[0] ? "language" : NULL, "unsupported_language", "%s", msg);
+        return srv_reply_error(rq, 422, NULL, "unsupported", "%s", msg);
     case ASR_ERR_TIMEOUT: return srv_reply_error(rq, 504, NULL, "request_timeout", "%s", msg);
     case ASR_ERR_CANCELLED: return srv_reply_error(rq, 503, NULL, "cancelled", "%s", msg);
     default: return srv_reply_error(rq, 500, NULL, "internal_error", "%s", msg);
@@ -227,6 +232,7 @@ static enum MHD_Result reply_stream(srv_request *rq, srv_job *job)
     /* The reader outlives nothing but needs the socket: copy the fd. */
     conn_copy->fd = rq->conn ? rq->conn->fd : -1;
     st->probe.conn = conn_copy;
+    st->probe.status = 200; /* the response is under way: srv_client_gone must not write */
     pthread_mutex_lock(&job->mu);
     job->refs++;
     pthread_mutex_unlock(&job->mu);
@@ -302,7 +308,9 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
         char *end;
         errno = 0;
         double t = strtod(f->temperature, &end);
-        if (errno || *end || end == f->temperature || !(t >= 0.0 && t <= 1.0))
+        /* decimal only: strtod would also take hex floats, inf and nan */
+        if (errno || *end || end == f->temperature || !(t >= 0.0 && t <= 1.0) ||
+            f->temperature[strspn(f->temperature, "0123456789.eE+-")])
             return srv_reply_error(rq, 400, "temperature", "invalid_value",
                                    "temperature must be a number between 0 and 1, got '%.40s'.", f->temperature);
         temperature = (float)t;

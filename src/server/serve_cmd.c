@@ -21,7 +21,8 @@ static void usage(FILE *out)
             "/v1/models), whisper-asr-webservice (/asr, /detect-language), /healthz, /readyz, /metrics,\n"
             "/openapi.json, and a web page at / for trying it in a browser. Every option can also be set by the\n"
             "environment variable shown.\n"
-            "Queue: the smallest upload runs first; no job is overtaken once it has waited 30 s.\n\n"
+            "Queue: the job with the least audio its upload can hold runs first (an upload may decode to at most\n"
+            "0.02 s of audio per byte, and never less than 60 s); no job is overtaken once it has waited 30 s.\n\n"
             "  --model NAME|DIR            ASR_MODEL              model name or directory (default tiny.en)\n"
             "  --host ADDR                 ASR_HOST               listen address (default 127.0.0.1)\n"
             "  --port N                    ASR_PORT               listen port, 0 = any free (default 8000)\n"
@@ -32,15 +33,19 @@ static void usage(FILE *out)
             "                                                     int8_bfloat16 (default auto)\n"
             "  --api-key KEY               ASR_API_KEY            require Authorization: Bearer KEY\n"
             "  --max-upload-mb N           ASR_MAX_UPLOAD_MB      request body limit → 413 (default 25)\n"
-            "  --max-audio-seconds N       ASR_MAX_AUDIO_SECONDS  decoded audio limit → 413, 0 = none (default 10800)\n"
+            "  --max-inflight-mb N         ASR_MAX_INFLIGHT_MB    uploads held in memory at once, all requests\n"
+            "                                                     together → 503 (default: a quarter of the memory\n"
+            "                                                     limit of the cgroup, at most 256)\n"
+            "  --max-audio-seconds N       ASR_MAX_AUDIO_SECONDS  decoded audio limit → 413, 0 = none (default 1800)\n"
             "  --request-timeout S         ASR_REQUEST_TIMEOUT    per-request deadline, queue included (default 900)\n"
             "  --decode-timeout S          ASR_DECODE_TIMEOUT     audio decoding deadline (default 60)\n"
             "  --max-connections N         ASR_MAX_CONNECTIONS    open connections (default 128)\n"
-            "  --max-connections-per-ip N  ASR_MAX_CONNECTIONS_PER_IP  0 = unlimited (default 0)\n"
+            "  --max-connections-per-ip N  ASR_MAX_CONNECTIONS_PER_IP  0 = unlimited (default 32)\n"
             "  --idle-timeout S            ASR_IDLE_TIMEOUT       close a connection silent this long (default 30)\n"
-            "  --header-timeout S          ASR_HEADER_TIMEOUT     deadline for request headers (default 15)\n"
-            "  --body-timeout S            ASR_BODY_TIMEOUT       deadline for a request body (default 300)\n"
-            "  --min-upload-rate B         ASR_MIN_UPLOAD_RATE    bytes/s a body must average (default 4096)\n"
+            "  --header-timeout S          ASR_HEADER_TIMEOUT     deadline for request headers (default 10)\n"
+            "  --body-timeout S            ASR_BODY_TIMEOUT       deadline for a request body (default 120)\n"
+            "  --min-upload-rate B         ASR_MIN_UPLOAD_RATE    bytes/s a body must average (default 32768)\n"
+            "  --write-timeout S           ASR_WRITE_TIMEOUT      deadline for sending a response, 0 = none (default 60)\n"
             "  --grace S                   ASR_GRACE              drain time on SIGTERM/SIGINT (default 30)\n"
             "  --stuck-timeout S           ASR_STUCK_TIMEOUT      busy worker silent this long fails /healthz (default 300)\n");
 }
@@ -79,15 +84,38 @@ static int set_option(const opt_spec *o, const char *value, const char *source)
     return 0;
 }
 
+/* The longest recording accepted by default: 30 minutes. A 25 MB upload
+ * (the default limit, OpenAI's too) holds 26 minutes of 128 kbit/s MP3;
+ * longer audio at lower bitrates is what a queue-hogging client sends. */
+#define SRV_DEFAULT_MAX_AUDIO_S 1800.0
+
+/* The default in-flight upload budget: a quarter of the memory the cgroup
+ * (the pod's container) may use, so uploads never take more than that share
+ * of the limit, at most 256 MiB; 256 MiB where no limit is set. */
+static size_t default_inflight_bytes(void)
+{
+    const size_t cap = (size_t)256 << 20;
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r"); /* cgroup v2 */
+    if (!f) f = fopen("/sys/fs/cgroup/memory/memory.limit_in_bytes", "r"); /* v1 */
+    if (!f) return cap;
+    unsigned long long limit = 0;
+    int got = fscanf(f, "%llu", &limit); /* "max" (no limit) does not parse */
+    fclose(f);
+    if (got != 1 || limit == 0 || limit / 4 >= cap) return cap;
+    size_t quarter = (size_t)(limit / 4);
+    return quarter < ((size_t)32 << 20) ? ((size_t)32 << 20) : quarter;
+}
+
 /* Defaults, then environment, then command line (which wins). */
 static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg, size_t model_cap)
 {
-    double upload_mb = 25;
+    double upload_mb = 25, inflight_mb = 0;
     *cfg = (srv_config){
         .host = "127.0.0.1", .compute_type = "auto", .port = 8000, .workers = 1, .queue = 16, .threads = 0,
-        .max_audio_s = ASR_AUDIO_DEFAULT_MAX_DURATION_S, .request_timeout_s = 900, .decode_timeout_s = 60,
-        .max_connections = 128, .max_connections_per_ip = 0, .idle_timeout_s = 30,
-        .header_timeout_s = 15, .body_timeout_s = 300, .min_upload_rate = 4096, .grace_s = 30, .stuck_s = 300,
+        .max_audio_s = SRV_DEFAULT_MAX_AUDIO_S, .request_timeout_s = 900, .decode_timeout_s = 60,
+        .max_connections = 128, .max_connections_per_ip = 32, .idle_timeout_s = 30,
+        .header_timeout_s = 10, .body_timeout_s = 120, .min_upload_rate = 32768, .write_timeout_s = 60,
+        .grace_s = 30, .stuck_s = 300,
     };
     model_arg[0] = 0;
     double idle = cfg->idle_timeout_s;
@@ -101,6 +129,7 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
         {"--compute-type", "ASR_COMPUTE_TYPE", OPT_STR, 0, 0, cfg->compute_type, sizeof cfg->compute_type},
         {"--api-key", "ASR_API_KEY", OPT_STR, 0, 0, cfg->api_key, sizeof cfg->api_key},
         {"--max-upload-mb", "ASR_MAX_UPLOAD_MB", OPT_NUM, 0.001, 4096, &upload_mb, 0},
+        {"--max-inflight-mb", "ASR_MAX_INFLIGHT_MB", OPT_NUM, 0.001, 1048576, &inflight_mb, 0},
         {"--max-audio-seconds", "ASR_MAX_AUDIO_SECONDS", OPT_NUM, 0, 1e7, &cfg->max_audio_s, 0},
         {"--request-timeout", "ASR_REQUEST_TIMEOUT", OPT_NUM, 0, 1e7, &cfg->request_timeout_s, 0},
         {"--decode-timeout", "ASR_DECODE_TIMEOUT", OPT_NUM, 0, 1e7, &cfg->decode_timeout_s, 0},
@@ -110,6 +139,7 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
         {"--header-timeout", "ASR_HEADER_TIMEOUT", OPT_NUM, 0.1, 86400, &cfg->header_timeout_s, 0},
         {"--body-timeout", "ASR_BODY_TIMEOUT", OPT_NUM, 0.1, 86400, &cfg->body_timeout_s, 0},
         {"--min-upload-rate", "ASR_MIN_UPLOAD_RATE", OPT_NUM, 0, 1e12, &cfg->min_upload_rate, 0},
+        {"--write-timeout", "ASR_WRITE_TIMEOUT", OPT_NUM, 0, 86400, &cfg->write_timeout_s, 0},
         {"--grace", "ASR_GRACE", OPT_NUM, 0, 86400, &cfg->grace_s, 0},
         {"--stuck-timeout", "ASR_STUCK_TIMEOUT", OPT_NUM, 1, 86400, &cfg->stuck_s, 0},
     };
@@ -142,6 +172,14 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
         return -1;
     }
     cfg->max_upload_bytes = (size_t)(upload_mb * 1024 * 1024);
+    cfg->max_inflight_bytes = inflight_mb > 0 ? (size_t)(inflight_mb * 1024 * 1024) : default_inflight_bytes();
+    if (inflight_mb <= 0 && cfg->max_inflight_bytes < cfg->max_upload_bytes + 1)
+        cfg->max_inflight_bytes = cfg->max_upload_bytes + 1; /* the derived default holds at least one upload */
+    if (cfg->max_inflight_bytes < cfg->max_upload_bytes + 1) {
+        fprintf(stderr, "asr serve: the upload budget (%zu MiB, --max-inflight-mb) must hold one upload of the "
+                        "--max-upload-mb limit (%.3g MiB)\n", cfg->max_inflight_bytes >> 20, upload_mb);
+        return -1;
+    }
     cfg->idle_timeout_s = (int)(idle + 0.999);
     return 0;
 }

@@ -25,6 +25,7 @@ typedef struct srv_config {
     char api_key[512];         /* empty = no auth                             */
     char compute_type[32];     /* asr_compute_type_parse name                 */
     size_t max_upload_bytes;   /* request body limit → 413                    */
+    size_t max_inflight_bytes; /* upload bytes held by all requests at once → 503 */
     double max_audio_s;        /* decoded duration limit → 413; 0 = none      */
     double request_timeout_s;  /* whole job (queue + decode) deadline         */
     double decode_timeout_s;   /* FFmpeg decode deadline                      */
@@ -33,6 +34,7 @@ typedef struct srv_config {
     int idle_timeout_s;        /* no bytes on a connection for this long → close */
     double header_timeout_s;   /* from connect (or last response) to full headers */
     double body_timeout_s;     /* from headers to the end of the body        */
+    double write_timeout_s;    /* from a response queued to its last byte sent */
     double min_upload_rate;    /* bytes/s a body must average after the first seconds */
     double grace_s;            /* drain period on SIGTERM/SIGINT              */
     double stuck_s;            /* a busy worker silent this long fails /healthz */
@@ -68,6 +70,7 @@ void srv_metrics_job(srv_metrics *m, const char *outcome, double audio_s, double
 typedef struct srv_gauges {
     int queue_depth, queue_capacity, busy_workers, workers, inflight_requests, draining;
     double model_load_s;
+    unsigned long long inflight_upload_bytes, inflight_upload_budget;
 } srv_gauges;
 char *srv_metrics_render(srv_metrics *m, const srv_gauges *g);
 
@@ -124,6 +127,11 @@ srv_pool *srv_pool_start(const asr_model *model, int workers, int queue_cap, int
                          srv_metrics *metrics, asr_error *err);
 /* Queue a job: 0 = queued, -1 = queue full, -2 = pool stopping. */
 int srv_pool_submit(srv_pool *pool, srv_job *job);
+/* Take a job that is still queued out of the queue now (its client left, or
+ * its deadline passed): it ends with `status`, its upload is freed and its
+ * slot is free at once. Returns 1 if removed, 0 if a worker has it already
+ * (then only job->abort stops it). */
+int srv_pool_cancel(srv_pool *pool, srv_job *job, asr_status status, const char *why);
 void srv_pool_abort_all(srv_pool *pool);
 void srv_pool_stop(srv_pool *pool); /* abort queued jobs, join, free */
 int srv_pool_queue_depth(srv_pool *pool);
