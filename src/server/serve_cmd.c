@@ -22,7 +22,9 @@ static void usage(FILE *out)
             "/openapi.json, and a web page at / for trying it in a browser. Every option can also be set by the\n"
             "environment variable shown.\n"
             "Queue: the smallest upload runs first; no job is overtaken once it has waited 30 s.\n\n"
-            "  --model NAME|DIR            ASR_MODEL              model name or directory (default tiny.en)\n"
+            "  --model NAME|DIR[,...]      ASR_MODEL              model names or directories, comma-separated; the first\n"
+            "                                                     is the default (whisper-1), a request's `model` picks\n"
+            "                                                     another by its name (default tiny.en)\n"
             "  --host ADDR                 ASR_HOST               listen address (default 127.0.0.1)\n"
             "  --port N                    ASR_PORT               listen port, 0 = any free (default 8000)\n"
             "  --workers N                 ASR_WORKERS            parallel decodes (default 1)\n"
@@ -42,16 +44,18 @@ static void usage(FILE *out)
             "  --body-timeout S            ASR_BODY_TIMEOUT       deadline for a request body (default 300)\n"
             "  --min-upload-rate B         ASR_MIN_UPLOAD_RATE    bytes/s a body must average (default 4096)\n"
             "  --grace S                   ASR_GRACE              drain time on SIGTERM/SIGINT (default 30)\n"
-            "  --stuck-timeout S           ASR_STUCK_TIMEOUT      busy worker silent this long fails /healthz (default 300)\n");
+            "  --stuck-timeout S           ASR_STUCK_TIMEOUT      busy worker silent this long fails /healthz (default 300)\n"
+            "  --vad[=BOOL]                ASR_VAD                Silero VAD filter for requests that do not set\n"
+            "                                                     chunking_strategy / vad_filter (default false)\n");
 }
 
-typedef enum opt_kind { OPT_STR, OPT_INT, OPT_NUM } opt_kind;
+typedef enum opt_kind { OPT_STR, OPT_INT, OPT_NUM, OPT_BOOL } opt_kind;
 
 typedef struct opt_spec {
     const char *flag, *env;
     opt_kind kind;
     double min, max;
-    void *target; /* char[cap] for OPT_STR, int for OPT_INT, double for OPT_NUM */
+    void *target; /* char[cap] for OPT_STR, int for OPT_INT and OPT_BOOL, double for OPT_NUM */
     size_t cap;
 } opt_spec;
 
@@ -64,6 +68,16 @@ static int set_option(const opt_spec *o, const char *value, const char *source)
             return -1;
         }
         memcpy(o->target, value, strlen(value) + 1);
+        return 0;
+    }
+    if (o->kind == OPT_BOOL) {
+        if (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcasecmp(value, "on") == 0) *(int *)o->target = 1;
+        else if (strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcasecmp(value, "off") == 0)
+            *(int *)o->target = 0;
+        else {
+            fprintf(stderr, "asr serve: %s must be true or false, got '%s'\n", source, value);
+            return -1;
+        }
         return 0;
     }
     char *end;
@@ -112,6 +126,7 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
         {"--min-upload-rate", "ASR_MIN_UPLOAD_RATE", OPT_NUM, 0, 1e12, &cfg->min_upload_rate, 0},
         {"--grace", "ASR_GRACE", OPT_NUM, 0, 86400, &cfg->grace_s, 0},
         {"--stuck-timeout", "ASR_STUCK_TIMEOUT", OPT_NUM, 1, 86400, &cfg->stuck_s, 0},
+        {"--vad", "ASR_VAD", OPT_BOOL, 0, 0, &cfg->vad_default, 0},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     for (int i = 0; i < n_opts; i++) {
@@ -129,7 +144,8 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
             fprintf(stderr, "asr serve: unknown option '%s' (see asr serve --help)\n", arg);
             return -1;
         }
-        const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        const char *value = eq ? eq + 1 : o->kind == OPT_BOOL ? "true" /* a bare --vad */
+                                        : (a + 1 < argc ? argv[++a] : NULL);
         if (!value) {
             fprintf(stderr, "asr serve: %s needs a value\n", o->flag);
             return -1;
@@ -161,25 +177,89 @@ static void log_error(const char *msg)
     log_event(json_pack("{s:s, s:s, s:s}", "level", "error", "event", "startup", "msg", msg));
 }
 
+/* The name clients may use for a --model entry: the entry if it is a name,
+ * else the directory's last component. */
+static void model_name_of(const char *entry, char *out, size_t cap)
+{
+    size_t len = strlen(entry);
+    while (len > 1 && entry[len - 1] == '/') len--;
+    const char *base = entry + len;
+    while (base > entry && base[-1] != '/') base--;
+    size_t base_len = (size_t)(entry + len - base);
+    if (base_len >= cap) base_len = cap - 1; /* a name, not a path: cut */
+    memcpy(out, base, base_len);
+    out[base_len] = 0;
+}
+
+const srv_model *srv_model_find(const srv_model_set *set, const char *name)
+{
+    if (!set || set->count < 1 || !name) return NULL;
+    if (strcmp(name, "whisper-1") == 0) return &set->items[0];
+    for (int i = 0; i < set->count; i++)
+        if (strcmp(name, set->items[i].name) == 0) return &set->items[i];
+    const srv_model *by_type = NULL; /* "tiny" for a model served as "tiny.en": only when unambiguous */
+    for (int i = 0; i < set->count; i++) {
+        if (strcmp(name, set->items[i].info.type ? set->items[i].info.type : "") != 0) continue;
+        if (by_type) return NULL;
+        by_type = &set->items[i];
+    }
+    return by_type;
+}
+
+/* Split `--model a,b` into resolved entries: 0, or -1 after saying why. */
+static int parse_model_list(const char *arg, srv_model_set *set)
+{
+    const char *p = arg[0] ? arg : ASR_CLI_DEFAULT_MODEL;
+    set->count = 0;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char entry[4096];
+        if (n == 0 || n >= sizeof entry) {
+            fprintf(stderr, "asr serve: --model: %s entry in '%s'\n", n ? "too long an" : "an empty", arg);
+            return -1;
+        }
+        if (set->count == SRV_MAX_MODELS) {
+            fprintf(stderr, "asr serve: --model: at most %d models\n", SRV_MAX_MODELS);
+            return -1;
+        }
+        memcpy(entry, p, n);
+        entry[n] = 0;
+        srv_model *m = &set->items[set->count];
+        m->index = set->count;
+        if (asr_cli_resolve_model(entry, m->path, sizeof m->path) != 0) return -1; /* the resolver said why */
+        model_name_of(entry, m->name, sizeof m->name);
+        for (int i = 0; i < set->count; i++)
+            if (strcmp(set->items[i].name, m->name) == 0) {
+                fprintf(stderr, "asr serve: --model: '%s' is listed twice\n", m->name);
+                return -1;
+            }
+        set->count++;
+        if (!comma) return 0;
+        p = comma + 1;
+    }
+}
+
+static void free_models(srv_model_set *set)
+{
+    if (!set) return;
+    for (int i = 0; i < set->count; i++) asr_model_free(set->items[i].model);
+    free(set);
+}
+
 int asr_cli_serve(int argc, char **argv)
 {
     srv_config cfg;
-    char model_arg[4096];
+    char model_arg[4 * 4096];
     int prc = parse_config(argc, argv, &cfg, model_arg, sizeof model_arg);
     if (prc != 0) return prc > 0 ? 0 : 2;
 
-    if (asr_cli_resolve_model(model_arg[0] ? model_arg : NULL, cfg.model_path, sizeof cfg.model_path) != 0)
-        return 2; /* the resolver has said why */
-    /* The name clients may use: the argument if it is a name, else the directory's name. */
-    const char *name = model_arg[0] ? model_arg : ASR_CLI_DEFAULT_MODEL;
-    size_t len = strlen(name);
-    while (len > 1 && name[len - 1] == '/') len--;
-    const char *base = name + len;
-    while (base > name && base[-1] != '/') base--;
-    size_t base_len = (size_t)(name + len - base);
-    if (base_len >= sizeof cfg.model_name) base_len = sizeof cfg.model_name - 1; /* a name, not a path: cut */
-    memcpy(cfg.model_name, base, base_len);
-    cfg.model_name[base_len] = 0;
+    srv_model_set *models = calloc(1, sizeof *models);
+    if (!models) return 1;
+    if (parse_model_list(model_arg, models) != 0) { free(models); return 2; }
+    memcpy(cfg.model_path, models->items[0].path, sizeof cfg.model_path);
+    memcpy(cfg.model_name, models->items[0].name, sizeof cfg.model_name);
+    cfg.models = models;
 
     /* Signals are taken synchronously by this thread (sigtimedwait), so every
      * thread started below inherits the blocked mask and no handler runs in
@@ -195,19 +275,25 @@ int asr_cli_serve(int argc, char **argv)
     asr_model_params mp = asr_model_default_params();
     mp.n_threads = cfg.threads;
     mp.compute_type = (asr_compute_type)asr_compute_type_parse(cfg.compute_type);
-    double t0 = srv_now();
-    asr_model *model = NULL;
-    if (asr_model_load(cfg.model_path, &mp, &model, &err) != ASR_OK) {
-        log_error(err.message);
-        return 1;
+    for (int i = 0; i < models->count; i++) {
+        srv_model *m = &models->items[i];
+        double t0 = srv_now();
+        if (asr_model_load(m->path, &mp, &m->model, &err) != ASR_OK) {
+            log_error(err.message);
+            free_models(models);
+            return 1;
+        }
+        m->load_s = srv_now() - t0;
+        asr_model_get_info(m->model, &m->info);
     }
-    double load_s = srv_now() - t0;
+    asr_model *model = models->items[0].model;
+    double load_s = models->items[0].load_s;
     srv_metrics *metrics = srv_metrics_new();
     srv_pool *pool = metrics ? srv_pool_start(model, cfg.workers, cfg.queue, cfg.threads, metrics, &err) : NULL;
     if (!pool) {
         log_error(metrics ? err.message : "out of memory");
         srv_metrics_free(metrics);
-        asr_model_free(model);
+        free_models(models);
         return 1;
     }
     srv_server *server = srv_server_start(&cfg, model, load_s, pool, metrics, &err);
@@ -215,14 +301,17 @@ int asr_cli_serve(int argc, char **argv)
         log_error(err.message);
         srv_pool_stop(pool);
         srv_metrics_free(metrics);
-        asr_model_free(model);
+        free_models(models);
         return 1;
     }
-    log_event(json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:f, s:i, s:i, s:i, s:b}", "level", "info", "event",
-                        "listening", "host", cfg.host, "port", srv_server_port(server), "model", cfg.model_name,
-                        "model_path", cfg.model_path, "compute_type",
+    json_t *names = json_array();
+    for (int i = 0; i < models->count; i++) json_array_append_new(names, json_string(models->items[i].name));
+    log_event(json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:s, s:s, s:f, s:i, s:i, s:i, s:b, s:b}", "level", "info",
+                        "event", "listening", "host", cfg.host, "port", srv_server_port(server), "model",
+                        cfg.model_name, "models", names, "model_path", cfg.model_path, "compute_type",
                         asr_compute_type_name(asr_model_compute_type(model)), "model_load_s", load_s, "workers",
-                        cfg.workers, "queue", cfg.queue, "threads", cfg.threads, "auth", cfg.api_key[0] != 0));
+                        cfg.workers, "queue", cfg.queue, "threads", cfg.threads, "auth", cfg.api_key[0] != 0,
+                        "vad", cfg.vad_default != 0));
 
     int sig = 0;
     while (sig <= 0) {
@@ -236,7 +325,7 @@ int asr_cli_serve(int argc, char **argv)
     srv_server_free(server);
     srv_pool_stop(pool);
     srv_metrics_free(metrics);
-    asr_model_free(model);
+    free_models(models);
     log_event(json_pack("{s:s, s:s, s:i}", "level", "info", "event", "stopped", "cancelled_requests", cancelled));
     return 0;
 }

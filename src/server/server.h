@@ -12,6 +12,31 @@
 /* `asr serve ARGS...` (argv[0] = "serve"); returns the process exit code. */
 int asr_cli_serve(int argc, char **argv);
 
+/* ---- the models one server serves (serve_cmd.c) --------------------------- */
+
+#define SRV_MAX_MODELS 8
+
+/* One loaded model. Loaded at startup and immutable until shutdown. */
+typedef struct srv_model {
+    int index;                 /* its place in srv_model_set.items */
+    char name[256];            /* what a request's `model` names and /v1/models lists */
+    char path[4096];
+    asr_model *model;
+    asr_model_info info;       /* shapes, compute type, weight bytes */
+    double load_s;
+} srv_model;
+
+/* `--model a,b,...`: items[0] is the default, what `whisper-1` means. */
+typedef struct srv_model_set {
+    int count;
+    srv_model items[SRV_MAX_MODELS];
+} srv_model_set;
+
+/* The model a request's `model` field names: "whisper-1" (the default), a
+ * name as listed, or a model type ("tiny", "base") that names exactly one
+ * served model. NULL if none. */
+const srv_model *srv_model_find(const srv_model_set *set, const char *name);
+
 /* ---- configuration (serve_cmd.c) ------------------------------------------ */
 
 typedef struct srv_config {
@@ -36,6 +61,8 @@ typedef struct srv_config {
     double min_upload_rate;    /* bytes/s a body must average after the first seconds */
     double grace_s;            /* drain period on SIGTERM/SIGINT              */
     double stuck_s;            /* a busy worker silent this long fails /healthz */
+    int vad_default;           /* --vad: Silero VAD filter when a request does not say */
+    const srv_model_set *models; /* every served model, items[0] = model_name/model_path */
 } srv_config;
 
 /* ---- metrics (metrics.c) ---------------------------------------------------- */
@@ -87,6 +114,7 @@ typedef struct srv_job {
 
     /* input */
     srv_job_kind kind;
+    const srv_model *model; /* NULL = the pool's model (the default) */
     unsigned char *upload; /* the uploaded file; the worker frees it once decoded */
     size_t upload_size;
     asr_audio_limits limits;
@@ -95,6 +123,8 @@ typedef struct srv_job {
     char *prompt;          /* NULL = none */
     float temperature;     /* < 0 = default fallback ladder */
     int word_timestamps;   /* timestamp_granularities[] has "word"     */
+    int vad_filter;        /* transcribe only the speech Silero VAD finds */
+    asr_vad_params vad;    /* its options (chunking_strategy)          */
     int stream;            /* append SSE events to stream_buf as segments finish */
     double deadline;       /* monotonic seconds; 0 = none */
     double queued_at;      /* monotonic seconds it entered the queue (set by submit) */
@@ -119,7 +149,9 @@ void srv_job_release(srv_job *job);
 
 typedef struct srv_pool srv_pool;
 
-/* Start `workers` threads, each with its own state on `model`. NULL + err on failure. */
+/* Start `workers` threads, each with its own state on `model`. NULL + err on
+ * failure. A job for another model (job->model) runs on a state the worker
+ * creates for that model on first use and keeps. */
 srv_pool *srv_pool_start(const asr_model *model, int workers, int queue_cap, int n_threads,
                          srv_metrics *metrics, asr_error *err);
 /* Queue a job: 0 = queued, -1 = queue full, -2 = pool stopping. */
