@@ -163,24 +163,40 @@ static char *trimmed_copy(const char *s)
     return out;
 }
 
-/* The state a job runs on: the worker's own for the pool's model, else one
- * made for the job's model on first use (asr_state_new costs 1-3 ms of
- * allocation; its buffers, ~40-90 MB for tiny/base, are kept for the next job). */
-static asr_state *state_for(srv_worker *w, const srv_model *m, asr_error *err)
+/* The state a job runs on: the worker's own for the default model; for
+ * another, the model is acquired (loaded again if idle unload freed it) and
+ * the state is the worker's for that model, made on first use and kept, or,
+ * for a model that may be unloaded, one made for this job (*owned; it must
+ * not outlive the weights). asr_state_new costs 1-3 ms of allocation for
+ * tiny/base. On NULL nothing is held. */
+static asr_state *state_for(srv_worker *w, srv_model *m, int *owned, asr_error *err)
 {
-    if (!m || m->model == w->pool->model) return w->state;
+    *owned = 0;
+    if (!m || m->index == 0) return w->state;
     if (m->index < 0 || m->index >= SRV_MAX_MODELS) {
         asr_fail(err, ASR_ERR_INTERNAL, "model index out of range");
         return NULL;
     }
-    if (!w->model_states[m->index]) w->model_states[m->index] = asr_state_new(m->model, err);
-    return w->model_states[m->index];
+    const asr_model *model = srv_model_acquire(m, err);
+    if (!model) return NULL;
+    asr_state *st;
+    if (m->unloadable) {
+        st = asr_state_new(model, err);
+        *owned = st != NULL;
+    } else {
+        if (!w->model_states[m->index]) w->model_states[m->index] = asr_state_new(model, err);
+        st = w->model_states[m->index];
+    }
+    if (!st) srv_model_release(m);
+    return st;
 }
 
 static void run_job(srv_worker *w, srv_job *job)
 {
     srv_pool *pool = w->pool;
-    const asr_model *model = job->model ? job->model->model : pool->model;
+    int multilingual = job->model ? job->model->info.multilingual : asr_model_is_multilingual(pool->model);
+    asr_state *state = NULL;
+    int state_owned = 0, model_held = 0;
     double t0 = srv_now();
     asr_status st;
     asr_error err;
@@ -213,12 +229,13 @@ static void run_job(srv_worker *w, srv_job *job)
         st = asr_fail(&err, ASR_ERR_AUDIO, "decoding the audio took longer than its %.0f s limit", limits.deadline_s);
     if (st != ASR_OK) goto done;
     job->audio_s = (double)audio.n_samples / ASR_SAMPLE_RATE;
-    asr_state *state = state_for(w, job->model, &err);
+    state = state_for(w, job->model, &state_owned, &err);
     if (!state) { st = err.code ? err.code : ASR_ERR_NO_MEMORY; goto done; }
+    model_held = job->model && job->model->index != 0;
     set_phase(job, SRV_JOB_RUNNING);
 
     if (job->kind == SRV_JOB_DETECT_LANGUAGE) {
-        if (!asr_model_is_multilingual(model)) {
+        if (!multilingual) {
             /* An English-only model knows one language (faster-whisper answers the same). */
             job->lang_index = asr_lang_find("en");
             job->lang_prob = 1.0f;
@@ -242,7 +259,7 @@ static void run_job(srv_worker *w, srv_job *job)
     /* An English-only model has no task tokens: like openai-whisper and
      * faster-whisper, "translate to English" is then plain transcription, and
      * the result reports the task the client asked for. */
-    int english_only_translate = job->task == ASR_TASK_TRANSLATE && !asr_model_is_multilingual(model);
+    int english_only_translate = job->task == ASR_TASK_TRANSLATE && !multilingual;
     if (english_only_translate) tp.task = ASR_TASK_TRANSCRIBE;
     tp.language = job->language[0] ? job->language : NULL;
     tp.initial_prompt = job->prompt;
@@ -278,6 +295,8 @@ static void run_job(srv_worker *w, srv_job *job)
 
 done:
     asr_audio_free(&audio);
+    if (state_owned) asr_state_free(state);
+    if (model_held) srv_model_release(job->model);
     double busy = srv_now() - t0;
     pthread_mutex_lock(&job->mu);
     if (st != ASR_OK && job->stream) /* the SDKs raise this as an APIError */

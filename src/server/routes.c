@@ -3,6 +3,7 @@
 #include "server/web.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -59,7 +60,7 @@ static const char *const model_dim_names[] = {"n_mels", "n_audio_ctx", "n_audio_
                                               "n_text_head", "n_text_layer"};
 
 /* OpenAI's model object (id, object, created, owned_by) and what the model can do. */
-static json_t *model_object(const srv_server *s, const char *id, const srv_model *m, int is_alias)
+static json_t *model_object(const srv_server *s, const char *id, srv_model *m, int is_alias)
 {
     const asr_model_info *in = &m->info;
     const int dims[] = {in->n_mels, in->n_audio_ctx, in->n_audio_state, in->n_audio_head, in->n_audio_layer,
@@ -74,20 +75,23 @@ static json_t *model_object(const srv_server *s, const char *id, const srv_model
                             in->format ? in->format : "", "compute_type", asr_compute_type_name(in->compute_type),
                             "weight_bytes", (json_int_t)in->weight_bytes, "dims", d, "default", m->index == 0);
     if (obj && is_alias) json_object_set_new(obj, "alias_of", json_string(m->name));
+    int loaded = 0;
+    srv_model_status(m, &loaded, NULL, NULL);
+    if (obj) json_object_set_new(obj, "loaded", json_boolean(loaded)); /* false: idle unload freed it */
     return obj;
 }
 
 /* The served models (serve_cmd.c fills the set before the server starts). */
-static const srv_model_set *served_models(const srv_server *s) { return s->cfg.models; }
+static srv_model_set *served_models(const srv_server *s) { return s->cfg.models; }
 
 static enum MHD_Result reply_models(srv_request *rq)
 {
     srv_server *s = rq->srv;
-    const srv_model_set *set = served_models(s);
+    srv_model_set *set = served_models(s);
     if (!set || set->count < 1) return srv_reply_error(rq, 500, NULL, "internal_error", "no model loaded");
     if (strncmp(rq->path, "/v1/models/", 11) == 0) { /* retrieve one */
         const char *id = rq->path + 11;
-        const srv_model *m = NULL;
+        srv_model *m = NULL;
         if (strcmp(id, "whisper-1") == 0) m = &set->items[0];
         for (int i = 0; !m && i < set->count; i++)
             if (strcmp(id, set->items[i].name) == 0) m = &set->items[i];
@@ -114,40 +118,60 @@ static void label_escape(const char *in, char *out, size_t cap)
     out[o] = 0;
 }
 
+/* snprintf at out + *len, never past cap (a cut line beats an overflow). */
+__attribute__((format(printf, 4, 5))) static void appendf(char *out, size_t cap, size_t *len, const char *fmt, ...)
+{
+    if (*len + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0) *len = *len + (size_t)n < cap ? *len + (size_t)n : cap - 1;
+}
+
 /* The served models' gauges, appended to metrics.c's exposition (malloc'd
  * text in, malloc'd text out; NULL on OOM, the input freed). */
 static char *append_model_metrics(const srv_server *s, char *text)
 {
-    const srv_model_set *set = served_models(s);
+    srv_model_set *set = served_models(s);
     if (!set) return text;
-    size_t len = strlen(text), cap = len + 512 + (size_t)set->count * 1024;
+    int loaded[SRV_MAX_MODELS], loads[SRV_MAX_MODELS], n_loaded = 0;
+    double load_s[SRV_MAX_MODELS];
+    size_t total = 0;
+    for (int i = 0; i < set->count; i++) {
+        srv_model_status(&set->items[i], &loaded[i], &loads[i], &load_s[i]);
+        n_loaded += loaded[i];
+        if (loaded[i]) total += set->items[i].info.weight_bytes;
+    }
+    size_t len = strlen(text), cap = len + 1024 + (size_t)set->count * 4096;
     char *out = realloc(text, cap);
     if (!out) { free(text); return NULL; }
-    size_t total = 0;
-    for (int i = 0; i < set->count; i++) total += set->items[i].info.weight_bytes;
-    len += (size_t)snprintf(out + len, cap - len,
-                            "# HELP asr_models_loaded Models loaded and served.\n# TYPE asr_models_loaded gauge\n"
-                            "asr_models_loaded %d\n"
+    appendf(out, cap, &len,
+                            "# HELP asr_models_served Models this server answers to (--model).\n"
+                            "# TYPE asr_models_served gauge\nasr_models_served %d\n"
+                            "# HELP asr_models_loaded Served models whose weights are in memory now.\n"
+                            "# TYPE asr_models_loaded gauge\nasr_models_loaded %d\n"
                             "# HELP asr_models_weight_bytes Memory the loaded models' weights take, all together.\n"
-                            "# TYPE asr_models_weight_bytes gauge\nasr_models_weight_bytes %zu\n"
-                            "# HELP asr_model_weight_bytes Memory a loaded model's weights take.\n"
-                            "# TYPE asr_model_weight_bytes gauge\n",
-                            set->count, total);
-    for (int i = 0; i < set->count && len < cap; i++) {
-        char name[600];
-        label_escape(set->items[i].name, name, sizeof name);
-        len += (size_t)snprintf(out + len, cap - len, "asr_model_weight_bytes{model=\"%s\"} %zu\n", name,
-                                set->items[i].info.weight_bytes);
-    }
-    if (len < cap) {
-        len += (size_t)snprintf(out + len, cap - len,
-                                "# HELP asr_model_load_seconds_by_model Seconds each model took to load.\n"
-                                "# TYPE asr_model_load_seconds_by_model gauge\n");
-        for (int i = 0; i < set->count && len < cap; i++) {
+                            "# TYPE asr_models_weight_bytes gauge\nasr_models_weight_bytes %zu\n",
+                            set->count, n_loaded, total);
+    static const char *const families[][3] = {
+        {"asr_model_loaded", "gauge", "1 while the model's weights are in memory."},
+        {"asr_model_weight_bytes", "gauge", "Memory the model's weights take while loaded (0 when unloaded)."},
+        {"asr_model_loads_total", "counter", "Times the model was loaded (again after an idle unload)."},
+        {"asr_model_last_load_seconds", "gauge", "Seconds the model's last load took."},
+    };
+    for (int f = 0; f < 4; f++) {
+        appendf(out, cap, &len, "# HELP %s %s\n# TYPE %s %s\n", families[f][0], families[f][2],
+                                families[f][0], families[f][1]);
+        for (int i = 0; i < set->count; i++) {
             char name[600];
             label_escape(set->items[i].name, name, sizeof name);
-            len += (size_t)snprintf(out + len, cap - len, "asr_model_load_seconds_by_model{model=\"%s\"} %.6f\n",
-                                    name, set->items[i].load_s);
+            if (f == 0) appendf(out, cap, &len, "%s{model=\"%s\"} %d\n", families[f][0], name, loaded[i]);
+            if (f == 1)
+                appendf(out, cap, &len, "%s{model=\"%s\"} %zu\n", families[f][0], name,
+                                        loaded[i] ? set->items[i].info.weight_bytes : 0);
+            if (f == 2) appendf(out, cap, &len, "%s{model=\"%s\"} %d\n", families[f][0], name, loads[i]);
+            if (f == 3) appendf(out, cap, &len, "%s{model=\"%s\"} %.6f\n", families[f][0], name, load_s[i]);
         }
     }
     return out;
@@ -366,10 +390,10 @@ static int parse_bool(const char *v, int *out)
 
 /* The served model `name` picks, or NULL after answering as OpenAI does for
  * a model it does not have: 404 invalid_request_error, code model_not_found. */
-static const srv_model *pick_model(srv_request *rq, const char *name, enum MHD_Result *answer)
+static srv_model *pick_model(srv_request *rq, const char *name, enum MHD_Result *answer)
 {
-    const srv_model_set *set = served_models(rq->srv);
-    const srv_model *m = srv_model_find(set, name[0] ? name : "whisper-1");
+    srv_model_set *set = served_models(rq->srv);
+    srv_model *m = srv_model_find(set, name[0] ? name : "whisper-1");
     if (m) return m;
     char names[1024] = "'whisper-1'";
     for (int i = 0; set && i < set->count; i++) {
@@ -515,7 +539,7 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
     if (f->file_len == 0) return srv_reply_error(rq, 400, "file", "empty_file", "The uploaded file is empty.");
     if (!f->model[0]) return srv_reply_error(rq, 400, "model", "missing_model", "Missing required parameter: 'model'.");
     enum MHD_Result answer = MHD_NO;
-    const srv_model *model = pick_model(rq, f->model, &answer);
+    srv_model *model = pick_model(rq, f->model, &answer);
     if (!model) return answer;
     int fmt = -1;
     const char *rf = f->response_format[0] ? f->response_format : "json";
@@ -722,7 +746,7 @@ static enum MHD_Result handle_asr(srv_request *rq)
     if (vad_filter[0] && parse_bool(vad_filter, &vad_on) != 0)
         return srv_reply_error(rq, 422, "vad_filter", "invalid_value", "vad_filter must be true or false.");
     enum MHD_Result answer = MHD_NO;
-    const srv_model *model = pick_model(rq, query(rq, "model"), &answer);
+    srv_model *model = pick_model(rq, query(rq, "model"), &answer);
     if (!model) return answer;
     if (!f->have_file) return srv_reply_error(rq, 422, "audio_file", "missing_file", "Missing required field: 'audio_file'.");
     if (f->file_len == 0) return srv_reply_error(rq, 400, "audio_file", "empty_file", "The uploaded file is empty.");
@@ -779,7 +803,7 @@ static enum MHD_Result handle_detect_language(srv_request *rq)
         raw = !enc;
     }
     enum MHD_Result answer = MHD_NO;
-    const srv_model *model = pick_model(rq, query(rq, "model"), &answer);
+    srv_model *model = pick_model(rq, query(rq, "model"), &answer);
     if (!model) return answer;
     if (!f->have_file) return srv_reply_error(rq, 422, "audio_file", "missing_file", "Missing required field: 'audio_file'.");
     if (f->file_len == 0) return srv_reply_error(rq, 400, "audio_file", "empty_file", "The uploaded file is empty.");

@@ -45,6 +45,8 @@ static void usage(FILE *out)
             "  --min-upload-rate B         ASR_MIN_UPLOAD_RATE    bytes/s a body must average (default 4096)\n"
             "  --grace S                   ASR_GRACE              drain time on SIGTERM/SIGINT (default 30)\n"
             "  --stuck-timeout S           ASR_STUCK_TIMEOUT      busy worker silent this long fails /healthz (default 300)\n"
+            "  --model-idle-unload S       ASR_MODEL_IDLE_UNLOAD  free a model other than the default after S seconds\n"
+            "                                                     unused; the next request loads it again (0 = never)\n"
             "  --vad[=BOOL]                ASR_VAD                Silero VAD filter for requests that do not set\n"
             "                                                     chunking_strategy / vad_filter (default false)\n");
 }
@@ -94,7 +96,7 @@ static int set_option(const opt_spec *o, const char *value, const char *source)
 }
 
 /* Defaults, then environment, then command line (which wins). */
-static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg, size_t model_cap)
+static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg, size_t model_cap, double *idle_unload)
 {
     double upload_mb = 25;
     *cfg = (srv_config){
@@ -127,6 +129,7 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
         {"--grace", "ASR_GRACE", OPT_NUM, 0, 86400, &cfg->grace_s, 0},
         {"--stuck-timeout", "ASR_STUCK_TIMEOUT", OPT_NUM, 1, 86400, &cfg->stuck_s, 0},
         {"--vad", "ASR_VAD", OPT_BOOL, 0, 0, &cfg->vad_default, 0},
+        {"--model-idle-unload", "ASR_MODEL_IDLE_UNLOAD", OPT_NUM, 0, 1e7, idle_unload, 0},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     for (int i = 0; i < n_opts; i++) {
@@ -191,21 +194,6 @@ static void model_name_of(const char *entry, char *out, size_t cap)
     out[base_len] = 0;
 }
 
-const srv_model *srv_model_find(const srv_model_set *set, const char *name)
-{
-    if (!set || set->count < 1 || !name) return NULL;
-    if (strcmp(name, "whisper-1") == 0) return &set->items[0];
-    for (int i = 0; i < set->count; i++)
-        if (strcmp(name, set->items[i].name) == 0) return &set->items[i];
-    const srv_model *by_type = NULL; /* "tiny" for a model served as "tiny.en": only when unambiguous */
-    for (int i = 0; i < set->count; i++) {
-        if (strcmp(name, set->items[i].info.type ? set->items[i].info.type : "") != 0) continue;
-        if (by_type) return NULL;
-        by_type = &set->items[i];
-    }
-    return by_type;
-}
-
 /* Split `--model a,b` into resolved entries: 0, or -1 after saying why. */
 static int parse_model_list(const char *arg, srv_model_set *set)
 {
@@ -226,7 +214,6 @@ static int parse_model_list(const char *arg, srv_model_set *set)
         memcpy(entry, p, n);
         entry[n] = 0;
         srv_model *m = &set->items[set->count];
-        m->index = set->count;
         if (asr_cli_resolve_model(entry, m->path, sizeof m->path) != 0) return -1; /* the resolver said why */
         model_name_of(entry, m->name, sizeof m->name);
         for (int i = 0; i < set->count; i++)
@@ -240,23 +227,18 @@ static int parse_model_list(const char *arg, srv_model_set *set)
     }
 }
 
-static void free_models(srv_model_set *set)
-{
-    if (!set) return;
-    for (int i = 0; i < set->count; i++) asr_model_free(set->items[i].model);
-    free(set);
-}
-
 int asr_cli_serve(int argc, char **argv)
 {
     srv_config cfg;
     char model_arg[4 * 4096];
-    int prc = parse_config(argc, argv, &cfg, model_arg, sizeof model_arg);
+    double idle_unload = 0;
+    int prc = parse_config(argc, argv, &cfg, model_arg, sizeof model_arg, &idle_unload);
     if (prc != 0) return prc > 0 ? 0 : 2;
 
-    srv_model_set *models = calloc(1, sizeof *models);
+    srv_model_set *models = srv_models_new();
     if (!models) return 1;
-    if (parse_model_list(model_arg, models) != 0) { free(models); return 2; }
+    if (parse_model_list(model_arg, models) != 0) { srv_models_free(models); return 2; }
+    models->idle_unload_s = idle_unload;
     memcpy(cfg.model_path, models->items[0].path, sizeof cfg.model_path);
     memcpy(cfg.model_name, models->items[0].name, sizeof cfg.model_name);
     cfg.models = models;
@@ -277,14 +259,13 @@ int asr_cli_serve(int argc, char **argv)
     mp.compute_type = (asr_compute_type)asr_compute_type_parse(cfg.compute_type);
     for (int i = 0; i < models->count; i++) {
         srv_model *m = &models->items[i];
-        double t0 = srv_now();
-        if (asr_model_load(m->path, &mp, &m->model, &err) != ASR_OK) {
+        m->params = mp;
+        m->unloadable = i > 0 && idle_unload > 0;
+        if (srv_model_load(m, &err) != ASR_OK) {
             log_error(err.message);
-            free_models(models);
+            srv_models_free(models);
             return 1;
         }
-        m->load_s = srv_now() - t0;
-        asr_model_get_info(m->model, &m->info);
     }
     asr_model *model = models->items[0].model;
     double load_s = models->items[0].load_s;
@@ -293,7 +274,7 @@ int asr_cli_serve(int argc, char **argv)
     if (!pool) {
         log_error(metrics ? err.message : "out of memory");
         srv_metrics_free(metrics);
-        free_models(models);
+        srv_models_free(models);
         return 1;
     }
     srv_server *server = srv_server_start(&cfg, model, load_s, pool, metrics, &err);
@@ -301,23 +282,25 @@ int asr_cli_serve(int argc, char **argv)
         log_error(err.message);
         srv_pool_stop(pool);
         srv_metrics_free(metrics);
-        free_models(models);
+        srv_models_free(models);
         return 1;
     }
     json_t *names = json_array();
     for (int i = 0; i < models->count; i++) json_array_append_new(names, json_string(models->items[i].name));
-    log_event(json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:s, s:s, s:f, s:i, s:i, s:i, s:b, s:b}", "level", "info",
+    log_event(json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:s, s:s, s:f, s:i, s:i, s:i, s:b, s:b, s:f}", "level", "info",
                         "event", "listening", "host", cfg.host, "port", srv_server_port(server), "model",
                         cfg.model_name, "models", names, "model_path", cfg.model_path, "compute_type",
                         asr_compute_type_name(asr_model_compute_type(model)), "model_load_s", load_s, "workers",
                         cfg.workers, "queue", cfg.queue, "threads", cfg.threads, "auth", cfg.api_key[0] != 0,
-                        "vad", cfg.vad_default != 0));
+                        "vad", cfg.vad_default != 0, "model_idle_unload_s", idle_unload));
 
     int sig = 0;
     while (sig <= 0) {
         siginfo_t info;
         struct timespec tick = {1, 0};
         sig = sigtimedwait(&stop_signals, &info, &tick);
+        if (srv_models_unload_idle(models) > 0)
+            log_event(json_pack("{s:s, s:s, s:f}", "level", "info", "event", "models_unloaded", "idle_s", idle_unload));
     }
     log_event(json_pack("{s:s, s:s, s:s, s:f}", "level", "info", "event", "draining", "signal",
                         sig == SIGTERM ? "SIGTERM" : "SIGINT", "grace_s", cfg.grace_s));
@@ -325,7 +308,7 @@ int asr_cli_serve(int argc, char **argv)
     srv_server_free(server);
     srv_pool_stop(pool);
     srv_metrics_free(metrics);
-    free_models(models);
+    srv_models_free(models);
     log_event(json_pack("{s:s, s:s, s:i}", "level", "info", "event", "stopped", "cancelled_requests", cancelled));
     return 0;
 }

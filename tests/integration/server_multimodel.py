@@ -2,7 +2,8 @@
 model's own answer, equal to `asr transcribe --model X`; whisper-1 is the first; the two run at once;
 /v1/models (and /v1/models/{id}) list both with their shapes; an unknown model is OpenAI's 404
 model_not_found; /detect-language?model=base detects German where tiny.en only knows English;
-/metrics counts the loaded models and their bytes; ASR_MODEL takes a list; bad lists exit 2."""
+/metrics counts the loaded models and their bytes; --model-idle-unload frees base when idle and the next
+request loads it again; ASR_MODEL takes a list; bad lists exit 2."""
 import json
 import os
 import subprocess
@@ -151,10 +152,41 @@ try:
           f"/asr?model=base: base's German text ({r.text.strip()[:60]!r})")
 
     # --- /metrics ------------------------------------------------------------------------------------
-    check(srv.metric("asr_models_loaded") == 2, "asr_models_loaded 2")
+    check(srv.metric("asr_models_loaded") == 2 and srv.metric("asr_models_served") == 2, "asr_models_loaded 2, served 2")
     check(srv.metric('asr_model_weight_bytes{model="base"}') == ba["weight_bytes"]
           and srv.metric("asr_models_weight_bytes") == ba["weight_bytes"] + te["weight_bytes"],
           "asr_model_weight_bytes per model and in all equal /v1/models' weight_bytes")
+finally:
+    srv.stop()
+
+# --- --model-idle-unload: base is freed when idle and loaded again by the next request ------------------
+import time  # noqa: E402
+
+
+def wait_for(cond, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return cond()
+
+
+srv = Server("--model", "tiny.en,base", "--threads", "2", "--model-idle-unload", "1", name="idle-unload server")
+URL = srv.url + "/v1/audio/transcriptions"
+try:
+    check(wait_for(lambda: srv.metric("asr_models_loaded") == 1, 15 * SLOW),
+          "idle unload: base is freed a second after startup (asr_models_loaded 1)")
+    check(srv.metric('asr_model_loaded{model="tiny.en"}') == 1 and srv.metric('asr_model_loaded{model="base"}') == 0
+          and srv.metric('asr_model_weight_bytes{model="base"}') == 0, "the default model stays; base's bytes are 0")
+    m = requests.get(srv.url + "/v1/models/base", timeout=10).json()
+    check(m.get("loaded") is False and m["dims"]["n_audio_state"] == 512, "/v1/models/base: loaded false, shapes kept")
+    got = {}
+    post_text("base", "jfk.wav", got)
+    check(got[("base", "jfk.wav")] == (200, want[("base", "jfk.wav")]), "a request for base loads it again: base's text")
+    check(srv.metric('asr_model_loads_total{model="base"}') == 2, "asr_model_loads_total{model=base} 2")
+    check(wait_for(lambda: srv.metric("asr_models_loaded") == 1, 15 * SLOW), "and it is freed again when idle")
+    check(any(e.get("event") == "models_unloaded" for e in srv.log_events("models_unloaded")), "a models_unloaded log line")
 finally:
     srv.stop()
 
