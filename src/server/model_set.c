@@ -37,7 +37,13 @@ static asr_status load_locked(srv_model *m, asr_error *err)
     m->load_s = srv_now() - t0;
     m->loads++;
     m->last_used = srv_now();
-    if (m->loads == 1) asr_model_get_info(model, &m->info);
+    if (m->loads == 1) { /* kept while unloaded: copy what points into the model */
+        asr_model_get_info(model, &m->info);
+        snprintf(m->type, sizeof m->type, "%s", m->info.type ? m->info.type : "");
+        snprintf(m->format, sizeof m->format, "%s", m->info.format ? m->info.format : "");
+        m->info.type = m->type;
+        m->info.format = m->format;
+    }
     return ASR_OK;
 }
 

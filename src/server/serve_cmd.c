@@ -227,6 +227,12 @@ static int parse_model_list(const char *arg, srv_model_set *set)
     }
 }
 
+/* The one piece of static state: a signal handler can reach nothing else.
+ * Set only by note_stop_signal, read by the main loop. */
+static volatile sig_atomic_t stop_signal_seen;
+
+static void note_stop_signal(int sig) { stop_signal_seen = sig; }
+
 int asr_cli_serve(int argc, char **argv)
 {
     srv_config cfg;
@@ -244,14 +250,23 @@ int asr_cli_serve(int argc, char **argv)
     cfg.models = models;
 
     /* Signals are taken synchronously by this thread (sigtimedwait), so every
-     * thread started below inherits the blocked mask and no handler runs in
-     * async-signal context. */
+     * thread started below inherits the blocked mask and no server code runs
+     * in async-signal context (the handler below only sets a flag). */
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Threads that libraries start before main (OpenBLAS's pool, from its
+     * constructor) do not block them: a SIGTERM sent while this thread is
+     * not inside sigtimedwait would go to one of those and, by default,
+     * kill the process without draining. Caught there, it is passed on. */
+    struct sigaction sa = {0};
+    sa.sa_handler = note_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
 
     asr_error err;
     asr_model_params mp = asr_model_default_params();
@@ -297,8 +312,9 @@ int asr_cli_serve(int argc, char **argv)
     int sig = 0;
     while (sig <= 0) {
         siginfo_t info;
-        struct timespec tick = {1, 0};
+        struct timespec tick = {0, 250 * 1000 * 1000};
         sig = sigtimedwait(&stop_signals, &info, &tick);
+        if (sig <= 0 && stop_signal_seen) sig = (int)stop_signal_seen;
         if (srv_models_unload_idle(models) > 0)
             log_event(json_pack("{s:s, s:s, s:f}", "level", "info", "event", "models_unloaded", "idle_s", idle_unload));
     }

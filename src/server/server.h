@@ -24,7 +24,9 @@ typedef struct srv_model {
     int index;                 /* its place in srv_model_set.items; 0 = the default */
     char name[256];            /* what a request's `model` names and /v1/models lists */
     char path[4096];
-    asr_model_info info;       /* shapes, compute type, weight bytes (from the first load) */
+    asr_model_info info;       /* shapes, compute type, weight bytes (from the first load);
+                                  its strings point into type and format, not the model */
+    char type[32], format[32];
     asr_model_params params;   /* how it is (re)loaded */
     int unloadable;            /* not the default, and idle unload is on */
     pthread_mutex_t mu;
