@@ -467,6 +467,7 @@ static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const ch
     else if (strcmp(key, "response_format") == 0) field_append(f, f->response_format, key, data, off, size);
     else if (strcmp(key, "temperature") == 0) field_append(f, f->temperature, key, data, off, size);
     else if (strcmp(key, "stream") == 0) field_append(f, f->stream, key, data, off, size);
+    else if (strncmp(key, "chunking_strategy", 17) == 0) srv_form_chunking_part(f, key, data, off, size);
     else if (strcmp(key, "timestamp_granularities[]") == 0 || strcmp(key, "timestamp_granularities") == 0) {
         size_t cur = strlen(f->granularities);
         if (off == 0 && cur > 0 && size > 0 && cur + 1 < SRV_FIELD_MAX) { f->granularities[cur] = ','; f->granularities[cur + 1] = 0; }
@@ -477,7 +478,7 @@ static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const ch
         if (rc == -1) form_fail(f, "prompt is too long");
         if (rc == -2) form_fail(f, "out of memory");
     }
-    /* Other fields (include[], chunking_strategy, ...) are accepted and ignored. */
+    /* Other fields (include[], ...) are accepted and ignored. */
     return MHD_YES;
 }
 

@@ -63,6 +63,9 @@ typedef struct srv_form {
     char temperature[SRV_FIELD_MAX];
     char stream[SRV_FIELD_MAX];
     char granularities[SRV_FIELD_MAX]; /* every timestamp_granularities[] value, comma-joined */
+    char chunking_strategy[SRV_FIELD_MAX]; /* "auto" or a JSON object, as sent     */
+    char chunking_fields[SRV_FIELD_MAX];   /* chunking_strategy[NAME]=VALUE fields (the SDKs'
+                                              form encoding of the object), "NAME=VALUE&..." */
     char *prompt;          /* malloc'd, up to SRV_PROMPT_MAX bytes */
     size_t prompt_len, prompt_cap;
     char error[128];       /* first problem seen while parsing, "" if none */
@@ -117,6 +120,10 @@ int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until);
 int srv_client_gone(const srv_request *rq);
 
 /* ---- endpoints (routes.c) ---- */
+
+/* A chunking_strategy or chunking_strategy[NAME] form part, from the post
+ * processor (a value may arrive in pieces: off is the piece's offset). */
+void srv_form_chunking_part(srv_form *f, const char *key, const char *data, uint64_t off, size_t size);
 
 srv_route srv_route_of(const char *path);
 int srv_route_is_post(srv_route route);
