@@ -4,6 +4,7 @@ Transfer-Encoding are 400; a client that half-closes after its request still get
 libmicrohttpd answers itself are counted in /metrics; language=fr on an English-only model is 400;
 hex, inf and nan temperatures are 400; a reader that does not take its answer is cut off at the
 write deadline."""
+import re
 import json
 import os
 import socket
@@ -102,7 +103,9 @@ try:
         expect_error(r, 400, f"temperature={t}", param="temperature")
     r = requests.post(URL, files={"file": ("jfk.wav", JFK)}, data={"model": "whisper-1", "temperature": "0.4"},
                       headers=AUTH, timeout=60 * SLOW)
-    check(r.status_code == 200 and r.json().get("text") == JFK_TEXT, "temperature=0.4 still works")
+    # a sampled decode: the words are jfk's, the punctuation is the draw's
+    words = lambda t: re.sub(r"[^a-z ]", "", t.lower()).split()
+    check(r.status_code == 200 and words(r.json().get("text", "")) == words(JFK_TEXT), "temperature=0.4 still works")
     r = requests.post(URL, files={"file": ("jfk.wav", JFK)}, data={"model": "whisper-1", "language": "fr"},
                       headers=AUTH, timeout=60 * SLOW)
     expect_error(r, 400, "language=fr on the English-only model", param="language", code="unsupported_language")
