@@ -167,8 +167,9 @@ static char *trimmed_copy(const char *s)
  * bytes a sample; any other upload at most SRV_AUDIO_S_PER_BYTE seconds a
  * byte (twice the densest real encoder output, digital silence at 0.011 s a
  * byte in ASR_AUDIO_MAX_SECONDS_PER_BYTE's measurements), but always
- * SRV_AUDIO_MIN_S. submit() lowers the job's max_duration_s to it, so the
- * decoder enforces the bound the queue orders by. */
+ * SRV_AUDIO_MIN_S. submit() lowers a compressed upload's max_duration_s to
+ * it, so the decoder enforces the bound the queue orders by (raw PCM cannot
+ * pass its bound). */
 #define SRV_AUDIO_S_PER_BYTE 0.02
 #define SRV_AUDIO_MIN_S 60.0
 static double audio_bound_s(const srv_job *job)
@@ -235,9 +236,8 @@ static void run_job(srv_worker *w, srv_job *job)
     limits.should_abort = decode_should_abort;
     limits.abort_user_data = w;
     size_t upload_size = job->upload_size;
-    int capped_by_size = !limits.raw_pcm_s16le && limits.max_duration_s == audio_bound_s(job);
     st = asr_audio_decode_memory(job->upload, job->upload_size, &limits, &audio, &err);
-    if (st == ASR_ERR_TOO_LARGE && capped_by_size) /* the upload's own bound, not the server's duration limit */
+    if (st == ASR_ERR_TOO_LARGE && job->size_bounded) /* the upload's own bound, not the server's duration limit */
         st = asr_fail(&err, ASR_ERR_AUDIO,
                       "audio: %zu bytes of input decode to more than %.0f s of audio (over %.2g s per byte): "
                       "the file is malformed or crafted", upload_size, limits.max_duration_s, SRV_AUDIO_S_PER_BYTE);
@@ -344,12 +344,21 @@ done:
  * SRV_FAIR_WAIT_S is taken first regardless, so long files are delayed by at
  * most that long on top of FIFO order. Caller holds mu; count > 0. */
 #define SRV_FAIR_WAIT_S 30.0
+static double queue_key_s(const srv_job *job)
+{
+    double bound = audio_bound_s(job), limit = job->limits.max_duration_s;
+    return limit > 0 && limit < bound ? limit : bound;
+}
+
 static int pick_next(const srv_pool *pool, double now)
 {
     if (now - pool->queued[0]->queued_at >= SRV_FAIR_WAIT_S) return 0;
     int best = 0;
-    for (int i = 1; i < pool->count; i++)
-        if (pool->queued[i]->limits.max_duration_s < pool->queued[best]->limits.max_duration_s) best = i;
+    double best_s = queue_key_s(pool->queued[0]);
+    for (int i = 1; i < pool->count; i++) {
+        double key = queue_key_s(pool->queued[i]);
+        if (key < best_s) { best = i; best_s = key; }
+    }
     return best;
 }
 
@@ -437,7 +446,10 @@ int srv_pool_submit(srv_pool *pool, srv_job *job)
         pthread_mutex_unlock(&job->mu);
         job->queued_at = srv_now();
         double bound = audio_bound_s(job);
-        if (job->limits.max_duration_s <= 0 || job->limits.max_duration_s > bound) job->limits.max_duration_s = bound;
+        if (!job->limits.raw_pcm_s16le && (job->limits.max_duration_s <= 0 || job->limits.max_duration_s > bound)) {
+            job->limits.max_duration_s = bound; /* raw PCM is exactly its bound already */
+            job->size_bounded = 1;
+        }
         pool->queued[pool->count++] = job;
         pthread_cond_signal(&pool->work);
     }

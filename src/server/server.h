@@ -157,6 +157,7 @@ typedef struct srv_job {
     int stream;            /* append SSE events to stream_buf as segments finish */
     double deadline;       /* monotonic seconds; 0 = none */
     double queued_at;      /* monotonic seconds it entered the queue (set by submit) */
+    int size_bounded;      /* submit lowered limits.max_duration_s to the upload's size bound */
 
     atomic_int abort;      /* set by the HTTP side: client gone, shutdown */
 
