@@ -72,7 +72,7 @@ typedef struct srv_config {
     int queue;                 /* jobs waiting for a worker before 429          */
     int threads;               /* matrix threads per worker, 0 = model default  */
     char model_path[4096];
-    char model_name[256];      /* what /v1/models lists besides whisper-1      */
+    char model_name[256];      /* the default (first) model's name, what whisper-1 means */
     char api_key[512];         /* empty = no auth                             */
     char compute_type[32];     /* asr_compute_type_parse name                 */
     size_t max_upload_bytes;   /* request body limit → 413                    */

@@ -111,6 +111,19 @@ try:
     r = post(JFK, {"chunking_strategy[type]": "server_vad", "chunking_strategy[threshold]": "abc"})
     check(r.status_code == 400 and is_openai_error(r.json(), "chunking_strategy"),
           f"chunking_strategy[threshold]=abc: 400 ({r.status_code})")
+    hostile = [({"chunking_strategy": "a" * 300}, None), ({"chunking_strategy[Type]": "server_vad"}, None),
+               ({"chunking_strategy[type]": "server_vad", "chunking_strategy[threshold]": "0.5&x=1"}, None),
+               ({"chunking_strategy[threshold]": "0.5"}, "chunking_strategy"),
+               ({"chunking_strategy": '{"type":"server_vad","type":"server_vad"}'}, "chunking_strategy"),
+               ({"chunking_strategy": '{"type":"server_vad","threshold":' + "[" * 100 + "]" * 100 + "}"}, "chunking_strategy"),
+               ({"chunking_strategy": '{"type":"server_vad","threshold":1e999}'}, "chunking_strategy"),
+               ({"chunking_strategy[type]": "server_vad", "chunking_strategy[silence_duration_ms]": "nan"}, "chunking_strategy")]
+    for fields, param in hostile:
+        r = post(SILENCE, fields)
+        check(r.status_code == 400 and is_openai_error(r.json(), param),
+              f"hostile {str(fields)[:70]}: 400 OpenAI error ({r.status_code} {r.text[:90]})")
+    r = post(JFK, {"chunking_strategy": "auto"})
+    check(r.status_code == 200 and r.json()["text"] == want_jfk["text"], "after the bad values a good VAD request works")
     with open(JFK, "rb") as f:
         r = requests.post(srv.url + "/asr?vad_filter=maybe", files={"audio_file": ("jfk.wav", f.read())}, timeout=60)
     check(r.status_code == 422 and is_openai_error(r.json(), "vad_filter"), f"/asr?vad_filter=maybe: 422 ({r.status_code})")
