@@ -26,7 +26,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential pkg-config \
         libavformat-dev libavcodec-dev libswresample-dev libavutil-dev \
-        libmicrohttpd-dev libjansson-dev zlib1g-dev libopenblas-dev \
+        libmicrohttpd-dev libjansson-dev zlib1g-dev libopenblas-dev libcurl4-gnutls-dev \
         python3 python3-pip ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -53,7 +53,7 @@ FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libavformat59 libavcodec59 libswresample4 libavutil57 \
-        libmicrohttpd12 libjansson4 zlib1g libopenblas0-pthread \
+        libmicrohttpd12 libjansson4 zlib1g libopenblas0-pthread libcurl3-gnutls \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 asr \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \

@@ -4,7 +4,7 @@
 #   make test       build, then run the whole suite (tests/run.sh)
 #   make fuzz       libFuzzer harnesses of the model loaders (clang, ASan+UBSan) in build-fuzz/
 CC      ?= cc
-PKGS    := libavformat libavcodec libswresample libavutil libmicrohttpd jansson zlib
+PKGS    := libavformat libavcodec libswresample libavutil libmicrohttpd jansson zlib libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 # OpenBLAS's pthread build, told to use one thread (model.c): asr splits
 # matrix work over each request state's own threads and calls sgemm from
@@ -49,11 +49,13 @@ LDLIBS  := $(PKG_LIBS) -lm -pthread $(LDSAN)
 LIB_SRC    := $(wildcard src/*.c) $(wildcard src/cpu/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
+CATALOG_SRC := $(wildcard src/catalog/*.c)
 TEST_SRC   := $(wildcard tests/unit/*.c)
 WEB_FILES  := $(sort $(wildcard src/server/web/*))
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
-APP_OBJ    := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(CLI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_files.o
+APP_OBJ    := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(CLI_SRC:%.c=$(BUILD)/%.o) \
+              $(CATALOG_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_files.o
 TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test clean fuzz fuzz-targets bench-kernels
@@ -81,6 +83,11 @@ $(BUILD)/gen/web_files.o: $(BUILD)/gen/web_files.c
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The hub's base URL when HF_ENDPOINT is not set: none unless the build
+# names one (make HUB_ENDPOINT=URL); the source names no host.
+HUB_ENDPOINT ?=
+$(BUILD)/src/catalog/hub.o: CFLAGS += -DASR_HUB_ENDPOINT='"$(HUB_ENDPOINT)"'
 
 # The VAD weights are assembled into the library (.incbin in vad_weights.c).
 $(BUILD)/src/vad_weights.o: models/silero_vad_v6.bin

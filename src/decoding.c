@@ -22,16 +22,12 @@ static double rng_uniform(uint64_t *s)
 
 void asr_log_softmax(const float *logits, float *out, int n)
 {
-    float max = -INFINITY;
-    for (int i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += exp((double)logits[i] - max);
-    float lse = max + (float)log(sum);
+    float lse = asr_logsumexp(logits, n);
     for (int i = 0; i < n; i++) out[i] = logits[i] - lse;
 }
 
 void asr_apply_logit_filters(const asr_model *m, const asr_decode_options *o, float *logits, const int *sampled,
-                             int n_sampled, float *scratch)
+                             int n_sampled)
 {
     const asr_special_tokens *t = &m->tok;
     int V = m->hp.n_vocab, tb = t->timestamp_begin;
@@ -66,19 +62,15 @@ void asr_apply_logit_filters(const asr_model *m, const asr_decode_options *o, fl
             for (int i = last_allowed + 1; i < V; i++) logits[i] = -INFINITY;
         }
     }
-    /* If timestamps are jointly more likely than any text token, force one. */
-    asr_log_softmax(logits, scratch, V);
+    /* If timestamps are jointly more likely than any text token, force one:
+     * logsumexp(log_softmax[tb:]) > max(log_softmax[:tb]), both sides
+     * shifted by the same log-sum-exp over the whole vocabulary, which
+     * therefore cancels. */
     float max_text = -INFINITY;
-    for (int i = 0; i < tb; i++) if (scratch[i] > max_text) max_text = scratch[i];
-    float ts_max = -INFINITY;
-    for (int i = tb; i < V; i++) if (scratch[i] > ts_max) ts_max = scratch[i];
-    if (ts_max > -INFINITY) {
-        double s = 0.0;
-        for (int i = tb; i < V; i++) s += exp((double)scratch[i] - ts_max);
-        float ts_logprob = ts_max + (float)log(s);
-        if (ts_logprob > max_text)
-            for (int i = 0; i < tb; i++) logits[i] = -INFINITY;
-    }
+    for (int i = 0; i < tb; i++) if (logits[i] > max_text) max_text = logits[i];
+    float ts_logsum = asr_logsumexp(logits + tb, V - tb);
+    if (ts_logsum > -INFINITY && ts_logsum > max_text)
+        for (int i = 0; i < tb; i++) logits[i] = -INFINITY;
 }
 
 static int argmax(const float *x, int n)
@@ -91,15 +83,12 @@ static int argmax(const float *x, int n)
 static int sample_categorical(const float *logits, int n, float temperature, uint64_t *rng, float *scratch)
 {
     for (int i = 0; i < n; i++) scratch[i] = logits[i] / temperature;
-    float max = -INFINITY;
-    for (int i = 0; i < n; i++) if (scratch[i] > max) max = scratch[i];
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += exp((double)scratch[i] - max);
-    double u = rng_uniform(rng) * sum, acc = 0.0;
     int last = argmax(scratch, n);
+    asr_softmax(scratch, n); /* masked tokens get probability 0 */
+    double u = rng_uniform(rng), acc = 0.0;
     for (int i = 0; i < n; i++) {
-        if (scratch[i] == -INFINITY) continue;
-        acc += exp((double)scratch[i] - max);
+        if (scratch[i] == 0.0f) continue;
+        acc += scratch[i];
         if (u < acc) return i;
         last = i;
     }
@@ -158,7 +147,7 @@ int asr_greedy_step(const asr_model *m, const asr_decode_options *o, asr_sequenc
         q->tokens[q->len++] = eot;
         return eot;
     }
-    asr_apply_logit_filters(m, o, lg, q->tokens + sample_begin, q->len - sample_begin, scratch);
+    asr_apply_logit_filters(m, o, lg, q->tokens + sample_begin, q->len - sample_begin);
     int tok = o->temperature == 0.0f ? argmax(lg, V) : sample_categorical(lg, V, o->temperature, o->rng, scratch);
     asr_log_softmax(lg, logprobs, V);
     q->sum_logprob += logprobs[tok];
@@ -378,7 +367,7 @@ static asr_status sample_window(asr_state *st, const asr_decode_options *o, wind
             for (int b = 0; b < beam; b++) { /* filtered log-probabilities in place of the logits */
                 asr_sequence *q = &w->seqs[b];
                 float *lg = st->logits + (size_t)b * V;
-                asr_apply_logit_filters(m, o, lg, q->tokens + sample_begin, q->len - sample_begin, w->scratch);
+                asr_apply_logit_filters(m, o, lg, q->tokens + sample_begin, q->len - sample_begin);
                 asr_log_softmax(lg, lg, V);
             }
             int src[ASR_MAX_BATCH];

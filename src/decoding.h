@@ -82,9 +82,9 @@ typedef struct asr_candidate {
 
 /* openai's SuppressBlank, SuppressTokens and ApplyTimestampRules on one
  * sequence's logits (n_vocab), in place; sampled = its tokens after the
- * initial ones; scratch holds n_vocab floats. */
+ * initial ones. */
 void asr_apply_logit_filters(const asr_model *m, const asr_decode_options *o, float *logits, const int *sampled,
-                             int n_sampled, float *scratch);
+                             int n_sampled);
 
 /* log_softmax of logits (n) into out (n); out may be logits. */
 void asr_log_softmax(const float *logits, float *out, int n);

@@ -67,6 +67,7 @@ static void encode(asr_state *st, const encoder_io *io)
         .q = io->qkv, .k = io->qkv + d, .v = io->qkv + 2 * d, .ldq = 3 * d, .ldk = 3 * d, .ldv = 3 * d,
         .q_seq = (size_t)A * 3 * d, .kv_seq = (size_t)A * 3 * d, .out = io->attn, .ldo = d, .out_seq = (size_t)A * d,
         .n_seq = n, .n_q = A, .n_kv = A, .n_head = hp->n_audio_head, .dh = d / hp->n_audio_head, .causal_past = -1,
+        .bf16 = st->model->compute_type == ASR_COMPUTE_BFLOAT16,
     };
     for (int l = 0; l < hp->n_audio_layer; l++) {
         const asr_encoder_layer *L = &w->enc[l];

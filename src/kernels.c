@@ -1,4 +1,4 @@
-/* kernels.c — element-wise math: layer norm, GELU, softmax (AVX2 forms in cpu/vec_avx2.c). */
+/* kernels.c — element-wise math: layer norm, GELU, softmax, log-sum-exp (AVX2 forms in cpu/vec_avx2.c). */
 #include "kernels.h"
 
 #include "cpu/kernels_cpu.h"
@@ -71,6 +71,24 @@ void asr_softmax(float *x, int n)
     }
 #endif
     asr_softmax_scalar(x, n);
+}
+
+float asr_logsumexp(const float *x, int n)
+{
+#if defined(__x86_64__)
+    if (asr_cpu_has_avx2()) return asr_logsumexp_avx2(x, n);
+#endif
+    return asr_logsumexp_scalar(x, n);
+}
+
+float asr_logsumexp_scalar(const float *x, int n)
+{
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++) if (x[i] > max) max = x[i];
+    if (max == -INFINITY) return -INFINITY;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += exp((double)x[i] - max);
+    return max + (float)log(sum);
 }
 
 void asr_gelu_scalar(float *x, size_t n)

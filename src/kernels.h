@@ -73,6 +73,9 @@ typedef struct asr_attention_args {
     int n_seq, n_q, n_kv, n_head, dh;
     int causal_past;
     const int *kv_index;
+    int bf16; /* blocks of queries form the weighted sum of values in
+                 bfloat16 (vdpbf16ps) where the CPU has it; the scores and
+                 the softmax stay float32 */
 } asr_attention_args;
 void asr_attention(const asr_compute *c, const asr_attention_args *a);
 
@@ -90,5 +93,9 @@ void asr_gelu(float *x, size_t n);
 
 /* Softmax of one row of n values in place; -INFINITY entries become 0. */
 void asr_softmax(float *x, int n);
+
+/* log Σ exp(x[i]) over n values (-INFINITY entries count as 0; all of them
+ * -INFINITY gives -INFINITY). The sum is kept in double precision. */
+float asr_logsumexp(const float *x, int n);
 
 #endif

@@ -49,9 +49,11 @@ void asr_f16_cols_avx2(const float *x, int n, int in, const uint16_t *w, float *
 /* Portable forms of asr_gelu and asr_softmax (kernels.c). */
 void asr_gelu_scalar(float *x, size_t n);
 void asr_softmax_scalar(float *x, int n);
+float asr_logsumexp_scalar(const float *x, int n);
 #if defined(__x86_64__)
 void asr_gelu_avx2(float *x, size_t n);
 void asr_softmax_avx2(float *x, int n);
+float asr_logsumexp_avx2(const float *x, int n);
 /* One query against nk keys: scores, softmax, weighted sum of values into out (dh). */
 void asr_attend_one_avx2(const float *q, const float *k, int ldk, const float *v, int ldv, int nk, int dh,
                          float scale, float *scores, float *out);

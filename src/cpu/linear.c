@@ -38,7 +38,9 @@ void asr_compute_init_blas(void)
 
 size_t asr_compute_scratch_floats(int max_keys, int max_in)
 {
-    size_t attn = (size_t)ASR_ATTN_BLOCK * (size_t)max_keys;
+    /* float32 scores, and for bfloat16 attention the block's probabilities
+     * in bf16 (rows of an even count, 64-byte aligned) */
+    size_t attn = (size_t)ASR_ATTN_BLOCK * (size_t)max_keys + (size_t)ASR_ATTN_BLOCK * ((size_t)max_keys + 1) / 2 + 16;
     size_t panel = (size_t)ASR_HALF_PANEL * (size_t)max_in;
     return attn > panel ? attn : panel;
 }
@@ -107,11 +109,14 @@ static float *thread_scratch(const asr_compute *c, int thread)
 
 /* ---- float32: OpenBLAS slices of rows ------------------------------------------ */
 
+/* 1500 encoder rows make six slices: three per thread of two */
+#define F32_SLICE_ROWS 256
+
 static void f32_rows_task(void *ctx, int task, int thread)
 {
     const linear_job *j = ctx;
     (void)thread;
-    int r0 = (int)((long)j->n * task / j->n_tasks), r1 = (int)((long)j->n * (task + 1) / j->n_tasks);
+    int r0 = task * F32_SLICE_ROWS, r1 = r0 + F32_SLICE_ROWS < j->n ? r0 + F32_SLICE_ROWS : j->n;
     if (r1 <= r0) return;
     float beta = (j->flags & ASR_LINEAR_ACCUMULATE) ? 1.0f : 0.0f;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, j->out, j->in, 1.0f, j->x + (size_t)r0 * j->in,
@@ -255,9 +260,11 @@ void asr_linear(const asr_compute *c, const asr_tensor *w, const float *x, int n
     if (n < 1) return;
     switch (w->dtype) {
     case ASR_DTYPE_F32: {
-        /* one slice per thread, but no slice under 32 rows */
-        int n_tasks = n / 32 < asr_pool_threads(c->pool) ? n / 32 : asr_pool_threads(c->pool);
-        j.n_tasks = n_tasks < 1 ? 1 : n_tasks;
+        /* Slices of a fixed height, not one per thread: OpenBLAS's result
+         * for a row can depend on the height of the call it is in (its
+         * Haswell kernels, which it also picks on CPUs it does not know,
+         * do), so the slicing must not depend on the thread count. */
+        j.n_tasks = (n + F32_SLICE_ROWS - 1) / F32_SLICE_ROWS;
         asr_pool_run(c->pool, f32_rows_task, &j, j.n_tasks);
         return;
     }

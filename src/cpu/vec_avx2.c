@@ -1,4 +1,4 @@
-/* vec_avx2.c — AVX2/FMA/F16C element-wise math (exp, erf, GELU, softmax), one-query attention, half conversion. */
+/* vec_avx2.c — AVX2/FMA/F16C element-wise math (exp, erf, GELU, softmax, log-sum-exp), one-query attention, half conversion. */
 #include "cpu/kernels_cpu.h"
 
 #if defined(__x86_64__)
@@ -58,10 +58,47 @@ static inline __m256 exp8(__m256 x)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-void asr_softmax_avx2(float *x, int n)
+static float max_f32(const float *x, int n)
 {
     float max = -INFINITY;
-    for (int i = 0; i < n; i++) if (x[i] > max) max = x[i];
+    int i = 0;
+    if (n >= 8) {
+        __m256 vm = _mm256_loadu_ps(x);
+        for (i = 8; i + 8 <= n; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+        float lanes[8];
+        _mm256_storeu_ps(lanes, vm);
+        for (int k = 0; k < 8; k++) if (lanes[k] > max) max = lanes[k];
+    }
+    for (; i < n; i++) if (x[i] > max) max = x[i];
+    return max;
+}
+
+/* The terms e^(x - max) in float (exp8, ~2e-7 relative), their sum in
+ * double as the scalar form keeps it: over a 51,864-token vocabulary a float
+ * sum would lose digits the fallback thresholds look at. */
+float asr_logsumexp_avx2(const float *x, int n)
+{
+    float max = max_f32(x, n);
+    if (max == -INFINITY) return -INFINITY;
+    const __m256 vmax = _mm256_set1_ps(max), ninf = _mm256_set1_ps(-INFINITY);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(v, vmax)), _mm256_cmp_ps(v, ninf, _CMP_NEQ_OQ));
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double lanes[4];
+    _mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
+    double sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    for (; i < n; i++) sum += exp((double)x[i] - max);
+    return max + (float)log(sum);
+}
+
+void asr_softmax_avx2(float *x, int n)
+{
+    float max = max_f32(x, n);
     if (max == -INFINITY) {
         for (int i = 0; i < n; i++) x[i] = 0.0f;
         return;
@@ -117,9 +154,63 @@ static void axpy(float *out, float p, const float *v, int n)
     for (; i < n; i++) out[i] += p * v[i];
 }
 
+/* Eight partial-sum vectors → one vector of their eight totals (lane i = sum of a[i]). */
+static inline __m256 transpose_sum8(const __m256 a[8])
+{
+    __m256 s01 = _mm256_hadd_ps(a[0], a[1]), s23 = _mm256_hadd_ps(a[2], a[3]);
+    __m256 s45 = _mm256_hadd_ps(a[4], a[5]), s67 = _mm256_hadd_ps(a[6], a[7]);
+    __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
+    /* lanes: s0123 = [k0 k1 k2 k3 | k0 k1 k2 k3] halves, likewise s4567 */
+    __m256 lo = _mm256_permute2f128_ps(s0123, s4567, 0x20), hi = _mm256_permute2f128_ps(s0123, s4567, 0x31);
+    return _mm256_add_ps(lo, hi);
+}
+
+/* Whisper's head width at every size. The keys are taken eight at a time
+ * with one accumulator each, and the output row stays in registers across
+ * all keys: the general loop below is bound by one dependent FMA chain per
+ * key and by reloading and storing `out` for every key. */
+static void attend_one_dh64(const float *q, const float *k, int ldk, const float *v, int ldv, int nk, float scale,
+                            float *scores, float *out)
+{
+    __m256 qv[8];
+    for (int e = 0; e < 8; e++) qv[e] = _mm256_loadu_ps(q + 8 * e);
+    const __m256 vscale = _mm256_set1_ps(scale);
+    int t = 0;
+    for (; t + 8 <= nk; t += 8) {
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) {
+            const float *kt = k + (size_t)(t + j) * ldk;
+            __m256 a0 = _mm256_mul_ps(qv[0], _mm256_loadu_ps(kt));
+            __m256 a1 = _mm256_mul_ps(qv[1], _mm256_loadu_ps(kt + 8));
+            a0 = _mm256_fmadd_ps(qv[2], _mm256_loadu_ps(kt + 16), a0);
+            a1 = _mm256_fmadd_ps(qv[3], _mm256_loadu_ps(kt + 24), a1);
+            a0 = _mm256_fmadd_ps(qv[4], _mm256_loadu_ps(kt + 32), a0);
+            a1 = _mm256_fmadd_ps(qv[5], _mm256_loadu_ps(kt + 40), a1);
+            a0 = _mm256_fmadd_ps(qv[6], _mm256_loadu_ps(kt + 48), a0);
+            a1 = _mm256_fmadd_ps(qv[7], _mm256_loadu_ps(kt + 56), a1);
+            acc[j] = _mm256_add_ps(a0, a1);
+        }
+        _mm256_storeu_ps(scores + t, _mm256_mul_ps(transpose_sum8(acc), vscale));
+    }
+    for (; t < nk; t++) scores[t] = dot_f32(q, k + (size_t)t * ldk, 64) * scale;
+    asr_softmax_avx2(scores, nk);
+    __m256 o[8];
+    for (int e = 0; e < 8; e++) o[e] = _mm256_setzero_ps();
+    for (t = 0; t < nk; t++) {
+        const float *vt = v + (size_t)t * ldv;
+        __m256 p = _mm256_broadcast_ss(scores + t);
+        for (int e = 0; e < 8; e++) o[e] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vt + 8 * e), o[e]);
+    }
+    for (int e = 0; e < 8; e++) _mm256_storeu_ps(out + 8 * e, o[e]);
+}
+
 void asr_attend_one_avx2(const float *q, const float *k, int ldk, const float *v, int ldv, int nk, int dh,
                          float scale, float *scores, float *out)
 {
+    if (dh == 64) {
+        attend_one_dh64(q, k, ldk, v, ldv, nk, scale, scores, out);
+        return;
+    }
     for (int t = 0; t < nk; t++) scores[t] = dot_f32(q, k + (size_t)t * ldk, dh) * scale;
     asr_softmax_avx2(scores, nk);
     memset(out, 0, (size_t)dh * sizeof(float));

@@ -118,14 +118,16 @@ static void write_raw_error(int fd, int status, const char *reason, const char *
 {
     if (fd < 0) return;
     json_t *err = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message, "type",
-                            "invalid_request_error", "param", "code", code);
+                            status == 401 ? "authentication_error" : status >= 500 ? "server_error" : "invalid_request_error",
+                            "param", "code", code);
     char *body = json_dumps(err, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(err);
     if (!body) return;
     char head[256];
     int hn = snprintf(head, sizeof head,
-                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                      "Content-Length: %zu\r\n\r\n", status, reason, strlen(body));
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n%s"
+                      "Content-Length: %zu\r\n\r\n", status, reason, status == 503 ? "Retry-After: 5\r\n" : "",
+                      strlen(body));
     if (hn > 0 && hn < (int)sizeof head && send(fd, head, (size_t)hn, MSG_NOSIGNAL | MSG_DONTWAIT) == hn)
         (void)send(fd, body, strlen(body), MSG_NOSIGNAL | MSG_DONTWAIT);
     free(body);
@@ -134,8 +136,9 @@ static void write_raw_error(int fd, int status, const char *reason, const char *
 /* Enforce the header and body deadlines: a connection still sending headers
  * header_timeout_s after it opened (or after its last response), or still
  * sending a body body_timeout_s after its headers, is answered 408 (unless it
- * is an idle keep-alive connection, which is just closed) and shut down; the
- * connection's own thread then sees the socket end and cleans up. */
+ * is an idle keep-alive connection, which is just closed) and shut down; a
+ * whole response not taken by the client within write_timeout_s is cut off.
+ * The connection's own thread then sees the socket end and cleans up. */
 static void *watchdog_main(void *arg)
 {
     srv_server *s = arg;
@@ -148,12 +151,19 @@ static void *watchdog_main(void *arg)
             if (conn->killed || conn->fd < 0) continue;
             double age = now - conn->phase_since;
             if (conn->phase == SRV_CONN_HEADERS && age > s->cfg.header_timeout_s) {
-                if (conn->served == 0)
+                if (conn->served == 0) {
                     write_raw_error(conn->fd, 408, "Request Timeout", "request_timeout",
                                     "request headers were not received in time");
+                    conn->killed_status = 408;
+                }
             } else if (conn->phase == SRV_CONN_BODY && age > s->cfg.body_timeout_s) {
                 write_raw_error(conn->fd, 408, "Request Timeout", "request_timeout",
                                 "request body was not received in time");
+                conn->killed_status = 408;
+            } else if (conn->phase == SRV_CONN_WRITING && s->cfg.write_timeout_s > 0 &&
+                       age > s->cfg.write_timeout_s) {
+                /* A reader too slow to take its answer in time: nothing more
+                 * can be said on this connection, just close it. */
             } else {
                 continue;
             }
@@ -166,14 +176,15 @@ static void *watchdog_main(void *arg)
 }
 
 /* Give up on the request mid-body: answer with a raw error and close. */
-static enum MHD_Result abort_mid_body(srv_request *rq, int status, const char *reason, const char *code,
-                                      const char *message)
+static const char *reason_phrase(int status);
+
+static enum MHD_Result abort_mid_body(srv_request *rq, int status, const char *code, const char *message)
 {
     srv_server *s = rq->srv;
     pthread_mutex_lock(&s->conn_mu);
     int already = rq->conn ? rq->conn->killed : 0;
     if (rq->conn) rq->conn->killed = 1;
-    if (!already) write_raw_error(rq->conn ? rq->conn->fd : -1, status, reason, code, message);
+    if (!already) write_raw_error(rq->conn ? rq->conn->fd : -1, status, reason_phrase(status), code, message);
     pthread_mutex_unlock(&s->conn_mu);
     rq->status = status;
     rq->error_code = code;
@@ -193,12 +204,12 @@ enum MHD_Result srv_reply(srv_request *rq, int status, const char *content_type,
     char id[32];
     snprintf(id, sizeof id, "%llu", rq->id);
     MHD_add_response_header(r, "X-Request-Id", id);
-    if (atomic_load(&rq->srv->draining)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (atomic_load(&rq->srv->draining) || rq->must_close) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(rq->mhd, (unsigned)status, r);
     MHD_destroy_response(r);
     if (ok == MHD_YES) {
         rq->status = status;
-        set_conn_phase(rq->srv, rq->conn, SRV_CONN_ANSWERING);
+        set_conn_phase(rq->srv, rq->conn, SRV_CONN_WRITING);
     }
     return ok;
 }
@@ -250,12 +261,38 @@ enum MHD_Result srv_reply_error(srv_request *rq, int status, const char *param, 
 
 /* ---- waiting for a job while watching the client ---------------------------- */
 
+/* An interim response every HTTP/1.1 client must read past, expected or
+ * not (RFC 9110 section 15.2; Python's http.client skips 100 exactly). */
+static const char probe_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
 int srv_client_gone(const srv_request *rq)
 {
     if (!rq->conn || rq->conn->fd < 0) return 0;
     struct pollfd p = {.fd = rq->conn->fd, .events = POLLRDHUP};
     if (poll(&p, 1, 0) <= 0) return 0;
-    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return 1; /* reset, or closed both ways */
+    if (!(p.revents & POLLRDHUP)) return 0;
+    if (rq->http10) return 1; /* no 1xx may be sent to it (RFC 9110 section 15.2): take the close as final */
+    /* The peer has shut its sending side. It may have closed the socket
+     * (gone), or only half-closed it after sending its whole request, and
+     * wait for the answer (RFC 9112 section 9.6). Only a write tells them
+     * apart: a closed socket answers it with a reset, which the next poll
+     * sees as POLLERR. Before the response starts (status 0, on the request's
+     * own connection) an unsolicited "100 Continue" is such a write; once a
+     * response is under way its own writes (SSE keep-alives) do the same. */
+    if (rq->status == 0 && rq->mhd && !rq->conn->probed) {
+        rq->conn->probed = 1;
+        if (send(rq->conn->fd, probe_continue, sizeof probe_continue - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) return 1;
+    }
+    return 0;
+}
+
+/* A queued job whose client left or whose deadline passed leaves the queue
+ * now, freeing its slot and its upload; a running one stops at its next
+ * abort poll. */
+static void cancel_job(srv_request *rq, srv_job *job, asr_status status, const char *why)
+{
+    if (!srv_pool_cancel(rq->srv->pool, job, status, why)) atomic_store(&job->abort, 1);
 }
 
 int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until)
@@ -273,11 +310,11 @@ int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until)
         int expired = job->phase == SRV_JOB_QUEUED && job->deadline > 0 && srv_now() > job->deadline;
         pthread_mutex_unlock(&job->mu);
         if (expired) {
-            atomic_store(&job->abort, 1);
+            cancel_job(rq, job, ASR_ERR_TIMEOUT, "request deadline passed while queued");
             return -2;
         }
         if (srv_client_gone(rq)) {
-            atomic_store(&job->abort, 1); /* the worker stops at its next abort poll */
+            cancel_job(rq, job, ASR_ERR_CANCELLED, "the client disconnected");
             return -1;
         }
         pthread_mutex_lock(&job->mu);
@@ -303,6 +340,71 @@ static int append_bytes(unsigned char **buf, size_t *len, size_t *cap, const cha
     *len += n;
     (*buf)[*len] = 0;
     return 0;
+}
+
+/* ---- the server-wide upload budget ----------------------------------------- */
+
+/* Reserve n more bytes of the in-flight upload budget for rq; 0 if that
+ * would pass cfg.max_inflight_bytes. Every upload buffer is covered by its
+ * request's reservation until the request completes (the queue wait and the
+ * decode included), so the sum of all upload buffers stays under the budget. */
+static int budget_reserve(srv_request *rq, size_t n)
+{
+    srv_server *s = rq->srv;
+    unsigned long long cur = atomic_load(&s->inflight_bytes);
+    do {
+        if (cur + n > s->cfg.max_inflight_bytes) return 0;
+    } while (!atomic_compare_exchange_weak(&s->inflight_bytes, &cur, cur + n));
+    rq->reserved_bytes += n;
+    return 1;
+}
+
+static void budget_release(srv_request *rq)
+{
+    if (rq->reserved_bytes) atomic_fetch_sub(&rq->srv->inflight_bytes, rq->reserved_bytes);
+    rq->reserved_bytes = 0;
+}
+
+/* Append to the upload: -1 past max_upload_bytes, -2 out of memory, -3 past
+ * the server's budget. The buffer is sized exactly when Content-Length is
+ * known (its reservation was taken with the headers); for a chunked body it
+ * doubles, never past the upload limit, each growth reserved first. */
+static int file_append(srv_request *rq, const char *data, size_t n)
+{
+    srv_form *f = &rq->form;
+    size_t limit = rq->srv->cfg.max_upload_bytes;
+    if (f->file_len + n > limit) return -1;
+    size_t need = f->file_len + n + 1;
+    if (need > f->file_cap) {
+        size_t c = f->file_cap ? f->file_cap * 2 : rq->expected_bytes ? rq->expected_bytes + 1 : 256 * 1024;
+        if (c < need) c = need;
+        if (c > limit + 1) c = limit + 1;
+        if (c > rq->reserved_bytes && !budget_reserve(rq, c - rq->reserved_bytes)) return -3;
+        unsigned char *grown = realloc(f->file, c);
+        if (!grown) return -2;
+        f->file = grown;
+        f->file_cap = c;
+    }
+    memcpy(f->file + f->file_len, data, n);
+    f->file_len += n;
+    f->file[f->file_len] = 0;
+    return 0;
+}
+
+/* Decide the answer now, send it once the body is drained (see
+ * srv_request.pending_status). The first decision wins. */
+static void set_pending(srv_request *rq, int status, const char *param, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void set_pending(srv_request *rq, int status, const char *param, const char *code, const char *fmt, ...)
+{
+    if (rq->pending_status) return;
+    rq->pending_status = status;
+    rq->pending_param = param;
+    rq->pending_code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rq->pending_message, sizeof rq->pending_message, fmt, ap);
+    va_end(ap);
 }
 
 static void form_fail(srv_form *f, const char *msg)
@@ -341,9 +443,22 @@ static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const ch
         if (off == 0 && f->file_len > 0) { form_fail(f, "more than one file was uploaded"); return MHD_YES; }
         if (!f->have_file && filename) snprintf(f->filename, sizeof f->filename, "%s", filename);
         f->have_file = 1;
-        int rc = append_bytes(&f->file, &f->file_len, &f->file_cap, data, size, rq->srv->cfg.max_upload_bytes);
-        if (rc == -1) rq->over_limit = 1;
+        int rc = file_append(rq, data, size);
+        if (rc == -1 && !rq->over_limit) {
+            rq->over_limit = 1;
+            set_pending(rq, 413, "file", "file_too_large", "the upload exceeds the limit of %zu bytes",
+                        rq->srv->cfg.max_upload_bytes);
+        }
         if (rc == -2) form_fail(f, "out of memory");
+        if (rc == -3) {
+            free(f->file); /* give the memory back now; the rest of the body is drained */
+            f->file = NULL;
+            f->file_len = f->file_cap = 0;
+            budget_release(rq);
+            set_pending(rq, 503, NULL, "server_busy",
+                        "the server is holding its limit of %zu MiB of uploads; retry later",
+                        rq->srv->cfg.max_inflight_bytes >> 20);
+        }
         return MHD_YES;
     }
     if (filename && strcmp(key, "prompt") != 0 && strcmp(key, "initial_prompt") != 0) return MHD_YES; /* stray upload */
@@ -352,6 +467,7 @@ static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const ch
     else if (strcmp(key, "response_format") == 0) field_append(f, f->response_format, key, data, off, size);
     else if (strcmp(key, "temperature") == 0) field_append(f, f->temperature, key, data, off, size);
     else if (strcmp(key, "stream") == 0) field_append(f, f->stream, key, data, off, size);
+    else if (strncmp(key, "chunking_strategy", 17) == 0) srv_form_chunking_part(f, key, data, off, size);
     else if (strcmp(key, "timestamp_granularities[]") == 0 || strcmp(key, "timestamp_granularities") == 0) {
         size_t cur = strlen(f->granularities);
         if (off == 0 && cur > 0 && size > 0 && cur + 1 < SRV_FIELD_MAX) { f->granularities[cur] = ','; f->granularities[cur + 1] = 0; }
@@ -362,7 +478,7 @@ static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const ch
         if (rc == -1) form_fail(f, "prompt is too long");
         if (rc == -2) form_fail(f, "out of memory");
     }
-    /* Other fields (include[], chunking_strategy, ...) are accepted and ignored. */
+    /* Other fields (include[], ...) are accepted and ignored. */
     return MHD_YES;
 }
 
@@ -392,35 +508,81 @@ static int authorized(srv_request *rq)
     return token_matches(h, key);
 }
 
+/* How much of a body the server reads and discards to deliver an early
+ * answer; a client sending more gets the answer written raw and the
+ * connection closed (it may see a reset). */
+static size_t drain_limit(const srv_server *s)
+{
+    size_t n = 2 * s->cfg.max_upload_bytes;
+    return n < 1024 * 1024 ? 1024 * 1024 : n;
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+/* An error found with the headers of a request that has a body. A client
+ * that waits for 100 Continue, or whose body is past the drain limit, is
+ * answered now (MHD then closes the connection unread); any other is
+ * answered after its body, read and discarded, so it can read the answer. */
+static enum MHD_Result early_error(srv_request *rq, int status, const char *param, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static enum MHD_Result early_error(srv_request *rq, int status, const char *param, const char *code, const char *fmt, ...)
+{
+    char message[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    const char *expect = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    int waits = expect && strcasestr(expect, "100-continue");
+    if (rq->has_body && !waits && rq->expected_bytes <= drain_limit(rq->srv)) {
+        set_pending(rq, status, param, code, "%s", message);
+        set_conn_phase(rq->srv, rq->conn, SRV_CONN_BODY);
+        return MHD_YES;
+    }
+    if (rq->has_body) rq->must_close = 1;
+    return srv_reply_error(rq, status, param, code, "%s", message);
+}
+
 static enum MHD_Result begin_request(srv_request *rq)
 {
     srv_server *s = rq->srv;
-    if (rq->route == SRV_ROUTE_OTHER) return srv_reply_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
+    if (rq->route == SRV_ROUTE_OTHER) return early_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
     int is_get = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
     int is_post = strcmp(rq->method, "POST") == 0;
     if (srv_route_is_post(rq->route) ? !is_post : !is_get)
-        return srv_reply_error(rq, 405, NULL, "method_not_allowed", "method %s is not allowed on %s", rq->method, rq->path);
+        return early_error(rq, 405, NULL, "method_not_allowed", "method %s is not allowed on %s", rq->method, rq->path);
     if (!authorized(rq))
-        return srv_reply_error(rq, 401, NULL, "invalid_api_key", "missing or incorrect API key (use Authorization: Bearer KEY)");
+        return early_error(rq, 401, NULL, "invalid_api_key", "missing or incorrect API key (use Authorization: Bearer KEY)");
     if (is_get) return srv_handle_get(rq);
 
     if (atomic_load(&s->draining))
-        return srv_reply_error(rq, 503, NULL, "shutting_down", "the server is shutting down");
+        return early_error(rq, 503, NULL, "shutting_down", "the server is shutting down");
     const char *ctype = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!ctype || strncasecmp(ctype, "multipart/form-data", 19) != 0)
-        return srv_reply_error(rq, 415, NULL, "unsupported_media_type",
-                               "Content-Type must be multipart/form-data, got '%.100s'", ctype ? ctype : "(none)");
-    const char *clen = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (clen) {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(clen, &end, 10);
-        if (errno == 0 && end != clen && n > s->cfg.max_upload_bytes)
-            return srv_reply_error(rq, 413, "file", "file_too_large", "the upload is %llu bytes; the limit is %zu bytes",
-                                   n, s->cfg.max_upload_bytes);
-    }
+        return early_error(rq, 415, NULL, "unsupported_media_type",
+                           "Content-Type must be multipart/form-data, got '%.100s'", ctype ? ctype : "(none)");
+    if (rq->expected_bytes > s->cfg.max_upload_bytes)
+        return early_error(rq, 413, "file", "file_too_large", "the upload is %zu bytes; the limit is %zu bytes",
+                           rq->expected_bytes, s->cfg.max_upload_bytes);
+    /* The whole upload's buffer is reserved now, at its exact size. */
+    if (rq->expected_bytes && !budget_reserve(rq, rq->expected_bytes + 1))
+        return early_error(rq, 503, NULL, "server_busy", "the server is holding its limit of %zu MiB of uploads; retry later",
+                           s->cfg.max_inflight_bytes >> 20);
     rq->pp = MHD_create_post_processor(rq->mhd, 16 * 1024, on_form_part, rq);
-    if (!rq->pp) return srv_reply_error(rq, 400, NULL, "invalid_multipart", "multipart/form-data without a usable boundary");
+    if (!rq->pp) return early_error(rq, 400, NULL, "invalid_multipart", "multipart/form-data without a usable boundary");
     set_conn_phase(s, rq->conn, SRV_CONN_BODY);
     return MHD_YES;
 }
@@ -439,16 +601,19 @@ static enum MHD_Result receive_body(srv_request *rq, const char *data, size_t *s
     rq->body_bytes += n;
     double elapsed = srv_now() - rq->t_start;
     if (elapsed > s->cfg.body_timeout_s)
-        return abort_mid_body(rq, 408, "Request Timeout", "request_timeout", "request body was not received in time");
+        return abort_mid_body(rq, 408, "request_timeout", "request body was not received in time");
     if (s->cfg.min_upload_rate > 0 && elapsed > SRV_RATE_GRACE_S &&
         (double)rq->body_bytes < s->cfg.min_upload_rate * elapsed)
-        return abort_mid_body(rq, 408, "Request Timeout", "request_too_slow", "request body is arriving too slowly");
-    if (rq->body_bytes > s->cfg.max_upload_bytes) rq->over_limit = 1;
-    if (rq->over_limit) {
-        /* Keep reading (so the client can read our 413) but only up to a
-         * second limit's worth; past that, drop the connection. */
-        if (rq->body_bytes > 2 * s->cfg.max_upload_bytes)
-            return abort_mid_body(rq, 413, "Content Too Large", "file_too_large", "the upload is too large");
+        return abort_mid_body(rq, 408, "request_too_slow", "request body is arriving too slowly");
+    if (rq->body_bytes > s->cfg.max_upload_bytes && !rq->over_limit) {
+        rq->over_limit = 1;
+        set_pending(rq, 413, "file", "file_too_large", "the upload exceeds the limit of %zu bytes", s->cfg.max_upload_bytes);
+    }
+    if (rq->pending_status) {
+        /* Keep reading (so the client can read the answer) but only up to
+         * the drain limit; past that, answer raw and drop the connection. */
+        if (rq->body_bytes > drain_limit(s))
+            return abort_mid_body(rq, rq->pending_status, rq->pending_code, rq->pending_message);
         return MHD_YES;
     }
     if (rq->form.error[0]) return MHD_YES; /* already invalid: drain, then 400 */
@@ -465,43 +630,92 @@ static enum MHD_Result finish_request(srv_request *rq)
         complete = MHD_destroy_post_processor(rq->pp);
         rq->pp = NULL;
     }
-    if (rq->over_limit)
-        return srv_reply_error(rq, 413, "file", "file_too_large", "the upload exceeds the limit of %zu bytes",
-                               s->cfg.max_upload_bytes);
+    if (rq->pending_status)
+        return srv_reply_error(rq, rq->pending_status, rq->pending_param, rq->pending_code, "%s", rq->pending_message);
     if (rq->form.error[0]) return srv_reply_error(rq, 400, NULL, "invalid_multipart", "%s", rq->form.error);
     if (complete != MHD_YES)
         return srv_reply_error(rq, 400, NULL, "invalid_multipart", "the multipart/form-data body is truncated or malformed");
     return srv_handle_post(rq);
 }
 
+/* Request framing MHD lets through: a repeated Content-Length (MHD reads the
+ * first), or Content-Length with Transfer-Encoding (MHD goes by the
+ * latter). A proxy in front may frame the same bytes differently (request
+ * smuggling, RFC 9112 section 6.3), so both are refused with 400 and the
+ * connection is closed. */
+typedef struct framing { int content_length, transfer_encoding; } framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind; (void)value;
+    framing *f = cls;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) f->content_length++;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) f->transfer_encoding++;
+    return MHD_YES;
+}
+
+/* A request object, made when MHD has read the request line (so MHD's own
+ * error answers and clients that leave mid-headers are counted too) or, at
+ * the latest, with the headers. */
+static srv_request *request_new(srv_server *s, struct MHD_Connection *c, const char *uri)
+{
+    srv_request *rq = calloc(1, sizeof *rq);
+    if (!rq) return NULL;
+    rq->srv = s;
+    rq->mhd = c;
+    rq->t_start = srv_now();
+    rq->id = atomic_fetch_add(&s->next_request_id, 1) + 1;
+    snprintf(rq->path, sizeof rq->path, "%.*s", (int)strcspn(uri ? uri : "", "?"), uri ? uri : "");
+    utf8_sanitize(rq->path);
+    rq->route = srv_route_of(rq->path);
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    rq->conn = info ? info->socket_context : NULL;
+    return rq;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    return request_new(cls, c, uri);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     srv_server *s = cls;
     srv_request *rq = *con_cls;
-    if (!rq) {
-        rq = calloc(1, sizeof *rq);
-        if (!rq) return MHD_NO;
+    if (!rq || !rq->begun) {
+        if (!rq && !(rq = request_new(s, c, url))) return MHD_NO;
         *con_cls = rq;
-        rq->srv = s;
-        rq->mhd = c;
+        rq->begun = 1;
         rq->t_start = srv_now();
-        rq->id = atomic_fetch_add(&s->next_request_id, 1) + 1;
+        rq->http10 = version && strcmp(version, "HTTP/1.0") == 0;
         snprintf(rq->method, sizeof rq->method, "%s", method);
         snprintf(rq->path, sizeof rq->path, "%s", url);
         utf8_sanitize(rq->method);
         utf8_sanitize(rq->path);
         rq->route = srv_route_of(url);
-        const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        rq->conn = info ? info->socket_context : NULL;
         atomic_fetch_add(&s->inflight, 1);
         set_conn_phase(s, rq->conn, SRV_CONN_BODY);
+        framing fr = {0};
+        MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &fr);
+        if (fr.content_length > 1 || (fr.content_length && fr.transfer_encoding) || fr.transfer_encoding > 1) {
+            rq->must_close = 1;
+            return srv_reply_error(rq, 400, NULL, "invalid_framing",
+                                   fr.content_length > 1 ? "the request has more than one Content-Length header"
+                                   : fr.transfer_encoding > 1 ? "the request has more than one Transfer-Encoding header"
+                                   : "the request has both Content-Length and Transfer-Encoding");
+        }
+        const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (clen) { /* MHD has checked it is a number */
+            unsigned long long n = strtoull(clen, NULL, 10);
+            rq->expected_bytes = n > SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)n;
+        }
         /* Bodiless requests are answered on the next call: a response queued
          * before MHD has seen the (empty) body makes it close the connection,
          * which would defeat keep-alive for probes and metrics scrapes. */
         rq->deferred = strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0 && strcmp(method, "PATCH") != 0;
+        rq->has_body = !rq->deferred && (rq->expected_bytes > 0 || fr.transfer_encoding);
         return rq->deferred ? MHD_YES : begin_request(rq);
     }
     if (rq->deferred) {
@@ -525,8 +739,22 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (!rq) return;
     *con_cls = NULL;
     double seconds = srv_now() - rq->t_start;
+    int status = rq->status;
+    int by_library = 0;
+    if (!status && rq->conn) {
+        pthread_mutex_lock(&s->conn_mu);
+        status = rq->conn->killed_status; /* the watchdog's 408 */
+        pthread_mutex_unlock(&s->conn_mu);
+    }
+    if (!status) { /* an answer MHD made itself (bad Content-Length, headers too large, ...) */
+        const union MHD_ConnectionInfo *hs = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        if (hs && hs->http_status >= 100 && hs->http_status < 600) {
+            status = (int)hs->http_status;
+            by_library = 1;
+        }
+    }
     /* 499: the client went away before an answer (nginx's convention). */
-    int status = rq->status ? rq->status : 499;
+    if (!status) status = 499;
     srv_metrics_request(s->metrics, rq->route, status, seconds);
 
     char client[64] = "";
@@ -546,20 +774,23 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (line) {
         if (rq->audio_s > 0) json_object_set_new(line, "audio_s", json_real(rq->audio_s));
         if (rq->error_code) json_object_set_new(line, "error", json_string(rq->error_code));
+        if (by_library) json_object_set_new(line, "error", json_string("rejected_by_http_library"));
         log_json(s, line);
     }
     if (rq->pp) MHD_destroy_post_processor(rq->pp);
     free(rq->form.file);
     free(rq->form.prompt);
+    budget_release(rq);
     if (rq->conn) {
         pthread_mutex_lock(&s->conn_mu);
         rq->conn->served++;
+        rq->conn->probed = 0;
         rq->conn->phase = SRV_CONN_HEADERS;
         rq->conn->phase_since = srv_now();
         pthread_mutex_unlock(&s->conn_mu);
     }
+    if (rq->begun) atomic_fetch_sub(&s->inflight, 1);
     free(rq);
-    atomic_fetch_sub(&s->inflight, 1);
 }
 
 /* ---- daemon lifecycle ---------------------------------------------------------- */
@@ -617,6 +848,7 @@ srv_server *srv_server_start(const srv_config *cfg, const asr_model *model, doub
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)128,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_END);
     if (!s->daemon) {

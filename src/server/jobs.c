@@ -29,6 +29,7 @@ srv_job *srv_job_new(void)
     job->refs = 1;
     job->temperature = -1.0f;
     job->limits = asr_audio_default_limits();
+    job->vad = asr_vad_default_params();
     atomic_init(&job->abort, 0);
     return job;
 }
@@ -53,6 +54,7 @@ typedef struct srv_worker {
     srv_pool *pool;
     pthread_t thread;
     asr_state *state;
+    asr_state *model_states[SRV_MAX_MODELS]; /* for jobs on other served models, made on first use */
     int busy;               /* guarded by pool->mu */
     _Atomic double last_beat; /* monotonic seconds of the last sign of progress */
     srv_job *job;           /* the running job, for abort_all; guarded by pool->mu */
@@ -161,9 +163,56 @@ static char *trimmed_copy(const char *s)
     return out;
 }
 
+/* The most audio a queued upload may decode to: raw s16le has exactly 2
+ * bytes a sample; any other upload at most SRV_AUDIO_S_PER_BYTE seconds a
+ * byte (twice the densest real encoder output, digital silence at 0.011 s a
+ * byte in ASR_AUDIO_MAX_SECONDS_PER_BYTE's measurements), but always
+ * SRV_AUDIO_MIN_S. submit() lowers a compressed upload's max_duration_s to
+ * it, so the decoder enforces the bound the queue orders by (raw PCM cannot
+ * pass its bound). */
+#define SRV_AUDIO_S_PER_BYTE 0.02
+#define SRV_AUDIO_MIN_S 60.0
+static double audio_bound_s(const srv_job *job)
+{
+    if (job->limits.raw_pcm_s16le) return (double)job->upload_size / (2.0 * ASR_SAMPLE_RATE);
+    double bound = (double)job->upload_size * SRV_AUDIO_S_PER_BYTE;
+    return bound < SRV_AUDIO_MIN_S ? SRV_AUDIO_MIN_S : bound;
+}
+
+/* The state a job runs on: the worker's own for the default model; for
+ * another, the model is acquired (loaded again if idle unload freed it) and
+ * the state is the worker's for that model, made on first use and kept, or,
+ * for a model that may be unloaded, one made for this job (*owned; it must
+ * not outlive the weights). asr_state_new costs 1-3 ms of allocation for
+ * tiny/base. On NULL nothing is held. */
+static asr_state *state_for(srv_worker *w, srv_model *m, int *owned, asr_error *err)
+{
+    *owned = 0;
+    if (!m || m->index == 0) return w->state;
+    if (m->index < 0 || m->index >= SRV_MAX_MODELS) {
+        asr_fail(err, ASR_ERR_INTERNAL, "model index out of range");
+        return NULL;
+    }
+    const asr_model *model = srv_model_acquire(m, err);
+    if (!model) return NULL;
+    asr_state *st;
+    if (m->unloadable) {
+        st = asr_state_new(model, err);
+        *owned = st != NULL;
+    } else {
+        if (!w->model_states[m->index]) w->model_states[m->index] = asr_state_new(model, err);
+        st = w->model_states[m->index];
+    }
+    if (!st) srv_model_release(m);
+    return st;
+}
+
 static void run_job(srv_worker *w, srv_job *job)
 {
     srv_pool *pool = w->pool;
+    int multilingual = job->model ? job->model->info.multilingual : asr_model_is_multilingual(pool->model);
+    asr_state *state = NULL;
+    int state_owned = 0, model_held = 0;
     double t0 = srv_now();
     asr_status st;
     asr_error err;
@@ -186,7 +235,12 @@ static void run_job(srv_worker *w, srv_job *job)
     }
     limits.should_abort = decode_should_abort;
     limits.abort_user_data = w;
+    size_t upload_size = job->upload_size;
     st = asr_audio_decode_memory(job->upload, job->upload_size, &limits, &audio, &err);
+    if (st == ASR_ERR_TOO_LARGE && job->size_bounded) /* the upload's own bound, not the server's duration limit */
+        st = asr_fail(&err, ASR_ERR_AUDIO,
+                      "audio: %zu bytes of input decode to more than %.0f s of audio (over %.2g s per byte): "
+                      "the file is malformed or crafted", upload_size, limits.max_duration_s, SRV_AUDIO_S_PER_BYTE);
     pthread_mutex_lock(&job->mu);
     free(job->upload); /* the samples are all we need now; free the upload early */
     job->upload = NULL;
@@ -196,10 +250,13 @@ static void run_job(srv_worker *w, srv_job *job)
         st = asr_fail(&err, ASR_ERR_AUDIO, "decoding the audio took longer than its %.0f s limit", limits.deadline_s);
     if (st != ASR_OK) goto done;
     job->audio_s = (double)audio.n_samples / ASR_SAMPLE_RATE;
+    state = state_for(w, job->model, &state_owned, &err);
+    if (!state) { st = err.code ? err.code : ASR_ERR_NO_MEMORY; goto done; }
+    model_held = job->model && job->model->index != 0;
     set_phase(job, SRV_JOB_RUNNING);
 
     if (job->kind == SRV_JOB_DETECT_LANGUAGE) {
-        if (!asr_model_is_multilingual(pool->model)) {
+        if (!multilingual) {
             /* An English-only model knows one language (faster-whisper answers the same). */
             job->lang_index = asr_lang_find("en");
             job->lang_prob = 1.0f;
@@ -208,7 +265,7 @@ static void run_job(srv_worker *w, srv_job *job)
             float *probs = calloc((size_t)n, sizeof *probs);
             if (!probs) { st = asr_fail(&err, ASR_ERR_NO_MEMORY, "out of memory"); goto done; }
             int idx = -1;
-            st = asr_detect_language(w->state, audio.samples, audio.n_samples, &idx, probs, &err);
+            st = asr_detect_language(state, audio.samples, audio.n_samples, &idx, probs, &err);
             if (st == ASR_OK) {
                 job->lang_index = idx;
                 job->lang_prob = (idx >= 0 && idx < n) ? probs[idx] : 0.0f;
@@ -223,12 +280,14 @@ static void run_job(srv_worker *w, srv_job *job)
     /* An English-only model has no task tokens: like openai-whisper and
      * faster-whisper, "translate to English" is then plain transcription, and
      * the result reports the task the client asked for. */
-    int english_only_translate = job->task == ASR_TASK_TRANSLATE && !asr_model_is_multilingual(pool->model);
+    int english_only_translate = job->task == ASR_TASK_TRANSLATE && !multilingual;
     if (english_only_translate) tp.task = ASR_TASK_TRANSCRIBE;
     tp.language = job->language[0] ? job->language : NULL;
     tp.initial_prompt = job->prompt;
     tp.n_threads = pool->n_threads;
     tp.word_timestamps = job->word_timestamps;
+    tp.vad_filter = job->vad_filter;
+    tp.vad = job->vad;
     if (job->temperature > 0) { /* whisper's CLI: temperatures = arange(t, 1.0 + eps, 0.2) */
         int n = 0;
         for (float t = job->temperature; t <= 1.0f + 1e-6f && n < ASR_MAX_TEMPERATURES; t += 0.2f)
@@ -240,7 +299,7 @@ static void run_job(srv_worker *w, srv_job *job)
     tp.should_abort = should_abort;
     tp.user_data = w;
     asr_result *result = NULL;
-    st = asr_transcribe(w->state, audio.samples, audio.n_samples, &tp, &result, &err);
+    st = asr_transcribe(state, audio.samples, audio.n_samples, &tp, &result, &err);
     if (st == ASR_ERR_CANCELLED && job->deadline > 0 && srv_now() > job->deadline && !atomic_load(&job->abort))
         st = asr_fail(&err, ASR_ERR_TIMEOUT, "request deadline passed during transcription");
     if (st == ASR_OK) {
@@ -257,6 +316,8 @@ static void run_job(srv_worker *w, srv_job *job)
 
 done:
     asr_audio_free(&audio);
+    if (state_owned) asr_state_free(state);
+    if (model_held) srv_model_release(job->model);
     double busy = srv_now() - t0;
     pthread_mutex_lock(&job->mu);
     if (st != ASR_OK && job->stream) /* the SDKs raise this as an APIError */
@@ -276,18 +337,28 @@ done:
     pthread_mutex_unlock(&pool->mu);
 }
 
-/* The queue policy: the smallest upload goes first (a proxy for the shortest
- * audio, so a 3-second clip is not queued behind a 10-minute file), but a job
- * that has waited SRV_FAIR_WAIT_S is taken first regardless, so large files
- * are delayed by at most that long on top of FIFO order. Caller holds mu;
- * count > 0. */
+/* The queue policy: the job with the least audio it can possibly decode to
+ * goes first (so a 3-second clip is not queued behind a 10-minute file, and a
+ * tiny upload that decodes to hours cannot jump ahead: it is refused at its
+ * bound), equal bounds in arrival order; a job that has waited
+ * SRV_FAIR_WAIT_S is taken first regardless, so long files are delayed by at
+ * most that long on top of FIFO order. Caller holds mu; count > 0. */
 #define SRV_FAIR_WAIT_S 30.0
+static double queue_key_s(const srv_job *job)
+{
+    double bound = audio_bound_s(job), limit = job->limits.max_duration_s;
+    return limit > 0 && limit < bound ? limit : bound;
+}
+
 static int pick_next(const srv_pool *pool, double now)
 {
     if (now - pool->queued[0]->queued_at >= SRV_FAIR_WAIT_S) return 0;
     int best = 0;
-    for (int i = 1; i < pool->count; i++)
-        if (pool->queued[i]->upload_size < pool->queued[best]->upload_size) best = i;
+    double best_s = queue_key_s(pool->queued[0]);
+    for (int i = 1; i < pool->count; i++) {
+        double key = queue_key_s(pool->queued[i]);
+        if (key < best_s) { best = i; best_s = key; }
+    }
     return best;
 }
 
@@ -374,11 +445,42 @@ int srv_pool_submit(srv_pool *pool, srv_job *job)
         job->phase = SRV_JOB_QUEUED;
         pthread_mutex_unlock(&job->mu);
         job->queued_at = srv_now();
+        double bound = audio_bound_s(job);
+        if (!job->limits.raw_pcm_s16le && (job->limits.max_duration_s <= 0 || job->limits.max_duration_s > bound)) {
+            job->limits.max_duration_s = bound; /* raw PCM is exactly its bound already */
+            job->size_bounded = 1;
+        }
         pool->queued[pool->count++] = job;
         pthread_cond_signal(&pool->work);
     }
     pthread_mutex_unlock(&pool->mu);
     return rc;
+}
+
+int srv_pool_cancel(srv_pool *pool, srv_job *job, asr_status status, const char *why)
+{
+    pthread_mutex_lock(&pool->mu);
+    int at = -1;
+    for (int i = 0; i < pool->count; i++)
+        if (pool->queued[i] == job) at = i;
+    if (at >= 0) {
+        memmove(pool->queued + at, pool->queued + at + 1, (size_t)(pool->count - at - 1) * sizeof *pool->queued);
+        pool->count--;
+    }
+    pthread_mutex_unlock(&pool->mu);
+    atomic_store(&job->abort, 1);
+    if (at < 0) return 0;
+    pthread_mutex_lock(&job->mu);
+    free(job->upload);
+    job->upload = NULL;
+    job->upload_size = 0;
+    job->status = asr_fail(&job->err, status, "%s", why);
+    job->phase = SRV_JOB_DONE;
+    pthread_cond_broadcast(&job->changed);
+    pthread_mutex_unlock(&job->mu);
+    srv_metrics_job(pool->metrics, status == ASR_ERR_TIMEOUT ? "timeout" : "cancelled", 0.0, 0.0);
+    srv_job_release(job); /* the queue's reference */
+    return 1;
 }
 
 void srv_pool_abort_all(srv_pool *pool)
@@ -410,7 +512,10 @@ void srv_pool_stop(srv_pool *pool)
         srv_job_release(job);
     }
     if (pool->workers)
-        for (int i = 0; i < pool->n_workers; i++) asr_state_free(pool->workers[i].state);
+        for (int i = 0; i < pool->n_workers; i++) {
+            asr_state_free(pool->workers[i].state);
+            for (int k = 0; k < SRV_MAX_MODELS; k++) asr_state_free(pool->workers[i].model_states[k]);
+        }
     free(pool->workers);
     free(pool->queued);
     pthread_cond_destroy(&pool->work);

@@ -7,7 +7,9 @@
 #include <string.h>
 
 /* Status codes the server answers with; anything else counts under "other". */
-static const int tracked_status[] = {200, 304, 400, 401, 404, 405, 408, 413, 415, 422, 429, 500, 503, 504};
+/* 499: the client left before its answer; 411, 414, 417, 431, 501, 505: answers of libmicrohttpd itself. */
+static const int tracked_status[] = {200, 304, 400, 401, 404, 405, 408, 411, 413, 414, 415, 417,
+                                     422, 429, 431, 499, 500, 501, 503, 504, 505};
 #define N_STATUS ((int)(sizeof tracked_status / sizeof tracked_status[0]) + 1)
 
 static const double latency_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
@@ -189,6 +191,10 @@ char *srv_metrics_render(srv_metrics *m, const srv_gauges *g)
     buf_printf(&b, "# HELP asr_workers Worker threads.\n# TYPE asr_workers gauge\nasr_workers %d\n", g->workers);
     buf_printf(&b, "# HELP asr_http_requests_in_flight Requests received and not yet answered.\n"
             "# TYPE asr_http_requests_in_flight gauge\nasr_http_requests_in_flight %d\n", g->inflight_requests);
+    buf_printf(&b, "# HELP asr_upload_bytes_in_flight Upload buffer bytes held by requests (queued and decoding included).\n"
+            "# TYPE asr_upload_bytes_in_flight gauge\nasr_upload_bytes_in_flight %llu\n", g->inflight_upload_bytes);
+    buf_printf(&b, "# HELP asr_upload_bytes_budget Upload bytes all requests may hold at once before 503.\n"
+            "# TYPE asr_upload_bytes_budget gauge\nasr_upload_bytes_budget %llu\n", g->inflight_upload_budget);
     buf_printf(&b, "# HELP asr_draining 1 while shutting down.\n# TYPE asr_draining gauge\nasr_draining %d\n", g->draining);
     buf_printf(&b, "# HELP asr_model_load_seconds Time it took to load the model.\n"
             "# TYPE asr_model_load_seconds gauge\nasr_model_load_seconds %.6f\n", g->model_load_s);

@@ -13,7 +13,8 @@
 typedef enum srv_conn_phase {
     SRV_CONN_HEADERS,  /* waiting for (the rest of) a request's headers */
     SRV_CONN_BODY,     /* headers seen, body arriving                    */
-    SRV_CONN_ANSWERING /* body complete: decoding or sending a response  */
+    SRV_CONN_ANSWERING, /* body complete: decoding, or streaming a response */
+    SRV_CONN_WRITING   /* a whole response queued: under the write deadline */
 } srv_conn_phase;
 
 typedef struct srv_conn {
@@ -23,6 +24,8 @@ typedef struct srv_conn {
     double phase_since; /* monotonic seconds the phase began */
     int served;         /* requests already answered on this connection */
     int killed;         /* the watchdog or handler gave up on it */
+    int killed_status;  /* the status the watchdog answered (408), 0 = none */
+    int probed;         /* a half-close probe was written for this request */
 } srv_conn;
 
 struct srv_server {
@@ -37,6 +40,7 @@ struct srv_server {
     int port;
     atomic_int draining;
     atomic_int inflight;           /* requests with headers received and not completed */
+    atomic_ullong inflight_bytes;  /* upload buffer bytes reserved by requests (cfg.max_inflight_bytes) */
     atomic_ullong next_request_id;
     pthread_mutex_t log_mu;        /* one log line at a time */
     pthread_mutex_t conn_mu;
@@ -59,6 +63,9 @@ typedef struct srv_form {
     char temperature[SRV_FIELD_MAX];
     char stream[SRV_FIELD_MAX];
     char granularities[SRV_FIELD_MAX]; /* every timestamp_granularities[] value, comma-joined */
+    char chunking_strategy[SRV_FIELD_MAX]; /* "auto" or a JSON object, as sent     */
+    char chunking_fields[SRV_FIELD_MAX];   /* chunking_strategy[NAME]=VALUE fields (the SDKs'
+                                              form encoding of the object), "NAME=VALUE&..." */
     char *prompt;          /* malloc'd, up to SRV_PROMPT_MAX bytes */
     size_t prompt_len, prompt_cap;
     char error[128];       /* first problem seen while parsing, "" if none */
@@ -79,7 +86,19 @@ typedef struct srv_request {
     const char *error_code;   /* for the log line */
     struct MHD_PostProcessor *pp;
     size_t body_bytes;
+    int begun;                /* on_request has seen its headers (it may exist earlier, from the URI log) */
     int over_limit;           /* body passed max_upload_bytes: drain, then 413 */
+    size_t expected_bytes;    /* Content-Length, 0 = unknown (chunked) */
+    size_t reserved_bytes;    /* share of srv_server.inflight_bytes this request holds */
+    /* An error decided before or during the body, answered once the body is
+     * drained (up to a bound), so a client that sends its whole body before
+     * reading (Python's requests, httpx) reads the error, not a broken pipe. */
+    int pending_status;
+    const char *pending_param, *pending_code;
+    char pending_message[256];
+    int must_close;           /* answer with Connection: close (framing was suspect) */
+    int has_body;             /* a POST with Content-Length > 0 or Transfer-Encoding */
+    int http10;               /* an HTTP/1.0 request: no interim (1xx) responses allowed */
     srv_form form;
     double audio_s;           /* decoded audio duration, for the log */
 } srv_request;
@@ -101,6 +120,10 @@ int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until);
 int srv_client_gone(const srv_request *rq);
 
 /* ---- endpoints (routes.c) ---- */
+
+/* A chunking_strategy or chunking_strategy[NAME] form part, from the post
+ * processor (a value may arrive in pieces: off is the piece's offset). */
+void srv_form_chunking_part(srv_form *f, const char *key, const char *data, uint64_t off, size_t size);
 
 srv_route srv_route_of(const char *path);
 int srv_route_is_post(srv_route route);

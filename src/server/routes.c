@@ -3,6 +3,7 @@
 #include "server/web.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ srv_route srv_route_of(const char *path)
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(path, table[i].path) == 0) return table[i].route;
+    if (strncmp(path, "/v1/models/", 11) == 0 && path[11]) return SRV_ROUTE_MODELS; /* /v1/models/{id} */
     if (srv_web_find(path)) return SRV_ROUTE_WEB;
     return SRV_ROUTE_OTHER;
 }
@@ -49,6 +51,130 @@ static enum MHD_Result reply_json(srv_request *rq, int status, json_t *obj)
     json_decref(obj);
     if (!body) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
     return srv_reply(rq, status, "application/json", body, strlen(body), NULL);
+}
+
+/* ---- models: /v1/models, the model a request names, their metrics --------------- */
+
+static const char *const model_dim_names[] = {"n_mels", "n_audio_ctx", "n_audio_state", "n_audio_head",
+                                              "n_audio_layer", "n_vocab", "n_text_ctx", "n_text_state",
+                                              "n_text_head", "n_text_layer"};
+
+/* OpenAI's model object (id, object, created, owned_by) and what the model can do. */
+static json_t *model_object(const srv_server *s, const char *id, srv_model *m, int is_alias)
+{
+    const asr_model_info *in = &m->info;
+    const int dims[] = {in->n_mels, in->n_audio_ctx, in->n_audio_state, in->n_audio_head, in->n_audio_layer,
+                        in->n_vocab, in->n_text_ctx, in->n_text_state, in->n_text_head, in->n_text_layer};
+    json_t *d = json_object();
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) json_object_set_new(d, model_dim_names[i], json_integer(dims[i]));
+    json_t *obj = json_pack("{s:s, s:s, s:I, s:s, s:s, s:b, s:o, s:s, s:s, s:I, s:o, s:b}", "id", id, "object", "model",
+                            "created", (json_int_t)s->started_unix, "owned_by", "asr", "type",
+                            in->type ? in->type : "", "multilingual", in->multilingual != 0, "tasks",
+                            in->multilingual ? json_pack("[s, s]", "transcribe", "translate") : json_pack("[s]", "transcribe"),
+                            "format",
+                            in->format ? in->format : "", "compute_type", asr_compute_type_name(in->compute_type),
+                            "weight_bytes", (json_int_t)in->weight_bytes, "dims", d, "default", m->index == 0);
+    if (obj && is_alias) json_object_set_new(obj, "alias_of", json_string(m->name));
+    int loaded = 0;
+    srv_model_status(m, &loaded, NULL, NULL);
+    if (obj) json_object_set_new(obj, "loaded", json_boolean(loaded)); /* false: idle unload freed it */
+    return obj;
+}
+
+/* The served models (serve_cmd.c fills the set before the server starts). */
+static srv_model_set *served_models(const srv_server *s) { return s->cfg.models; }
+
+static enum MHD_Result reply_models(srv_request *rq)
+{
+    srv_server *s = rq->srv;
+    srv_model_set *set = served_models(s);
+    if (!set || set->count < 1) return srv_reply_error(rq, 500, NULL, "internal_error", "no model loaded");
+    if (strncmp(rq->path, "/v1/models/", 11) == 0) { /* retrieve one */
+        const char *id = rq->path + 11;
+        srv_model *m = NULL;
+        if (strcmp(id, "whisper-1") == 0) m = &set->items[0];
+        for (int i = 0; !m && i < set->count; i++)
+            if (strcmp(id, set->items[i].name) == 0) m = &set->items[i];
+        if (!m)
+            return srv_reply_error(rq, 404, "model", "model_not_found", "The model '%.100s' does not exist", id);
+        return reply_json(rq, 200, model_object(s, id, m, strcmp(id, "whisper-1") == 0));
+    }
+    json_t *data = json_array();
+    json_array_append_new(data, model_object(s, "whisper-1", &set->items[0], 1));
+    for (int i = 0; i < set->count; i++)
+        json_array_append_new(data, model_object(s, set->items[i].name, &set->items[i], 0));
+    return reply_json(rq, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void label_escape(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *in && o + 3 < cap; in++) {
+        if (*in == '\\' || *in == '"') { out[o++] = '\\'; out[o++] = *in; }
+        else if (*in == '\n') { out[o++] = '\\'; out[o++] = 'n'; }
+        else out[o++] = *in;
+    }
+    out[o] = 0;
+}
+
+/* snprintf at out + *len, never past cap (a cut line beats an overflow). */
+__attribute__((format(printf, 4, 5))) static void appendf(char *out, size_t cap, size_t *len, const char *fmt, ...)
+{
+    if (*len + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0) *len = *len + (size_t)n < cap ? *len + (size_t)n : cap - 1;
+}
+
+/* The served models' gauges, appended to metrics.c's exposition (malloc'd
+ * text in, malloc'd text out; NULL on OOM, the input freed). */
+static char *append_model_metrics(const srv_server *s, char *text)
+{
+    srv_model_set *set = served_models(s);
+    if (!set) return text;
+    int loaded[SRV_MAX_MODELS], loads[SRV_MAX_MODELS], n_loaded = 0;
+    double load_s[SRV_MAX_MODELS];
+    size_t total = 0;
+    for (int i = 0; i < set->count; i++) {
+        srv_model_status(&set->items[i], &loaded[i], &loads[i], &load_s[i]);
+        n_loaded += loaded[i];
+        if (loaded[i]) total += set->items[i].info.weight_bytes;
+    }
+    size_t len = strlen(text), cap = len + 1024 + (size_t)set->count * 4096;
+    char *out = realloc(text, cap);
+    if (!out) { free(text); return NULL; }
+    appendf(out, cap, &len,
+                            "# HELP asr_models_served Models this server answers to (--model).\n"
+                            "# TYPE asr_models_served gauge\nasr_models_served %d\n"
+                            "# HELP asr_models_loaded Served models whose weights are in memory now.\n"
+                            "# TYPE asr_models_loaded gauge\nasr_models_loaded %d\n"
+                            "# HELP asr_models_weight_bytes Memory the loaded models' weights take, all together.\n"
+                            "# TYPE asr_models_weight_bytes gauge\nasr_models_weight_bytes %zu\n",
+                            set->count, n_loaded, total);
+    static const char *const families[][3] = {
+        {"asr_model_loaded", "gauge", "1 while the model's weights are in memory."},
+        {"asr_model_weight_bytes", "gauge", "Memory the model's weights take while loaded (0 when unloaded)."},
+        {"asr_model_loads_total", "counter", "Times the model was loaded (again after an idle unload)."},
+        {"asr_model_last_load_seconds", "gauge", "Seconds the model's last load took."},
+    };
+    for (int f = 0; f < 4; f++) {
+        appendf(out, cap, &len, "# HELP %s %s\n# TYPE %s %s\n", families[f][0], families[f][2],
+                                families[f][0], families[f][1]);
+        for (int i = 0; i < set->count; i++) {
+            char name[600];
+            label_escape(set->items[i].name, name, sizeof name);
+            if (f == 0) appendf(out, cap, &len, "%s{model=\"%s\"} %d\n", families[f][0], name, loaded[i]);
+            if (f == 1)
+                appendf(out, cap, &len, "%s{model=\"%s\"} %zu\n", families[f][0], name,
+                                        loaded[i] ? set->items[i].info.weight_bytes : 0);
+            if (f == 2) appendf(out, cap, &len, "%s{model=\"%s\"} %d\n", families[f][0], name, loads[i]);
+            if (f == 3) appendf(out, cap, &len, "%s{model=\"%s\"} %.6f\n", families[f][0], name, load_s[i]);
+        }
+    }
+    return out;
 }
 
 /* ---- GET routes ------------------------------------------------------------------ */
@@ -78,8 +204,11 @@ enum MHD_Result srv_handle_get(srv_request *rq)
             .inflight_requests = atomic_load(&s->inflight),
             .draining = atomic_load(&s->draining),
             .model_load_s = s->model_load_s,
+            .inflight_upload_bytes = atomic_load(&s->inflight_bytes),
+            .inflight_upload_budget = s->cfg.max_inflight_bytes,
         };
         char *text = srv_metrics_render(s->metrics, &g);
+        if (text) text = append_model_metrics(s, text);
         if (!text) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
         return srv_reply(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL);
     }
@@ -90,14 +219,7 @@ enum MHD_Result srv_handle_get(srv_request *rq)
         return srv_reply(rq, 200, "application/json", copy, strlen(copy), NULL);
     }
     case SRV_ROUTE_WEB: return srv_web_reply(rq);
-    case SRV_ROUTE_MODELS: {
-        json_t *data = json_array();
-        const char *ids[2] = {"whisper-1", s->cfg.model_name};
-        for (int i = 0; i < 2; i++)
-            json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", ids[i], "object", "model", "created",
-                                                  (json_int_t)s->started_unix, "owned_by", "asr"));
-        return reply_json(rq, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
-    }
+    case SRV_ROUTE_MODELS: return reply_models(rq);
     default:
         return srv_reply_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
     }
@@ -114,7 +236,10 @@ static enum MHD_Result reply_job_error(srv_request *rq, const srv_job *job)
     case ASR_ERR_AUDIO: return srv_reply_error(rq, 400, "file", "invalid_audio", "could not decode the audio: %s", msg);
     case ASR_ERR_TOO_LARGE: return srv_reply_error(rq, 413, "file", "audio_too_long", "%s", msg);
     case ASR_ERR_INVALID_ARGUMENT: return srv_reply_error(rq, 400, NULL, "invalid_value", "%s", msg);
-    case ASR_ERR_UNSUPPORTED: return srv_reply_error(rq, 422, NULL, "unsupported", "%s", msg);
+    case ASR_ERR_UNSUPPORTED: /* OpenAI answers 400 (e.g. a language an English-only model lacks); /asr, FastAPI's 422 */
+        if (rq->route == SRV_ROUTE_TRANSCRIPTIONS || rq->route == SRV_ROUTE_TRANSLATIONS)
+            return srv_reply_error(rq, 400, job->language[0] ? "language" : NULL, "unsupported_language", "%s", msg);
+        return srv_reply_error(rq, 422, NULL, "unsupported", "%s", msg);
     case ASR_ERR_TIMEOUT: return srv_reply_error(rq, 504, NULL, "request_timeout", "%s", msg);
     case ASR_ERR_CANCELLED: return srv_reply_error(rq, 503, NULL, "cancelled", "%s", msg);
     default: return srv_reply_error(rq, 500, NULL, "internal_error", "%s", msg);
@@ -227,6 +352,7 @@ static enum MHD_Result reply_stream(srv_request *rq, srv_job *job)
     /* The reader outlives nothing but needs the socket: copy the fd. */
     conn_copy->fd = rq->conn ? rq->conn->fd : -1;
     st->probe.conn = conn_copy;
+    st->probe.status = 200; /* the response is under way: srv_client_gone must not write */
     pthread_mutex_lock(&job->mu);
     job->refs++;
     pthread_mutex_unlock(&job->mu);
@@ -268,22 +394,159 @@ static int parse_bool(const char *v, int *out)
     return -1;
 }
 
-static int model_name_ok(const srv_server *s, const char *name)
+/* The served model `name` picks, or NULL after answering as OpenAI does for
+ * a model it does not have: 404 invalid_request_error, code model_not_found. */
+static srv_model *pick_model(srv_request *rq, const char *name, enum MHD_Result *answer)
 {
-    return strcmp(name, "whisper-1") == 0 || strcmp(name, s->cfg.model_name) == 0 ||
-           strcmp(name, asr_model_type(s->model)) == 0;
+    srv_model_set *set = served_models(rq->srv);
+    srv_model *m = srv_model_find(set, name[0] ? name : "whisper-1");
+    if (m) return m;
+    char names[1024] = "'whisper-1'";
+    for (int i = 0; set && i < set->count; i++) {
+        size_t at = strlen(names);
+        snprintf(names + at, sizeof names - at, ", '%s'", set->items[i].name);
+    }
+    *answer = srv_reply_error(rq, 404, NULL, "model_not_found",
+                              "The model `%.100s` does not exist or you do not have access to it. This server has %.400s.",
+                              name, names);
+    return NULL;
+}
+
+/* ---- VAD: chunking_strategy (OpenAI) and vad_filter (/asr) ----------------------- */
+
+void srv_form_chunking_part(srv_form *f, const char *key, const char *data, uint64_t off, size_t size)
+{
+    const char *sub = key + strlen("chunking_strategy");
+    char *dst = f->chunking_strategy;
+    char prefix[64] = "";
+    if (*sub) { /* chunking_strategy[NAME] */
+        size_t n = strlen(sub);
+        int name_ok = n >= 3 && n < 40 && sub[0] == '[' && sub[n - 1] == ']';
+        for (size_t i = 1; name_ok && i + 1 < n; i++) name_ok = (sub[i] >= 'a' && sub[i] <= 'z') || sub[i] == '_';
+        if (!name_ok) {
+            if (!f->error[0]) snprintf(f->error, sizeof f->error, "unknown form field '%.60s'", key);
+            return;
+        }
+        dst = f->chunking_fields;
+        if (off == 0) snprintf(prefix, sizeof prefix, "%s%.*s=", dst[0] ? "&" : "", (int)(n - 2), sub + 1);
+    } else if (off == 0) {
+        dst[0] = 0; /* a repeated field: the last value wins */
+    }
+    for (size_t i = 0; dst == f->chunking_fields && i < size; i++)
+        if (data[i] == '&' || data[i] == '=' || data[i] == 0) {
+            if (!f->error[0]) snprintf(f->error, sizeof f->error, "bad character in form field '%.60s'", key);
+            return;
+        }
+    size_t cur = strlen(dst), pre = strlen(prefix);
+    if (cur + pre + size >= SRV_FIELD_MAX || memchr(data, 0, size)) {
+        if (!f->error[0]) snprintf(f->error, sizeof f->error, "form field '%.60s' is too long or malformed", key);
+        return;
+    }
+    memcpy(dst + cur, prefix, pre);
+    memcpy(dst + cur + pre, data, size);
+    dst[cur + pre + size] = 0;
+}
+
+/* The SDKs' chunking_strategy[NAME]=VALUE fields as the JSON object they encode. */
+static json_t *fields_object(const char *fields)
+{
+    json_t *obj = json_object();
+    char copy[SRV_FIELD_MAX], *save = NULL;
+    snprintf(copy, sizeof copy, "%s", fields);
+    for (char *kv = strtok_r(copy, "&", &save); kv && obj; kv = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) continue;
+        *eq = 0;
+        const char *v = eq + 1;
+        char *end;
+        errno = 0;
+        double x = strtod(v, &end);
+        json_object_set_new(obj, kv, (v[0] && !*end && !errno && isfinite(x)) ? json_real(x) : json_string(v));
+    }
+    return obj;
+}
+
+/* An integer number of milliseconds in [0, 1 h]. */
+static int json_ms(json_t *v, int *out)
+{
+    if (!json_is_number(v)) return -1;
+    double x = json_number_value(v);
+    if (!(x >= 0 && x <= 3600000) || x != floor(x)) return -1;
+    *out = (int)x;
+    return 0;
+}
+
+/* OpenAI's chunking_strategy: "auto" (the server picks: Silero VAD with
+ * faster-whisper's defaults) or {"type":"server_vad", "threshold",
+ * "prefix_padding_ms", "silence_duration_ms"} — threshold is the speech
+ * probability, prefix padding the padding around each speech chunk,
+ * silence duration the silence that ends one; an option left out keeps
+ * faster-whisper's default. "none" (ours) turns a server default off.
+ * Unset: the server's --vad. 0, or -1 after a 400. */
+static int parse_chunking(srv_request *rq, int *vad_on, asr_vad_params *vp, enum MHD_Result *answer)
+{
+    const srv_form *f = &rq->form;
+    *vad_on = rq->srv->cfg.vad_default;
+    *vp = asr_vad_default_params();
+    const char *cs = f->chunking_strategy;
+    if (!cs[0] && !f->chunking_fields[0]) return 0;
+    if (strcmp(cs, "auto") == 0) { *vad_on = 1; return 0; }
+    if (strcmp(cs, "none") == 0) { *vad_on = 0; return 0; }
+    json_t *obj = NULL;
+    if (cs[0]) {
+        json_error_t jerr;
+        obj = json_loads(cs, JSON_REJECT_DUPLICATES, &jerr);
+    } else {
+        obj = fields_object(f->chunking_fields);
+    }
+    const char *problem = NULL;
+    char detail[160] = "";
+    if (!json_is_object(obj)) {
+        problem = "chunking_strategy must be 'auto' or a JSON object {\"type\": \"server_vad\", ...}";
+    } else {
+        json_t *type = json_object_get(obj, "type");
+        if (!json_is_string(type) || strcmp(json_string_value(type), "server_vad") != 0)
+            problem = "chunking_strategy.type must be 'server_vad'";
+        const char *k;
+        json_t *v;
+        json_object_foreach(obj, k, v) {
+            if (problem) break;
+            if (strcmp(k, "type") == 0) continue;
+            if (strcmp(k, "threshold") == 0) {
+                double x = json_is_number(v) ? json_number_value(v) : -1;
+                if (!(x >= 0.0 && x <= 1.0)) problem = "chunking_strategy.threshold must be a number between 0 and 1";
+                else vp->threshold = x;
+            } else if (strcmp(k, "prefix_padding_ms") == 0) {
+                if (json_ms(v, &vp->speech_pad_ms) != 0)
+                    problem = "chunking_strategy.prefix_padding_ms must be an integer between 0 and 3600000";
+            } else if (strcmp(k, "silence_duration_ms") == 0) {
+                if (json_ms(v, &vp->min_silence_duration_ms) != 0)
+                    problem = "chunking_strategy.silence_duration_ms must be an integer between 0 and 3600000";
+            } else {
+                snprintf(detail, sizeof detail, "unknown chunking_strategy option '%.60s' (type, threshold, "
+                                                "prefix_padding_ms, silence_duration_ms)", k);
+                problem = detail;
+            }
+        }
+    }
+    json_decref(obj);
+    if (problem) {
+        *answer = srv_reply_error(rq, 400, "chunking_strategy", "invalid_value", "%s.", problem);
+        return -1;
+    }
+    *vad_on = 1;
+    return 0;
 }
 
 static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
 {
-    srv_server *s = rq->srv;
     srv_form *f = &rq->form;
     if (!f->have_file) return srv_reply_error(rq, 400, "file", "missing_file", "Missing required parameter: 'file'.");
     if (f->file_len == 0) return srv_reply_error(rq, 400, "file", "empty_file", "The uploaded file is empty.");
     if (!f->model[0]) return srv_reply_error(rq, 400, "model", "missing_model", "Missing required parameter: 'model'.");
-    if (!model_name_ok(s, f->model))
-        return srv_reply_error(rq, 400, "model", "model_not_found",
-                               "The model '%.100s' does not exist; use 'whisper-1' or '%s'.", f->model, s->cfg.model_name);
+    enum MHD_Result answer = MHD_NO;
+    srv_model *model = pick_model(rq, f->model, &answer);
+    if (!model) return answer;
     int fmt = -1;
     const char *rf = f->response_format[0] ? f->response_format : "json";
     for (int i = 0; i < (int)(sizeof openai_formats / sizeof openai_formats[0]); i++)
@@ -302,7 +565,9 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
         char *end;
         errno = 0;
         double t = strtod(f->temperature, &end);
-        if (errno || *end || end == f->temperature || !(t >= 0.0 && t <= 1.0))
+        /* decimal only: strtod would also take hex floats, inf and nan */
+        if (errno || *end || end == f->temperature || !(t >= 0.0 && t <= 1.0) ||
+            f->temperature[strspn(f->temperature, "0123456789.eE+-")])
             return srv_reply_error(rq, 400, "temperature", "invalid_value",
                                    "temperature must be a number between 0 and 1, got '%.40s'.", f->temperature);
         temperature = (float)t;
@@ -325,16 +590,21 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
     if (words && openai_formats[fmt].format != ASR_FORMAT_VERBOSE_JSON)
         return srv_reply_error(rq, 400, "timestamp_granularities", "invalid_value",
                                "response_format must be verbose_json to use word timestamps.");
+    int vad_on = 0;
+    asr_vad_params vad;
+    if (parse_chunking(rq, &vad_on, &vad, &answer) != 0) return answer;
 
     srv_job *job = job_from_form(rq, SRV_JOB_TRANSCRIBE);
     if (!job) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+    job->model = model;
+    job->vad_filter = vad_on;
+    job->vad = vad;
     job->task = task;
     if (lang >= 0) snprintf(job->language, sizeof job->language, "%s", asr_lang_code(lang));
     if (f->prompt && f->prompt_len) { job->prompt = f->prompt; f->prompt = NULL; }
     job->temperature = temperature;
     job->word_timestamps = words;
     job->stream = stream;
-    enum MHD_Result answer = MHD_NO;
     if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
 
     int waited = srv_wait_job(rq, job, stream ? SRV_JOB_RUNNING : SRV_JOB_DONE);
@@ -459,7 +729,7 @@ static enum MHD_Result handle_asr(srv_request *rq)
     /* Parameter errors are 422, as the FastAPI service answers them. */
     const char *task = query(rq, "task"), *language = query(rq, "language"), *output = query(rq, "output");
     const char *encode = query(rq, "encode"), *prompt = query(rq, "initial_prompt");
-    const char *word_ts = query(rq, "word_timestamps");
+    const char *word_ts = query(rq, "word_timestamps"), *vad_filter = query(rq, "vad_filter");
     if (!task[0]) task = "transcribe";
     if (!output[0]) output = "txt";
     if (strcmp(task, "transcribe") != 0 && strcmp(task, "translate") != 0)
@@ -480,6 +750,12 @@ static enum MHD_Result handle_asr(srv_request *rq)
     int words = 0;
     if (word_ts[0] && parse_bool(word_ts, &words) != 0)
         return srv_reply_error(rq, 422, "word_timestamps", "invalid_value", "word_timestamps must be true or false.");
+    int vad_on = rq->srv->cfg.vad_default;
+    if (vad_filter[0] && parse_bool(vad_filter, &vad_on) != 0)
+        return srv_reply_error(rq, 422, "vad_filter", "invalid_value", "vad_filter must be true or false.");
+    enum MHD_Result answer = MHD_NO;
+    srv_model *model = pick_model(rq, query(rq, "model"), &answer);
+    if (!model) return answer;
     if (!f->have_file) return srv_reply_error(rq, 422, "audio_file", "missing_file", "Missing required field: 'audio_file'.");
     if (f->file_len == 0) return srv_reply_error(rq, 400, "audio_file", "empty_file", "The uploaded file is empty.");
 
@@ -492,7 +768,8 @@ static enum MHD_Result handle_asr(srv_request *rq)
     if (prompt[0]) job->prompt = strdup(prompt);
     job->limits.raw_pcm_s16le = raw;
     job->word_timestamps = words;
-    enum MHD_Result answer = MHD_NO;
+    job->model = model;
+    job->vad_filter = vad_on;
     if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
     int waited = srv_wait_job(rq, job, SRV_JOB_DONE);
     if (waited != 0) {
@@ -533,12 +810,15 @@ static enum MHD_Result handle_detect_language(srv_request *rq)
         if (parse_bool(encode, &enc) != 0) return srv_reply_error(rq, 422, "encode", "invalid_value", "encode must be true or false.");
         raw = !enc;
     }
+    enum MHD_Result answer = MHD_NO;
+    srv_model *model = pick_model(rq, query(rq, "model"), &answer);
+    if (!model) return answer;
     if (!f->have_file) return srv_reply_error(rq, 422, "audio_file", "missing_file", "Missing required field: 'audio_file'.");
     if (f->file_len == 0) return srv_reply_error(rq, 400, "audio_file", "empty_file", "The uploaded file is empty.");
     srv_job *job = job_from_form(rq, SRV_JOB_DETECT_LANGUAGE);
     if (!job) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
     job->limits.raw_pcm_s16le = raw;
-    enum MHD_Result answer = MHD_NO;
+    job->model = model;
     if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
     int waited = srv_wait_job(rq, job, SRV_JOB_DONE);
     if (waited != 0) {

@@ -12,6 +12,57 @@
 /* `asr serve ARGS...` (argv[0] = "serve"); returns the process exit code. */
 int asr_cli_serve(int argc, char **argv);
 
+/* ---- the models one server serves (model_set.c) --------------------------- */
+
+#define SRV_MAX_MODELS 8
+
+/* One served model. All are loaded at startup (which checks them and reads
+ * their shapes); with --model-idle-unload, a model other than the default
+ * is freed after that long unused and loaded again by the next job for it.
+ * Fields above `mu` are set before the server starts and read-only after. */
+typedef struct srv_model {
+    int index;                 /* its place in srv_model_set.items; 0 = the default */
+    char name[256];            /* what a request's `model` names and /v1/models lists */
+    char path[4096];
+    asr_model_info info;       /* shapes, compute type, weight bytes (from the first load);
+                                  its strings point into type and format, not the model */
+    char type[32], format[32];
+    asr_model_params params;   /* how it is (re)loaded */
+    int unloadable;            /* not the default, and idle unload is on */
+    pthread_mutex_t mu;
+    asr_model *model;          /* NULL while unloaded; guarded by mu */
+    int refs;                  /* jobs using it now; guarded by mu */
+    double last_used;          /* monotonic seconds; guarded by mu */
+    double load_s;             /* the last load's seconds; guarded by mu */
+    int loads;                 /* loads so far; guarded by mu */
+} srv_model;
+
+/* `--model a,b,...`: items[0] is the default, what `whisper-1` means. */
+typedef struct srv_model_set {
+    int count;
+    srv_model items[SRV_MAX_MODELS];
+    double idle_unload_s;      /* 0 = never unload */
+} srv_model_set;
+
+/* An empty set: the caller fills in count and each entry's index, name,
+ * path, params and unloadable (mutexes are initialised). NULL on OOM. */
+srv_model_set *srv_models_new(void);
+void srv_models_free(srv_model_set *set); /* frees every loaded model */
+/* Load a model now (at startup): ASR_OK, or err says why. */
+asr_status srv_model_load(srv_model *m, asr_error *err);
+/* The model a request's `model` field names: "whisper-1" (the default), a
+ * name as listed, or a model type ("tiny", "base") that names exactly one
+ * served model. NULL if none. */
+srv_model *srv_model_find(srv_model_set *set, const char *name);
+/* A job's hold on a model, loading it again if it was unloaded: the model,
+ * or NULL with err. Every acquire is paired with a release. */
+const asr_model *srv_model_acquire(srv_model *m, asr_error *err);
+void srv_model_release(srv_model *m);
+/* Free models unused for idle_unload_s; returns how many were freed. */
+int srv_models_unload_idle(srv_model_set *set);
+/* A consistent look at one model: loaded (0/1), loads so far, last load's seconds. */
+void srv_model_status(srv_model *m, int *loaded, int *loads, double *load_s);
+
 /* ---- configuration (serve_cmd.c) ------------------------------------------ */
 
 typedef struct srv_config {
@@ -21,10 +72,11 @@ typedef struct srv_config {
     int queue;                 /* jobs waiting for a worker before 429          */
     int threads;               /* matrix threads per worker, 0 = model default  */
     char model_path[4096];
-    char model_name[256];      /* what /v1/models lists besides whisper-1      */
+    char model_name[256];      /* the default (first) model's name, what whisper-1 means */
     char api_key[512];         /* empty = no auth                             */
     char compute_type[32];     /* asr_compute_type_parse name                 */
     size_t max_upload_bytes;   /* request body limit → 413                    */
+    size_t max_inflight_bytes; /* upload bytes held by all requests at once → 503 */
     double max_audio_s;        /* decoded duration limit → 413; 0 = none      */
     double request_timeout_s;  /* whole job (queue + decode) deadline         */
     double decode_timeout_s;   /* FFmpeg decode deadline                      */
@@ -33,9 +85,12 @@ typedef struct srv_config {
     int idle_timeout_s;        /* no bytes on a connection for this long → close */
     double header_timeout_s;   /* from connect (or last response) to full headers */
     double body_timeout_s;     /* from headers to the end of the body        */
+    double write_timeout_s;    /* from a response queued to its last byte sent */
     double min_upload_rate;    /* bytes/s a body must average after the first seconds */
     double grace_s;            /* drain period on SIGTERM/SIGINT              */
     double stuck_s;            /* a busy worker silent this long fails /healthz */
+    int vad_default;           /* --vad: Silero VAD filter when a request does not say */
+    srv_model_set *models;     /* every served model, items[0] = model_name/model_path */
 } srv_config;
 
 /* ---- metrics (metrics.c) ---------------------------------------------------- */
@@ -68,6 +123,7 @@ void srv_metrics_job(srv_metrics *m, const char *outcome, double audio_s, double
 typedef struct srv_gauges {
     int queue_depth, queue_capacity, busy_workers, workers, inflight_requests, draining;
     double model_load_s;
+    unsigned long long inflight_upload_bytes, inflight_upload_budget;
 } srv_gauges;
 char *srv_metrics_render(srv_metrics *m, const srv_gauges *g);
 
@@ -87,6 +143,7 @@ typedef struct srv_job {
 
     /* input */
     srv_job_kind kind;
+    srv_model *model;       /* NULL = the pool's model (the default) */
     unsigned char *upload; /* the uploaded file; the worker frees it once decoded */
     size_t upload_size;
     asr_audio_limits limits;
@@ -95,9 +152,12 @@ typedef struct srv_job {
     char *prompt;          /* NULL = none */
     float temperature;     /* < 0 = default fallback ladder */
     int word_timestamps;   /* timestamp_granularities[] has "word"     */
+    int vad_filter;        /* transcribe only the speech Silero VAD finds */
+    asr_vad_params vad;    /* its options (chunking_strategy)          */
     int stream;            /* append SSE events to stream_buf as segments finish */
     double deadline;       /* monotonic seconds; 0 = none */
     double queued_at;      /* monotonic seconds it entered the queue (set by submit) */
+    int size_bounded;      /* submit lowered limits.max_duration_s to the upload's size bound */
 
     atomic_int abort;      /* set by the HTTP side: client gone, shutdown */
 
@@ -119,11 +179,18 @@ void srv_job_release(srv_job *job);
 
 typedef struct srv_pool srv_pool;
 
-/* Start `workers` threads, each with its own state on `model`. NULL + err on failure. */
+/* Start `workers` threads, each with its own state on `model`. NULL + err on
+ * failure. A job for another model (job->model) runs on a state the worker
+ * creates for that model on first use and keeps. */
 srv_pool *srv_pool_start(const asr_model *model, int workers, int queue_cap, int n_threads,
                          srv_metrics *metrics, asr_error *err);
 /* Queue a job: 0 = queued, -1 = queue full, -2 = pool stopping. */
 int srv_pool_submit(srv_pool *pool, srv_job *job);
+/* Take a job that is still queued out of the queue now (its client left, or
+ * its deadline passed): it ends with `status`, its upload is freed and its
+ * slot is free at once. Returns 1 if removed, 0 if a worker has it already
+ * (then only job->abort stops it). */
+int srv_pool_cancel(srv_pool *pool, srv_job *job, asr_status status, const char *why);
 void srv_pool_abort_all(srv_pool *pool);
 void srv_pool_stop(srv_pool *pool); /* abort queued jobs, join, free */
 int srv_pool_queue_depth(srv_pool *pool);

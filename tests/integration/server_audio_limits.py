@@ -135,14 +135,15 @@ try:
             time.sleep(0.02)
         return False
 
-    # Under the default 3 h limit, a file denser than 0.1 s of audio per byte is refused as
-    # malformed (400), having held no more than its budget (607 s of samples, 39 MB).
+    # Under the default duration limit, a file denser than the server's 0.02 s of audio per byte
+    # (the library's own bound is 0.1) is refused as malformed (400), having held no more than its
+    # budget (121 s of samples, 8 MB).
     hwm0 = vm_hwm_kb(srv.proc.pid)
     t0 = time.monotonic()
     r = requests.post(srv.url + "/v1/audio/transcriptions", files={"file": ("dense.flac", dense_flac(440))},
                       data={"model": "whisper-1"}, timeout=120 * SLOW)
     took = time.monotonic() - t0
-    expect_error(r, 400, "invalid_audio", "6 KB FLAC holding an hour, under the default 3 h limit", "per byte")
+    expect_error(r, 400, "invalid_audio", "6 KB FLAC holding an hour, under the default duration limit", "per byte")
     growth_mb = (vm_hwm_kb(srv.proc.pid) - hwm0) / 1024
     check(took < 5 * SLOW and growth_mb < 150, f"... answered in {took:.2f} s, peak RSS +{growth_mb:.0f} MB (bound 150)")
 

@@ -81,7 +81,8 @@ try:
                  400, "unknown response_format", param="response_format")
     expect_error(post(files={"file": ("jfk.wav", JFK)}, fields={"model": "whisper-1", "language": "klingon"}),
                  400, "unknown language", param="language")
-    expect_error(post(files={"file": ("jfk.wav", JFK)}, fields={"model": "gpt-9"}), 400, "unknown model", param="model")
+    expect_error(post(files={"file": ("jfk.wav", JFK)}, fields={"model": "gpt-9"}), 404, "unknown model (OpenAI: 404)",
+                 code="model_not_found")
     expect_error(post(files={"file": ("jfk.wav", JFK)}, fields={"model": "whisper-1", "temperature": "7"}),
                  400, "temperature out of range", param="temperature")
     expect_error(post(files={"file": ("jfk.wav", JFK)},
@@ -128,7 +129,7 @@ try:
     # Invalid UTF-8 in a field and in the path still gets a well-formed error JSON (and a log line).
     body, ctype = multipart([("model", b"\xff\xfe\xc3", None), ("file", JFK, "jfk.wav")])
     r = requests.post(URL, data=body, headers={**AUTH, "Content-Type": ctype}, timeout=60 * SLOW)
-    expect_error(r, 400, "model name in invalid UTF-8", param="model")
+    expect_error(r, 404, "model name in invalid UTF-8", code="model_not_found")
     status, _, rbody = parse_raw_response(raw_request(srv.port, b"GET /\xff\xc3( HTTP/1.1\r\nHost: x\r\n"
                                                                  b"Connection: close\r\n\r\n"))
     check(status == 404 and is_openai_error(json.loads(rbody or b"{}")), f"path in invalid UTF-8: 404 JSON ({status})")

@@ -1,10 +1,10 @@
-/* sha256.c — unit test of the CLI's SHA-256 against FIPS 180-4 / NIST vectors,
+/* sha256.c — unit test of the model catalogue's SHA-256 against FIPS 180-4 / NIST vectors,
  * including inputs fed in odd-sized pieces across block boundaries. */
 #include "check.h"
 
-/* The CLI objects are not part of libasr.a, so the implementation is
+/* The catalogue's objects are not part of libasr.a, so the implementation is
  * compiled into this test directly. */
-#include "cli/sha256.c"
+#include "catalog/sha256.c"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -61,53 +61,53 @@ static unsigned banned(const float *x)
 
 static void filters(void)
 {
-    float lg[V], scratch[V];
+    float lg[V];
     asr_decode_options o = options(1);
     fill(lg, 0.0f);
-    asr_apply_logit_filters(&fake, &o, lg, NULL, 0, scratch);
+    asr_apply_logit_filters(&fake, &o, lg, NULL, 0);
     CHECK(banned(lg) == (BIT(BLANK) | BIT(EOT) | BIT(SUPPRESSED)),
           "no timestamps, first step: blank, eot and the suppress list removed (mask %#x)", banned(lg));
     int one[] = {1};
     fill(lg, 0.0f);
-    asr_apply_logit_filters(&fake, &o, lg, one, 1, scratch);
+    asr_apply_logit_filters(&fake, &o, lg, one, 1);
     CHECK(banned(lg) == BIT(SUPPRESSED), "later steps: only the suppress list (mask %#x)", banned(lg));
     o.suppress_tokens = 0;
     o.suppress_blank = 0;
     fill(lg, 0.0f);
-    asr_apply_logit_filters(&fake, &o, lg, NULL, 0, scratch);
+    asr_apply_logit_filters(&fake, &o, lg, NULL, 0);
     CHECK(banned(lg) == 0, "both suppressions off: nothing removed (mask %#x)", banned(lg));
 
     /* timestamp rules */
     o = options(0);
     o.suppress_blank = o.suppress_tokens = 0;
     fill(lg, 0.0f);
-    asr_apply_logit_filters(&fake, &o, lg, NULL, 0, scratch);
+    asr_apply_logit_filters(&fake, &o, lg, NULL, 0);
     CHECK(banned(lg) == (RANGE(0, TB)), "first step: only a timestamp may begin (mask %#x)", banned(lg));
     o.max_initial_timestamp = 0.04f; /* up to <|0.04|> = TB + 2 */
     fill(lg, 0.0f);
-    asr_apply_logit_filters(&fake, &o, lg, NULL, 0, scratch);
+    asr_apply_logit_filters(&fake, &o, lg, NULL, 0);
     CHECK(banned(lg) == (RANGE(0, TB) | RANGE(TB + 3, V)), "max_initial_timestamp 0.04 s: <|0.00|>..<|0.04|> only "
           "(mask %#x)", banned(lg));
     o.max_initial_timestamp = NAN;
 
     int opened[] = {TB + 1};
     fill(lg, 0.0f);
-    asr_apply_logit_filters(&fake, &o, lg, opened, 1, scratch);
+    asr_apply_logit_filters(&fake, &o, lg, opened, 1);
     CHECK(banned(lg) == (BIT(NO_TS) | RANGE(TB, V)), "after the initial timestamp: text must follow (mask %#x)",
           banned(lg));
     int text_then_ts[] = {TB + 1, 4, TB + 2};
     fill(lg, 0.0f);
     for (int i = TB; i < V; i++) lg[i] = -3.0f; /* unlikely enough not to force a timestamp */
-    asr_apply_logit_filters(&fake, &o, lg, text_then_ts, 3, scratch);
+    asr_apply_logit_filters(&fake, &o, lg, text_then_ts, 3);
     CHECK(banned(lg) == (RANGE(0, EOT) | BIT(NO_TS) | RANGE(TB, TB + 2)),
           "an open timestamp: closed by one ≥ it, or eot (mask %#x)", banned(lg));
     int pair[] = {TB + 1, 4, TB + 3, TB + 3};
     fill(lg, 0.0f);
-    asr_apply_logit_filters(&fake, &o, lg, pair, 4, scratch);
+    asr_apply_logit_filters(&fake, &o, lg, pair, 4);
     CHECK(banned(lg) == (BIT(NO_TS) | RANGE(TB, V)), "a closed pair: text next (mask %#x)", banned(lg));
     int text_after[] = {TB + 1, 4, TB + 3, TB + 3, 6};
     fill(lg, 0.0f);
-    asr_apply_logit_filters(&fake, &o, lg, text_after, 5, scratch);
+    asr_apply_logit_filters(&fake, &o, lg, text_after, 5);
     CHECK(banned(lg) == (BIT(NO_TS) | RANGE(TB, TB + 4)), "timestamps never go back: below <|0.08|> removed "
           "(mask %#x)", banned(lg));
 
@@ -116,13 +116,13 @@ static void filters(void)
     fill(lg, -5.0f);
     for (int i = TB; i < V; i++) lg[i] = -0.5f; /* 4 left: logsumexp = -0.5 + ln 4 ≈ 0.886 */
     lg[1] = 0.8f;
-    asr_apply_logit_filters(&fake, &o, lg, text, 2, scratch);
+    asr_apply_logit_filters(&fake, &o, lg, text, 2);
     CHECK(banned(lg) == (RANGE(0, TB) | BIT(TB)), "best text 0.8 vs the timestamps' 0.886: text removed (mask %#x)",
           banned(lg));
     fill(lg, -5.0f);
     for (int i = TB; i < V; i++) lg[i] = -0.5f;
     lg[1] = 1.0f;
-    asr_apply_logit_filters(&fake, &o, lg, text, 2, scratch);
+    asr_apply_logit_filters(&fake, &o, lg, text, 2);
     CHECK(lg[1] == 1.0f && banned(lg) == (BIT(NO_TS) | BIT(TB)), "best text 1.0 vs 0.886: text stays (mask %#x)",
           banned(lg));
 }

@@ -210,9 +210,10 @@ static void attention_ref(const asr_attention_args *a, double *out)
 static void test_attention(void)
 {
     /* (sequences, queries, keys, causal past): decoding steps, a prompt, the encoder-like
-     * case with more queries than one block */
+     * case with more queries than one block, one query over 1500 keys */
     static const struct { int n_seq, n_q, n_kv, past; } cases[] = {
-        {1, 1, 1, 0}, {5, 1, 37, 36}, {2, 2, 50, -1}, {3, 9, 20, 11}, {1, 300, 300, -1}, {1, 150, 150, 0}};
+        {1, 1, 1, 0}, {5, 1, 37, 36}, {2, 2, 50, -1}, {3, 9, 20, 11}, {1, 300, 300, -1}, {1, 150, 150, 0},
+        {2, 1, 1500, -1} /* cross-attention over a whole window */};
     const int n_head = 3, dh = 64, d = n_head * dh;
     double worst = 0.0;
     int identical = 1;
@@ -230,7 +231,7 @@ static void test_attention(void)
         attention_ref(&a, ref);
         for (int threads = 1; threads <= 3; threads += 2) {
             compute_box cb;
-            if (!make_compute(&cb, threads, 300, 64)) continue;
+            if (!make_compute(&cb, threads, 1500, 64)) continue;
             a.out = threads == 1 ? o1 : o3;
             for (int rep = 0; rep < 3; rep++) {
                 asr_attention(&cb.c, &a);
@@ -246,8 +247,60 @@ static void test_attention(void)
         free(o3);
         free(ref);
     }
-    CHECK(worst < 1e-5, "attention: 6 cases (batches, causal masks, 300 queries), max relative error %.2e", worst);
+    CHECK(worst < 1e-5, "attention: 7 cases (batches, causal masks, 300 queries), max relative error %.2e", worst);
     CHECK(identical, "attention: 1 and 3 threads give bit-identical results");
+}
+
+/* The bfloat16 path (blocks of queries, AVX512_BF16: the weighted sum of
+ * values in bf16): against the double loop with bf16's precision (8
+ * significant bits in V and the probabilities), relative to the largest
+ * output; it must differ from the float32 path, or it did not run. */
+static void test_attention_bf16(void)
+{
+    if ((asr_cpu_features() & ASR_ISA_BF16) != ASR_ISA_BF16) {
+        printf("skip bfloat16 attention: this CPU has no AVX512_BF16 (the float32 path serves)\n");
+        return;
+    }
+    static const struct { int n_seq, n_q, n_kv, past; } cases[] = {
+        {1, 300, 300, -1}, {2, 40, 33, -1} /* odd key count */, {3, 9, 20, 11}, {1, 1500, 1500, -1}};
+    const int n_head = 2, dh = 64, d = n_head * dh;
+    double worst = 0.0;
+    int identical = 1, differs = 1;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        int S = cases[ci].n_seq, Q = cases[ci].n_q, K = cases[ci].n_kv;
+        size_t q_seq = (size_t)Q * 3 * d, kv_seq = (size_t)K * 2 * d, out_seq = (size_t)Q * d, n_out = S * out_seq;
+        float *q = malloc(S * q_seq * sizeof(float)), *kv = malloc(S * kv_seq * sizeof(float));
+        float *o[3] = {calloc(n_out, sizeof(float)), calloc(n_out, sizeof(float)), calloc(n_out, sizeof(float))};
+        double *ref = malloc(n_out * sizeof(double));
+        fill(q, S * q_seq);
+        fill(kv, S * kv_seq);
+        asr_attention_args a = {.q = q, .ldq = 3 * d, .q_seq = q_seq, .k = kv, .v = kv + d, .ldk = 2 * d,
+                                .ldv = 2 * d, .kv_seq = kv_seq, .ldo = d, .out_seq = out_seq, .n_seq = S,
+                                .n_q = Q, .n_kv = K, .n_head = n_head, .dh = dh, .causal_past = cases[ci].past};
+        attention_ref(&a, ref);
+        double peak = 0.0, err = 0.0;
+        for (size_t i = 0; i < n_out; i++) if (fabs(ref[i]) > peak) peak = fabs(ref[i]);
+        for (int run = 0; run < 3; run++) { /* bf16 on 1 and 3 threads, then float32 */
+            compute_box cb;
+            if (!make_compute(&cb, run == 1 ? 3 : 1, 1500, 64)) continue;
+            a.out = o[run];
+            a.bf16 = run < 2;
+            asr_attention(&cb.c, &a);
+            free_compute(&cb);
+        }
+        for (size_t i = 0; i < n_out; i++) if (fabs(o[0][i] - ref[i]) > err) err = fabs(o[0][i] - ref[i]);
+        if (!(err / peak <= worst)) worst = err / peak;
+        identical &= memcmp(o[0], o[1], n_out * sizeof(float)) == 0;
+        differs &= memcmp(o[0], o[2], n_out * sizeof(float)) != 0;
+        free(q);
+        free(kv);
+        for (int r = 0; r < 3; r++) free(o[r]);
+        free(ref);
+    }
+    CHECK(worst < 2e-2, "bfloat16 attention: 4 cases (odd keys, causal, 1500x1500), max error %.2e of the largest "
+          "output", worst);
+    CHECK(identical, "bfloat16 attention: 1 and 3 threads give bit-identical results");
+    CHECK(differs, "bfloat16 attention: results differ from the float32 path's (the bf16 kernel ran)");
 }
 
 /* GELU and softmax, the AVX2 forms (polynomial exp/erf) and the portable
@@ -290,6 +343,30 @@ static void test_elementwise_forms(void)
             double e = p > 0 ? fabs(s0[i] - p) / p : fabs(s0[i]);
             if (!(e <= se)) se = e;
         }
+        /* log-sum-exp over a vocabulary-sized row with masked entries, and an all-masked row */
+        enum { V = 51865 };
+        static float row[V];
+        for (int i = 0; i < V; i++) row[i] = i % 97 == 3 ? -INFINITY : 30.0f * frand();
+        double rmax = -INFINITY, rsum = 0.0;
+        for (int i = 0; i < V; i++) if (row[i] > rmax) rmax = row[i];
+        for (int i = 0; i < V; i++) if (row[i] != -INFINITY) rsum += exp((double)row[i] - rmax);
+        double lse_ref = rmax + log(rsum);
+        float lse = 0.0f, none = 0.0f;
+        static const float masked[11] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                                         -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+#if defined(__x86_64__)
+        if (form == 1) {
+            lse = asr_logsumexp_avx2(row, V);
+            none = asr_logsumexp_avx2(masked, 11);
+        }
+#endif
+        if (form == 0) {
+            lse = asr_logsumexp_scalar(row, V);
+            none = asr_logsumexp_scalar(masked, 11);
+        }
+        CHECK(fabs(lse - lse_ref) <= 1e-6 * fabs(lse_ref) && none == -INFINITY,
+              "%s log-sum-exp of %d values, some masked: %.7f against %.7f; all masked: %g", form ? "AVX2" : "scalar",
+              V, lse, lse_ref, none);
         CHECK(ge <= 1e-6, "%s GELU over [-8, 8]: max error %.2e", form ? "AVX2" : "scalar", ge);
         CHECK(se <= 1e-6 && s0[7] == 0.0f && s0[500] == 0.0f, "%s softmax of %d values with 2 masked: max relative "
               "error %.2e", form ? "AVX2" : "scalar", N, se);
@@ -334,6 +411,7 @@ int main(void)
     test_linear(0);
     test_linear(1);
     test_attention();
+    test_attention_bf16();
     test_layer_norm();
     test_elementwise_forms();
     return CHECK_DONE();

@@ -1,12 +1,12 @@
-/* zip.c — unit test of the CLI's ZIP reader on archives built here with zlib:
+/* zip.c — unit test of the model catalogue's ZIP reader on archives built here with zlib:
  * stored and deflated entries, and corrupt, truncated, lying and fuzzed
  * archives that must fail cleanly. */
 #include "check.h"
 
-/* The CLI objects are not part of libasr.a, so the implementation is
+/* The catalogue's objects are not part of libasr.a, so the implementation is
  * compiled into this test directly. */
-#include "cli/sha256.c"
-#include "cli/zip.c"
+#include "catalog/sha256.c"
+#include "catalog/zip.c"
 
 #include <unistd.h>
 

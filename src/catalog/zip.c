@@ -3,8 +3,8 @@
  * ZIP64, no encryption. Every field read from the file is bounds-checked,
  * because a wheel is bytes from the network (its SHA-256 is checked first,
  * but this reader does not rely on that). */
-#include "cli/zip.h"
-#include "internal.h"
+#include "catalog/zip.h"
+#include "catalog/fail.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -63,17 +63,17 @@ static asr_status find_eocd(asr_zip *zip, unsigned char eocd[EOCD_SIZE], uint64_
                             asr_error *err)
 {
     if (zip->file_size < EOCD_SIZE)
-        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: not a zip archive (too short)",
+        return catalog_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: not a zip archive (too short)",
                         zip->path);
     uint64_t tail_len = zip->file_size < EOCD_SIZE + MAX_COMMENT ? zip->file_size
                                                                  : EOCD_SIZE + MAX_COMMENT;
     unsigned char *tail = malloc(tail_len);
     if (!tail)
-        return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory reading %s", zip->path);
+        return catalog_fail(err, ASR_ERR_NO_MEMORY, "out of memory reading %s", zip->path);
     uint64_t tail_start = zip->file_size - tail_len;
     if (read_at(zip->file, tail_start, tail, tail_len) != 0) {
         free(tail);
-        return asr_fail(err, ASR_ERR_IO, "%s: read failed", zip->path);
+        return catalog_fail(err, ASR_ERR_IO, "%s: read failed", zip->path);
     }
     for (uint64_t i = tail_len - EOCD_SIZE + 1; i-- > 0;) {
         if (le32(tail + i) == EOCD_SIGNATURE && i + EOCD_SIZE + le16(tail + i + 20) == tail_len) {
@@ -82,13 +82,13 @@ static asr_status find_eocd(asr_zip *zip, unsigned char eocd[EOCD_SIZE], uint64_
             int zip64 = i >= 20 && le32(tail + i - 20) == ZIP64_LOCATOR_SIGNATURE;
             free(tail);
             if (zip64)
-                return asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+                return catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                                 "%s: ZIP64 archives are not supported", zip->path);
             return ASR_OK;
         }
     }
     free(tail);
-    return asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+    return catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                     "%s: not a zip archive (no end of central directory)", zip->path);
 }
 
@@ -99,13 +99,13 @@ static asr_status read_central_directory(asr_zip *zip, const unsigned char eocd[
     uint16_t n_on_disk = le16(eocd + 8), n_total = le16(eocd + 10);
     uint32_t cd_size = le32(eocd + 12), cd_offset = le32(eocd + 16);
     if (disk != 0 || cd_disk != 0 || n_on_disk != n_total)
-        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+        return catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                         "%s: multi-disk zip archives are not supported", zip->path);
     if (n_total == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_offset == 0xFFFFFFFFu)
-        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: ZIP64 archives are not supported",
+        return catalog_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: ZIP64 archives are not supported",
                         zip->path);
     if ((uint64_t)cd_offset + cd_size > eocd_pos)
-        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+        return catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                         "%s: central directory lies outside the file", zip->path);
     zip->cd_offset = cd_offset;
 
@@ -113,25 +113,25 @@ static asr_status read_central_directory(asr_zip *zip, const unsigned char eocd[
     zip->entries = calloc(n_total ? n_total : 1, sizeof *zip->entries);
     if (!cd || !zip->entries) {
         free(cd);
-        return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory reading %s", zip->path);
+        return catalog_fail(err, ASR_ERR_NO_MEMORY, "out of memory reading %s", zip->path);
     }
     if (read_at(zip->file, cd_offset, cd, cd_size) != 0) {
         free(cd);
-        return asr_fail(err, ASR_ERR_IO, "%s: cannot read the central directory", zip->path);
+        return catalog_fail(err, ASR_ERR_IO, "%s: cannot read the central directory", zip->path);
     }
     asr_status status = ASR_OK;
     size_t pos = 0;
     for (int i = 0; i < n_total; i++) {
         const unsigned char *h = cd + pos;
         if (cd_size - pos < CENTRAL_SIZE || le32(h) != CENTRAL_SIGNATURE) {
-            status = asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+            status = catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                               "%s: central directory entry %d is malformed", zip->path, i);
             break;
         }
         size_t name_len = le16(h + 28), extra_len = le16(h + 30), comment_len = le16(h + 32);
         size_t record = CENTRAL_SIZE + name_len + extra_len + comment_len;
         if (cd_size - pos < record) {
-            status = asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+            status = catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                               "%s: central directory entry %d overruns the directory",
                               zip->path, i);
             break;
@@ -145,18 +145,18 @@ static asr_status read_central_directory(asr_zip *zip, const unsigned char eocd[
         e->local_offset = le32(h + 42);
         if (e->comp_size == 0xFFFFFFFFu || e->size == 0xFFFFFFFFu ||
             e->local_offset == 0xFFFFFFFFu) {
-            status = asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+            status = catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                               "%s: ZIP64 entries are not supported", zip->path);
             break;
         }
         if (memchr(h + CENTRAL_SIZE, '\0', name_len)) {
-            status = asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+            status = catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                               "%s: entry %d has a NUL byte in its name", zip->path, i);
             break;
         }
         e->name = malloc(name_len + 1);
         if (!e->name) {
-            status = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory reading %s", zip->path);
+            status = catalog_fail(err, ASR_ERR_NO_MEMORY, "out of memory reading %s", zip->path);
             break;
         }
         memcpy(e->name, h + CENTRAL_SIZE, name_len);
@@ -174,17 +174,17 @@ asr_status asr_zip_open(const char *path, asr_zip **out, asr_error *err)
     asr_zip *zip = calloc(1, sizeof *zip);
     if (!zip || !(zip->path = strdup(path))) {
         free(zip);
-        return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory opening %s", path);
+        return catalog_fail(err, ASR_ERR_NO_MEMORY, "out of memory opening %s", path);
     }
     zip->file = fopen(path, "rb");
     if (!zip->file) {
-        asr_status s = asr_fail(err, ASR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+        asr_status s = catalog_fail(err, ASR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
         asr_zip_close(zip);
         return s;
     }
     off_t end;
     if (fseeko(zip->file, 0, SEEK_END) != 0 || (end = ftello(zip->file)) < 0) {
-        asr_status s = asr_fail(err, ASR_ERR_IO, "cannot size %s: %s", path, strerror(errno));
+        asr_status s = catalog_fail(err, ASR_ERR_IO, "cannot size %s: %s", path, strerror(errno));
         asr_zip_close(zip);
         return s;
     }
@@ -223,11 +223,11 @@ static asr_status emit(const asr_zip *zip, const asr_zip_entry *e, const unsigne
                        asr_zip_progress_fn progress, void *user_data, asr_error *err)
 {
     if (len > e->size - *done)
-        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+        return catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                         "%s: entry %s inflates to more than its declared %llu bytes", zip->path,
                         e->name, (unsigned long long)e->size);
     if (len && fwrite(data, 1, len, out) != len)
-        return asr_fail(err, ASR_ERR_IO, "writing %s from %s: %s", e->name, zip->path,
+        return catalog_fail(err, ASR_ERR_IO, "writing %s from %s: %s", e->name, zip->path,
                         strerror(errno));
     *crc = crc32(*crc, data, (uInt)len);
     if (hash)
@@ -242,35 +242,35 @@ asr_status asr_zip_extract(asr_zip *zip, const asr_zip_entry *e, FILE *out, asr_
                            asr_zip_progress_fn progress, void *user_data, asr_error *err)
 {
     if (e->flags & 1)
-        return asr_fail(err, ASR_ERR_UNSUPPORTED, "%s: entry %s is encrypted", zip->path,
+        return catalog_fail(err, ASR_ERR_UNSUPPORTED, "%s: entry %s is encrypted", zip->path,
                         e->name);
     if (e->method != 0 && e->method != 8)
-        return asr_fail(err, ASR_ERR_UNSUPPORTED,
+        return catalog_fail(err, ASR_ERR_UNSUPPORTED,
                         "%s: entry %s uses compression method %u (only stored and deflate "
                         "are supported)", zip->path, e->name, e->method);
     unsigned char local[LOCAL_SIZE];
     if (e->local_offset + LOCAL_SIZE > zip->cd_offset ||
         read_at(zip->file, e->local_offset, local, LOCAL_SIZE) != 0 ||
         le32(local) != LOCAL_SIGNATURE)
-        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: bad local header for %s",
+        return catalog_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: bad local header for %s",
                         zip->path, e->name);
     uint64_t data_start = e->local_offset + LOCAL_SIZE + le16(local + 26) + le16(local + 28);
     if (data_start > zip->cd_offset || e->comp_size > zip->cd_offset - data_start)
-        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: data of %s lies outside the file",
+        return catalog_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: data of %s lies outside the file",
                         zip->path, e->name);
     if (e->method == 0 && e->comp_size != e->size)
-        return asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+        return catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                         "%s: stored entry %s has different packed and unpacked sizes",
                         zip->path, e->name);
     if (fseeko(zip->file, (off_t)data_start, SEEK_SET) != 0)
-        return asr_fail(err, ASR_ERR_IO, "%s: seek failed", zip->path);
+        return catalog_fail(err, ASR_ERR_IO, "%s: seek failed", zip->path);
 
     enum { CHUNK = 1 << 18 };
     unsigned char *in = malloc(CHUNK), *inflated = malloc(CHUNK);
     if (!in || !inflated) {
         free(in);
         free(inflated);
-        return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory extracting %s", e->name);
+        return catalog_fail(err, ASR_ERR_NO_MEMORY, "out of memory extracting %s", e->name);
     }
     z_stream zs;
     memset(&zs, 0, sizeof zs);
@@ -278,7 +278,7 @@ asr_status asr_zip_extract(asr_zip *zip, const asr_zip_entry *e, FILE *out, asr_
     asr_status s = ASR_OK;
     if (e->method == 8) {
         if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) { /* raw deflate, no zlib header */
-            s = asr_fail(err, ASR_ERR_NO_MEMORY, "cannot initialise inflate");
+            s = catalog_fail(err, ASR_ERR_NO_MEMORY, "cannot initialise inflate");
             goto done;
         }
         inflating = 1;
@@ -289,7 +289,7 @@ asr_status asr_zip_extract(asr_zip *zip, const asr_zip_entry *e, FILE *out, asr_
     while (s == ASR_OK && remaining > 0) {
         size_t want = remaining < CHUNK ? (size_t)remaining : CHUNK;
         if (fread(in, 1, want, zip->file) != want) {
-            s = asr_fail(err, ASR_ERR_IO, "%s: short read in %s", zip->path, e->name);
+            s = catalog_fail(err, ASR_ERR_IO, "%s: short read in %s", zip->path, e->name);
             break;
         }
         remaining -= want;
@@ -307,7 +307,7 @@ asr_status asr_zip_extract(asr_zip *zip, const asr_zip_entry *e, FILE *out, asr_
             int rc = inflate(&zs, Z_NO_FLUSH);
             if (rc != Z_OK && rc != Z_STREAM_END &&
                 !(rc == Z_BUF_ERROR && zs.avail_in == 0)) {
-                s = asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: corrupt deflate data in %s",
+                s = catalog_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: corrupt deflate data in %s",
                              zip->path, e->name);
                 break;
             }
@@ -316,19 +316,19 @@ asr_status asr_zip_extract(asr_zip *zip, const asr_zip_entry *e, FILE *out, asr_
             stream_end = rc == Z_STREAM_END;
         } while (s == ASR_OK && !stream_end && (zs.avail_in > 0 || zs.avail_out == 0));
         if (s == ASR_OK && stream_end && (zs.avail_in > 0 || remaining > 0))
-            s = asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+            s = catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                          "%s: deflate stream of %s ends before its data does", zip->path,
                          e->name);
     }
     if (s == ASR_OK && !stream_end)
-        s = asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: deflate stream of %s is truncated",
+        s = catalog_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: deflate stream of %s is truncated",
                      zip->path, e->name);
     if (s == ASR_OK && done != e->size)
-        s = asr_fail(err, ASR_ERR_INVALID_ARGUMENT,
+        s = catalog_fail(err, ASR_ERR_INVALID_ARGUMENT,
                      "%s: entry %s unpacked to %llu bytes, %llu declared", zip->path, e->name,
                      (unsigned long long)done, (unsigned long long)e->size);
     if (s == ASR_OK && crc != e->crc32)
-        s = asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: CRC-32 mismatch in %s", zip->path,
+        s = catalog_fail(err, ASR_ERR_INVALID_ARGUMENT, "%s: CRC-32 mismatch in %s", zip->path,
                      e->name);
 done:
     if (inflating)

@@ -1,7 +1,7 @@
 /* sha256.c — streaming SHA-256 (FIPS 180-4) for verifying downloaded models.
  * Written here rather than taken from OpenSSL/nettle: ~100 lines spare the
  * binary a crypto library dependency that would serve this one use. */
-#include "cli/sha256.h"
+#include "catalog/sha256.h"
 
 #include <errno.h>
 #include <stdio.h>

