@@ -14,7 +14,10 @@ Checks, in float32 on tiny.en (ASR_TEST_MODEL):
     with --batch-size 1 and --batch-size 4 give the same segments (text,
     times, tokens) — each window's result is computed independently of the
     others in its batch;
-  - --batch-size 0 and 17 are refused as usage errors.
+  - --word-timestamps with --batch-size 2 on jfk.wav: every segment has words,
+    in order, inside the segment and the audio;
+  - 30 s of digital silence with --batch-size 8 gives no segments;
+  - --batch-size 0, 17 and x are refused as usage errors.
 Environment (set by tests/run.sh): ASR_BIN, ASR_TEST_MODEL, ASR_SHARED.
 """
 import collections
@@ -111,6 +114,22 @@ def main() -> None:
             check(same, "first 100 s: --batch-size 4 gives exactly the segments of --batch-size 1")
             if not same:
                 print("  1:", one["text"][:400], "\n  4:", four["text"][:400])
+        silence = Path(tmp) / "silence30.wav"
+        write_wav(silence, [0.0] * (30 * 16000))
+        quiet = transcribe(asr, model, silence, "--batch-size", "8")
+        if quiet:
+            check(not quiet["segments"] and not quiet["text"].strip(), f"30 s of silence: no text ({quiet['text']!r})")
+
+    jfk = transcribe(asr, model, td / "jfk.wav", "--batch-size", "2", "--word-timestamps")
+    if jfk:
+        segs = jfk["segments"]
+        words = [w for s in segs for w in s.get("words", [])]
+        check(segs and all(s.get("words") for s in segs), f"jfk words: {len(words)} words in {len(segs)} segments")
+        inside = all(s["start"] - 0.01 <= w["start"] <= w["end"] <= s["end"] + 0.01 for s in segs for w in s["words"])
+        check(inside, "jfk words: every word inside its segment")
+        ordered = all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
+        check(ordered and words and words[-1]["end"] <= jfk["duration"] + 0.02, "jfk words: in order, within the audio")
+        check("ask not what your country" in jfk["text"], f"jfk text: {jfk['text'].strip()!r}")
     finish("batched long-form: OK")
 
 
