@@ -337,6 +337,10 @@ asr_status asr_transcribe_batched(asr_state *st, const float *speech, size_t n_s
         if (!queue_insert(&queue, w[i])) s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
     int reported = 0;
     while (s == ASR_OK && queue.n > 0) {
+        if (params->should_abort && params->should_abort(params->user_data)) {
+            s = asr_fail(err, ASR_ERR_CANCELLED, "transcription cancelled");
+            break;
+        }
         window pass[ASR_MAX_BATCH], tails[ASR_MAX_BATCH];
         int n = queue.n < (size_t)B ? (int)queue.n : B;
         memcpy(pass, queue.v, (size_t)n * sizeof *pass);
