@@ -398,6 +398,7 @@ static enum MHD_Result begin_request(srv_request *rq)
     if (rq->route == SRV_ROUTE_OTHER) return srv_reply_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
     int is_get = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
     int is_post = strcmp(rq->method, "POST") == 0;
+    if (rq->route == SRV_ROUTE_REALTIME) return srv_realtime_begin(rq); /* own auth: also a subprotocol */
     if (srv_route_is_post(rq->route) ? !is_post : !is_get)
         return srv_reply_error(rq, 405, NULL, "method_not_allowed", "method %s is not allowed on %s", rq->method, rq->path);
     if (!authorized(rq))
@@ -605,7 +606,7 @@ srv_server *srv_server_start(const srv_config *cfg, const asr_model *model, doub
      * reader can sleep on the job's condition variable. The connection limit
      * bounds the thread count; decoding never runs on these threads. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE /* realtime.c's WebSocket */;
     if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,

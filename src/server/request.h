@@ -44,6 +44,7 @@ struct srv_server {
     pthread_t watchdog;
     int watchdog_started;
     atomic_int stop_watchdog;
+    atomic_int realtime_sessions;  /* open WebSocket sessions (realtime.c) */
 };
 
 /* Fields of a multipart form, collected by MHD's post processor. */
@@ -99,6 +100,12 @@ enum MHD_Result srv_reply_error(srv_request *rq, int status, const char *param, 
 int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until);
 /* True if the peer has closed or reset the connection. */
 int srv_client_gone(const srv_request *rq);
+
+/* ---- realtime transcription over WebSocket (realtime.c) ---- */
+
+/* GET /v1/realtime: check auth and the handshake, answer 101 and run the
+ * session on its own thread (or answer an HTTP error). */
+enum MHD_Result srv_realtime_begin(srv_request *rq);
 
 /* ---- endpoints (routes.c) ---- */
 
