@@ -647,7 +647,7 @@ int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt)
     s->listen_fd = MHD_quiesce_daemon(s->daemon);
     if (s->listen_fd >= 0) shutdown(s->listen_fd, SHUT_RDWR);
     double deadline = srv_now() + grace_s;
-    while (atomic_load(&s->inflight) > 0 && srv_now() < deadline) {
+    while ((atomic_load(&s->inflight) > 0 || atomic_load(&s->realtime_sessions) > 0) && srv_now() < deadline) {
         struct timespec nap = {0, 20 * 1000 * 1000};
         if (!interrupt) {
             nanosleep(&nap, NULL);
@@ -673,6 +673,7 @@ int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt)
 void srv_server_free(srv_server *s)
 {
     if (!s) return;
+    srv_realtime_stop(s); /* its session threads use s and the daemon */
     if (s->daemon) {
         if (s->listen_fd < 0) s->listen_fd = MHD_quiesce_daemon(s->daemon);
         MHD_stop_daemon(s->daemon);

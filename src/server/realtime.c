@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 /* ---- limits (environment, read when a session opens) ----------------------- */
 
@@ -596,8 +597,10 @@ static void drain_input(rt_session *ss)
         ss->t_last = srv_now();
         switch (ev.kind) {
         case WS_EV_MESSAGE:
-            if (ev.opcode == WS_OP_TEXT) on_message(ss, ev.data, ev.len);
-            else send_close(ss, WS_CLOSE_UNSUPPORTED, "binary messages are not supported; send JSON text events");
+            if (ev.opcode == WS_OP_TEXT) {
+                on_message(ss, ev.data, ev.len);
+                ss->t_last = srv_now(); /* time spent transcribing is not the client's idleness */
+            } else send_close(ss, WS_CLOSE_UNSUPPORTED, "binary messages are not supported; send JSON text events");
             break;
         case WS_EV_PING: send_frame(ss, WS_OP_PONG, ev.data, ev.len); break;
         case WS_EV_PONG: break;
@@ -699,6 +702,15 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
         session_free(ss);
     }
     pthread_attr_destroy(&attr);
+}
+
+void srv_realtime_stop(srv_server *s)
+{
+    atomic_store(&s->draining, 1);
+    while (atomic_load(&s->realtime_sessions) > 0) {
+        struct timespec nap = {0, 20 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
 }
 
 /* ---- the handshake ---- */

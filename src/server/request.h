@@ -106,6 +106,9 @@ int srv_client_gone(const srv_request *rq);
 /* GET /v1/realtime: check auth and the handshake, answer 101 and run the
  * session on its own thread (or answer an HTTP error). */
 enum MHD_Result srv_realtime_begin(srv_request *rq);
+/* Set draining and wait for every session thread to finish (they close with
+ * 1001 within a poll interval, or once a blocked send times out). */
+void srv_realtime_stop(srv_server *s);
 
 /* ---- endpoints (routes.c) ---- */
 

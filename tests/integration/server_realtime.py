@@ -285,4 +285,41 @@ try:
     check(r.status_code == 200 and r.json()["text"] == FILE_TEXT, "file transcription still works afterwards")
 finally:
     srv.stop()
+
+# --- a second server: session count and session time limits, shutdown with a session open -----------
+srv = Server("--workers", "1", "--grace", "10", name="limited server",
+             env={"ASR_REALTIME_MAX_SESSIONS": "1", "ASR_REALTIME_MAX_SESSION_S": "2"})
+WS_URL = f"ws://127.0.0.1:{srv.port}/v1/realtime?intent=transcription"
+try:
+    ws, first = connect()
+    check(first.get("type") == "transcription_session.created", "no key configured: a session opens without one")
+    try:
+        websocket.create_connection(WS_URL, timeout=10)
+        check(False, "a second session past ASR_REALTIME_MAX_SESSIONS=1 is refused")
+    except websocket.WebSocketBadStatusException as e:
+        check(e.status_code == 429 and b"too_many_sessions" in (e.resp_body or b""),
+              f"a second session past ASR_REALTIME_MAX_SESSIONS=1: 429 too_many_sessions ({e.status_code})")
+    t0 = time.time()
+    evs = collect(ws, lambda e: e["type"] == "error", 10)
+    check(evs and evs[-1]["error"]["code"] == "session_expired" and 1.5 < time.time() - t0 < 5,
+          f"the session ends at ASR_REALTIME_MAX_SESSION_S=2 with session_expired ({time.time() - t0:.1f} s)")
+    ws.close()
+    time.sleep(0.5)
+    ws, first = connect()
+    check(first.get("type") == "transcription_session.created", "after it closed, a new session fits again")
+    ws.settimeout(15)
+    t0 = time.time()
+    srv.proc.send_signal(__import__("signal").SIGTERM)
+    got = None
+    try:
+        while True:
+            op, payload = ws.recv_data(control_frame=True)
+            if op == websocket.ABNF.OPCODE_CLOSE:
+                got = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
+                break
+    except Exception as e:  # noqa: BLE001
+        got = repr(e)
+    check(got == 1001 and time.time() - t0 < 5, f"SIGTERM: the open session gets close 1001 going away ({got})")
+finally:
+    srv.stop()
 finish()
