@@ -239,9 +239,10 @@ static json_t *session_json(const rt_session *ss)
     if (ss->vad_on)
         td = json_pack("{s:s, s:f, s:i, s:i}", "type", "server_vad", "threshold", ss->threshold, "prefix_padding_ms",
                        ss->prefix_padding_ms, "silence_duration_ms", ss->silence_duration_ms);
-    return json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:o, s:[]}", "id", ss->session_id, "object",
+    return json_pack("{s:s, s:s, s:s, s:{s:s, s:s?, s:s}, s:o, s:[]}", "id", ss->session_id, "object",
                      "realtime.transcription_session", "input_audio_format", "pcm16", "input_audio_transcription",
-                     "model", ss->model, "language", ss->language, "prompt", ss->prompt ? ss->prompt : "",
+                     "model", ss->model, "language", ss->language[0] ? ss->language : NULL, "prompt",
+                     ss->prompt ? ss->prompt : "",
                      "turn_detection", td, "include");
 }
 
