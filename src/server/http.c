@@ -145,7 +145,7 @@ static void *watchdog_main(void *arg)
         double now = srv_now();
         pthread_mutex_lock(&s->conn_mu);
         for (srv_conn *conn = s->conns; conn; conn = conn->next) {
-            if (conn->killed || conn->fd < 0) continue;
+            if (conn->killed || conn->fd < 0 || conn->upgraded) continue;
             double age = now - conn->phase_since;
             if (conn->phase == SRV_CONN_HEADERS && age > s->cfg.header_timeout_s) {
                 if (conn->served == 0)

@@ -819,6 +819,11 @@ enum MHD_Result srv_realtime_begin(srv_request *rq)
         }
         if (chosen) MHD_add_response_header(resp, "Sec-WebSocket-Protocol", chosen);
     }
+    if (rq->conn) { /* HTTP's header and body deadlines end here */
+        pthread_mutex_lock(&s->conn_mu);
+        rq->conn->upgraded = 1;
+        pthread_mutex_unlock(&s->conn_mu);
+    }
     rq->status = 101;
     enum MHD_Result r = MHD_queue_response(rq->mhd, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     MHD_destroy_response(resp);

@@ -23,6 +23,7 @@ typedef struct srv_conn {
     double phase_since; /* monotonic seconds the phase began */
     int served;         /* requests already answered on this connection */
     int killed;         /* the watchdog or handler gave up on it */
+    int upgraded;       /* a WebSocket now (realtime.c keeps its own deadlines) */
 } srv_conn;
 
 struct srv_server {

@@ -22,7 +22,8 @@ import websocket  # noqa: E402  (websocket-client)
 
 KEY = "rt-test-key"
 IDLE_S = 3
-srv = Server("--workers", "1", "--api-key", KEY, name="server",
+# header/body timeouts of 2 s: HTTP deadlines must not reach an upgraded connection (sessions below last longer)
+srv = Server("--workers", "1", "--api-key", KEY, "--header-timeout", "2", "--body-timeout", "2", name="server",
              env={"ASR_REALTIME_IDLE_S": str(IDLE_S), "ASR_REALTIME_MAX_MESSAGE_BYTES": "1048576"})
 WS_URL = f"ws://127.0.0.1:{srv.port}/v1/realtime?intent=transcription"
 AUTH = {"Authorization": f"Bearer {KEY}"}
