@@ -1,11 +1,11 @@
 /* realtime.c — GET /v1/realtime?intent=transcription: OpenAI-Realtime-style live transcription over a WebSocket. */
 #include "server/request.h"
+#include "server/resample.h"
 #include "server/ws.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,78 +43,6 @@ static rt_limits rt_limits_from_env(void)
     l.max_buffer_s = env_double("ASR_REALTIME_MAX_BUFFER_S", 60, 1, 3600);
     l.max_message = (size_t)env_double("ASR_REALTIME_MAX_MESSAGE_BYTES", 4 << 20, 1024, 64 << 20);
     return l;
-}
-
-/* ---- 24 kHz → 16 kHz resampling (OpenAI's pcm16 is 24 kHz, Whisper's 16 kHz) -- */
-
-/* Output sample m sits at input time 1.5 m: an integer or a half position,
- * so two windowed-sinc kernels (cut-off 7.2 kHz) cover every output. */
-#define RS_HALF 16
-typedef struct rt_resampler {
-    float kernel[2][2 * RS_HALF];
-    float *in;             /* input samples not yet needed by later outputs */
-    size_t in_len, in_cap;
-    unsigned long long in_base; /* absolute index of in[0] */
-    unsigned long long out_next;
-} rt_resampler;
-
-static void rs_init(rt_resampler *r)
-{
-    memset(r, 0, sizeof *r);
-    const double fc = 2.0 * 7200.0 / 24000.0; /* cut-off as a fraction of the input Nyquist rate */
-    for (int phase = 0; phase < 2; phase++) {
-        double frac = phase * 0.5, sum = 0;
-        for (int k = 0; k < 2 * RS_HALF; k++) {
-            double d = (double)(k - RS_HALF + 1) - frac; /* tap k is input sample floor(t) - HALF + 1 + k */
-            double x = M_PI * fc * d;
-            double sinc = fabs(d) < 1e-9 ? 1.0 : sin(x) / x;
-            double w = 0.5 + 0.5 * cos(M_PI * d / RS_HALF);
-            r->kernel[phase][k] = (float)(fc * sinc * w);
-            sum += fc * sinc * w;
-        }
-        for (int k = 0; k < 2 * RS_HALF; k++) r->kernel[phase][k] = (float)(r->kernel[phase][k] / sum);
-    }
-}
-
-/* Add input samples; appends every output that can now be computed to
- * out (cap: room for n * 2 / 3 + 2 samples). Returns outputs written, -1 on OOM. */
-static long rs_push(rt_resampler *r, const float *x, size_t n, float *out)
-{
-    if (r->in_len + n > r->in_cap) {
-        size_t cap = r->in_cap ? r->in_cap : 4096;
-        while (cap < r->in_len + n) cap *= 2;
-        float *grown = realloc(r->in, cap * sizeof *grown);
-        if (!grown) return -1;
-        r->in = grown;
-        r->in_cap = cap;
-    }
-    memcpy(r->in + r->in_len, x, n * sizeof *x);
-    r->in_len += n;
-    long produced = 0;
-    for (;;) {
-        unsigned long long c = r->out_next * 3 / 2; /* floor(1.5 m) */
-        if (c + RS_HALF >= r->in_base + r->in_len) break;
-        int phase = (int)(r->out_next & 1);
-        float acc = 0;
-        for (int k = 0; k < 2 * RS_HALF; k++) {
-            long long idx = (long long)c - RS_HALF + 1 + k;
-            if (idx < (long long)r->in_base) continue; /* before the stream: zeros */
-            acc += r->kernel[phase][k] * r->in[idx - (long long)r->in_base];
-        }
-        out[produced++] = acc;
-        r->out_next++;
-    }
-    /* keep only what later outputs still read */
-    unsigned long long keep_from = r->out_next * 3 / 2;
-    keep_from = keep_from > RS_HALF ? keep_from - RS_HALF : 0;
-    if (keep_from > r->in_base) {
-        size_t drop = (size_t)(keep_from - r->in_base);
-        if (drop > r->in_len) drop = r->in_len;
-        memmove(r->in, r->in + drop, (r->in_len - drop) * sizeof *r->in);
-        r->in_len -= drop;
-        r->in_base += drop;
-    }
-    return produced;
 }
 
 /* ---- the session ------------------------------------------------------------- */
@@ -574,7 +502,7 @@ static void session_free(rt_session *ss)
 {
     ws_reader_free(&ss->reader);
     free(ss->in);
-    free(ss->rs.in);
+    rs_free(&ss->rs);
     free(ss->audio);
     free(ss->prompt);
     asr_vad_stream_free(ss->vad);
