@@ -119,6 +119,11 @@ fuzz-targets: $(FUZZ_BIN)
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libasr.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libasr.a $(LDLIBS)
 
+# The WebSocket framer is server code, outside libasr: compiled in with its harness.
+build-fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c src/server/ws.c src/server/ws.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_ws.c src/server/ws.c $(LDSAN)
+
 build-fuzz/make_fuzz_seeds: tests/fuzz/make_fuzz_seeds.c tests/unit/synth_model.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LDSAN)

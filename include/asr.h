@@ -235,6 +235,17 @@ void asr_vad_model_free(asr_vad_model *model);
 asr_status asr_vad_probs(const asr_vad_model *model, const float *samples, size_t n_samples,
                          float **probs, size_t *n_probs, asr_error *err);
 
+/* Incremental VAD for live audio: one 512-sample frame at a time, the LSTM
+ * state and the 64-sample context carried between calls exactly as
+ * asr_vad_probs does over a whole buffer. A stream belongs to one thread. */
+typedef struct asr_vad_stream asr_vad_stream;
+
+asr_status asr_vad_stream_new(const asr_vad_model *model, asr_vad_stream **out, asr_error *err);
+/* Speech probability of the next ASR_VAD_FRAME_SAMPLES samples (16 kHz). */
+float asr_vad_stream_push(asr_vad_stream *stream, const float *frame);
+void asr_vad_stream_reset(asr_vad_stream *stream); /* as if new: zero state */
+void asr_vad_stream_free(asr_vad_stream *stream);
+
 /* Options of faster-whisper's VadOptions, with its defaults. */
 typedef struct asr_vad_params {
     double threshold;             /* 0.5: a frame at or above is speech           */

@@ -350,6 +350,38 @@ asr_status asr_vad_probs(const asr_vad_model *model, const float *samples, size_
     return ASR_OK;
 }
 
+/* ---- incremental probabilities for live audio ------------------------------- */
+
+struct asr_vad_stream {
+    const asr_vad_model *model;
+    vad_state state;
+};
+
+asr_status asr_vad_stream_new(const asr_vad_model *model, asr_vad_stream **out, asr_error *err)
+{
+    asr_error_clear(err);
+    if (!model || !out) return asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "asr_vad_stream_new: NULL argument");
+    *out = calloc(1, sizeof **out);
+    if (!*out) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+    (*out)->model = model;
+    return ASR_OK;
+}
+
+float asr_vad_stream_push(asr_vad_stream *stream, const float *frame)
+{
+    vad_state *s = &stream->state;
+    memmove(s->input, s->input + VAD_FRAME, VAD_CONTEXT * sizeof(float)); /* last frame's tail */
+    memcpy(s->input + VAD_CONTEXT, frame, VAD_FRAME * sizeof(float));
+    return vad_forward(&stream->model->w, s);
+}
+
+void asr_vad_stream_reset(asr_vad_stream *stream)
+{
+    if (stream) memset(&stream->state, 0, sizeof stream->state);
+}
+
+void asr_vad_stream_free(asr_vad_stream *stream) { free(stream); }
+
 /* ---- speech chunks: faster-whisper's get_speech_timestamps() --------------- */
 
 asr_vad_params asr_vad_default_params(void)

@@ -148,7 +148,7 @@ static void *watchdog_main(void *arg)
         double now = srv_now();
         pthread_mutex_lock(&s->conn_mu);
         for (srv_conn *conn = s->conns; conn; conn = conn->next) {
-            if (conn->killed || conn->fd < 0) continue;
+            if (conn->killed || conn->fd < 0 || conn->upgraded) continue;
             double age = now - conn->phase_since;
             if (conn->phase == SRV_CONN_HEADERS && age > s->cfg.header_timeout_s) {
                 if (conn->served == 0) {
@@ -562,6 +562,7 @@ static enum MHD_Result begin_request(srv_request *rq)
     if (rq->route == SRV_ROUTE_OTHER) return early_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
     int is_get = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
     int is_post = strcmp(rq->method, "POST") == 0;
+    if (rq->route == SRV_ROUTE_REALTIME) return srv_realtime_begin(rq); /* own auth: also a subprotocol */
     if (srv_route_is_post(rq->route) ? !is_post : !is_get)
         return early_error(rq, 405, NULL, "method_not_allowed", "method %s is not allowed on %s", rq->method, rq->path);
     if (!authorized(rq))
@@ -836,7 +837,7 @@ srv_server *srv_server_start(const srv_config *cfg, const asr_model *model, doub
      * reader can sleep on the job's condition variable. The connection limit
      * bounds the thread count; decoding never runs on these threads. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE /* realtime.c's WebSocket */;
     if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
@@ -878,7 +879,7 @@ int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt)
     s->listen_fd = MHD_quiesce_daemon(s->daemon);
     if (s->listen_fd >= 0) shutdown(s->listen_fd, SHUT_RDWR);
     double deadline = srv_now() + grace_s;
-    while (atomic_load(&s->inflight) > 0 && srv_now() < deadline) {
+    while ((atomic_load(&s->inflight) > 0 || atomic_load(&s->realtime_sessions) > 0) && srv_now() < deadline) {
         struct timespec nap = {0, 20 * 1000 * 1000};
         if (!interrupt) {
             nanosleep(&nap, NULL);
@@ -904,6 +905,7 @@ int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt)
 void srv_server_free(srv_server *s)
 {
     if (!s) return;
+    srv_realtime_stop(s); /* its session threads use s and the daemon */
     if (s->daemon) {
         if (s->listen_fd < 0) s->listen_fd = MHD_quiesce_daemon(s->daemon);
         MHD_stop_daemon(s->daemon);

@@ -7,8 +7,8 @@
 #include <string.h>
 
 /* Status codes the server answers with; anything else counts under "other". */
-/* 499: the client left before its answer; 411, 414, 417, 431, 501, 505: answers of libmicrohttpd itself. */
-static const int tracked_status[] = {200, 304, 400, 401, 404, 405, 408, 411, 413, 414, 415, 417,
+/* 101: a WebSocket upgrade; 499: the client left before its answer; 411, 414, 417, 431, 501, 505: answers of libmicrohttpd itself. */
+static const int tracked_status[] = {101, 200, 304, 400, 401, 404, 405, 408, 411, 413, 414, 415, 417,
                                      422, 429, 431, 499, 500, 501, 503, 504, 505};
 #define N_STATUS ((int)(sizeof tracked_status / sizeof tracked_status[0]) + 1)
 
@@ -32,6 +32,8 @@ struct srv_metrics {
     unsigned long long rtf_buckets[N_RTF];
     unsigned long long rtf_count;
     double rtf_sum;
+    long long realtime_open;
+    unsigned long long realtime_total, realtime_turns;
 };
 
 const char *srv_route_label(srv_route route)
@@ -47,6 +49,7 @@ const char *srv_route_label(srv_route route)
         [SRV_ROUTE_METRICS] = "/metrics",
         [SRV_ROUTE_OPENAPI] = "/openapi.json",
         [SRV_ROUTE_WEB] = "web",
+        [SRV_ROUTE_REALTIME] = "/v1/realtime",
         [SRV_ROUTE_OTHER] = "other",
     };
     return (route >= 0 && route < SRV_ROUTE_COUNT) ? labels[route] : "other";
@@ -101,6 +104,21 @@ void srv_metrics_job(srv_metrics *m, const char *outcome, double audio_s, double
         m->rtf_count++;
         m->rtf_sum += rtf;
     }
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_realtime_session(srv_metrics *m, int delta)
+{
+    pthread_mutex_lock(&m->mu);
+    m->realtime_open += delta;
+    if (delta > 0) m->realtime_total++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_realtime_turn(srv_metrics *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->realtime_turns++;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -180,6 +198,13 @@ char *srv_metrics_render(srv_metrics *m, const srv_gauges *g)
     }
     buf_printf(&b, "asr_job_real_time_factor_bucket{le=\"+Inf\"} %llu\nasr_job_real_time_factor_sum %.6f\n"
             "asr_job_real_time_factor_count %llu\n", m->rtf_count, m->rtf_sum, m->rtf_count);
+    buf_printf(&b, "# HELP asr_realtime_connections_open Realtime WebSocket sessions open now.\n"
+            "# TYPE asr_realtime_connections_open gauge\nasr_realtime_connections_open %lld\n"
+            "# HELP asr_realtime_connections_total Realtime WebSocket sessions opened.\n"
+            "# TYPE asr_realtime_connections_total counter\nasr_realtime_connections_total %llu\n"
+            "# HELP asr_realtime_turns_total Audio turns committed and transcribed by realtime sessions.\n"
+            "# TYPE asr_realtime_turns_total counter\nasr_realtime_turns_total %llu\n",
+        m->realtime_open, m->realtime_total, m->realtime_turns);
     pthread_mutex_unlock(&m->mu);
 
     buf_printf(&b, "# HELP asr_queue_depth Jobs waiting for a worker.\n# TYPE asr_queue_depth gauge\nasr_queue_depth %d\n",

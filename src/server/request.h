@@ -26,6 +26,7 @@ typedef struct srv_conn {
     int killed;         /* the watchdog or handler gave up on it */
     int killed_status;  /* the status the watchdog answered (408), 0 = none */
     int probed;         /* a half-close probe was written for this request */
+    int upgraded;       /* a WebSocket now (realtime.c keeps its own deadlines) */
 } srv_conn;
 
 struct srv_server {
@@ -48,6 +49,7 @@ struct srv_server {
     pthread_t watchdog;
     int watchdog_started;
     atomic_int stop_watchdog;
+    atomic_int realtime_sessions;  /* open WebSocket sessions (realtime.c) */
 };
 
 /* Fields of a multipart form, collected by MHD's post processor. */
@@ -118,6 +120,15 @@ enum MHD_Result srv_reply_error(srv_request *rq, int status, const char *param, 
 int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until);
 /* True if the peer has closed or reset the connection. */
 int srv_client_gone(const srv_request *rq);
+
+/* ---- realtime transcription over WebSocket (realtime.c) ---- */
+
+/* GET /v1/realtime: check auth and the handshake, answer 101 and run the
+ * session on its own thread (or answer an HTTP error). */
+enum MHD_Result srv_realtime_begin(srv_request *rq);
+/* Set draining and wait for every session thread to finish (they close with
+ * 1001 within a poll interval, or once a blocked send times out). */
+void srv_realtime_stop(srv_server *s);
 
 /* ---- endpoints (routes.c) ---- */
 

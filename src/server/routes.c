@@ -23,6 +23,7 @@ srv_route srv_route_of(const char *path)
         {"/readyz", SRV_ROUTE_READYZ},
         {"/metrics", SRV_ROUTE_METRICS},
         {"/openapi.json", SRV_ROUTE_OPENAPI},
+        {"/v1/realtime", SRV_ROUTE_REALTIME},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(path, table[i].path) == 0) return table[i].route;

@@ -106,6 +106,7 @@ typedef enum srv_route {
     SRV_ROUTE_METRICS,
     SRV_ROUTE_OPENAPI,
     SRV_ROUTE_WEB, /* the browser page at / and its files */
+    SRV_ROUTE_REALTIME, /* WebSocket: live transcription (realtime.c) */
     SRV_ROUTE_OTHER,
     SRV_ROUTE_COUNT
 } srv_route;
@@ -119,6 +120,9 @@ void srv_metrics_free(srv_metrics *m);
 void srv_metrics_request(srv_metrics *m, srv_route route, int status, double seconds);
 /* A finished decode: seconds of audio and wall seconds spent on it. */
 void srv_metrics_job(srv_metrics *m, const char *outcome, double audio_s, double busy_s);
+/* Realtime WebSocket sessions (realtime.c): opened (+1) / closed (-1), and one committed turn. */
+void srv_metrics_realtime_session(srv_metrics *m, int delta);
+void srv_metrics_realtime_turn(srv_metrics *m);
 /* Prometheus text exposition; gauges are passed in by the caller. Returns malloc'd text. */
 typedef struct srv_gauges {
     int queue_depth, queue_capacity, busy_workers, workers, inflight_requests, draining;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fuzz_smoke.sh — builds the model-loader fuzzers (make fuzz: clang, libFuzzer,
+# fuzz_smoke.sh — builds the model-loader and WebSocket-frame fuzzers (make fuzz: clang, libFuzzer,
 # ASan+UBSan), writes their seed corpus of tiny synthetic models, checks every
 # seed runs cleanly, then fuzzes each loader for a bounded time: any crash,
 # sanitizer report, leak, hang (-timeout) or memory blow-up (-rss_limit_mb)
@@ -35,4 +35,18 @@ for kind in ct2 ggml; do
     expect_match "$kind: the fuzzer ran at least 100 inputs (${runs:-none})" '^([1-9][0-9]{2,})$' "${runs:-0}"
     [ $rc -eq 0 ] || tail -n 40 "$TMP/fuzz-$kind.log"
 done
+
+# The WebSocket frame parser of the realtime endpoint (src/server/ws.c), from
+# the committed seed frames (tests/fuzz/ws_seeds: first byte = read size).
+fuzzer=build-fuzz/fuzz_ws
+"$fuzzer" tests/fuzz/ws_seeds/*.bin >"$TMP/seeds-ws.log" 2>&1
+rc=$?; expect_eq "ws: every seed frame stream parses cleanly" 0 $rc
+mkdir -p "$TMP/run-ws" && cp tests/fuzz/ws_seeds/*.bin "$TMP/run-ws/"
+"$fuzzer" -max_total_time="$seconds" -rss_limit_mb=512 -timeout=10 -print_final_stats=1 \
+    -artifact_prefix="build-fuzz/artifacts/ws-" "$TMP/run-ws" >"$TMP/fuzz-ws.log" 2>&1
+rc=$?
+expect_eq "ws: ${seconds}s of fuzzing without a finding ($(grep -m1 -E 'ERROR|SUMMARY|Test unit written' "$TMP/fuzz-ws.log"))" 0 $rc
+runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$TMP/fuzz-ws.log")
+expect_match "ws: the fuzzer ran at least 100 inputs (${runs:-none})" '^([1-9][0-9]{2,})$' "${runs:-0}"
+[ $rc -eq 0 ] || tail -n 40 "$TMP/fuzz-ws.log"
 finish

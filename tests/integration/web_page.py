@@ -296,6 +296,24 @@ try:
     check(error == "" and common >= len(truth) - 3,
           f"a recording of jfk.wav from the microphone transcribes to its words ({transcript()!r} {error!r})")
 
+    # Live mode: the fake microphone streams to /v1/realtime (key via the subprotocol); server VAD
+    # cuts turns and their transcripts appear in the page.
+    driver.execute_script("document.getElementById('live-start').scrollIntoView({block: 'center'})")
+    el("live-start").click()
+    waited(lambda d: el("live-start").get_attribute("aria-pressed") == "true", "live mode starts")
+    waited(lambda d: "country" in words(" ".join(li.text for li in d.find_elements(By.CSS_SELECTOR, "#live-transcript li.live-final"))),
+           "live mode: transcripts of the microphone arrive", timeout=40 * SLOW)
+    live = words(" ".join(li.text for li in driver.find_elements(By.CSS_SELECTOR, "#live-transcript li.live-final")))
+    common = sum(1 for w in words(JFK_TRUTH) if w in live)
+    check(common >= len(words(JFK_TRUTH)) - 4 and el("live-error").text == "",
+          f"live mode: the microphone's words appear ({live} {el('live-error').text!r})")
+    driver.save_screenshot(os.path.join(ARTIFACTS, "web_page_live.png"))
+    driver.execute_script("document.getElementById('live-start').scrollIntoView({block: 'center'})")
+    el("live-start").click()
+    waited(lambda d: el("live-start").get_attribute("aria-pressed") == "false", "live mode stops")
+    waited(lambda d: srv.metric("asr_realtime_connections_open") == 0 and srv.metric("asr_realtime_turns_total") >= 1,
+           "the server saw the live session's turns and its close")
+
     # Cancel while a long file streams: the page stops and says so; the server drops the job.
     long_wav = os.path.join(downloads, "jfk10.wav")
     with wave.open(data("jfk.wav"), "rb") as w:
@@ -333,7 +351,7 @@ try:
     driver.save_screenshot(os.path.join(ARTIFACTS, "web_page_phone.png"))
     js("window.scrollTo({top: 0, behavior: 'instant'})")
     driver.save_screenshot(os.path.join(ARTIFACTS, "web_page_phone_form.png"))
-    for name in ("web_page_desktop.png", "web_page_error.png", "web_page_phone.png", "web_page_phone_form.png"):
+    for name in ("web_page_desktop.png", "web_page_error.png", "web_page_live.png", "web_page_phone.png", "web_page_phone_form.png"):
         print("screenshot:", os.path.join(ARTIFACTS, name))
 finally:
     if driver is not None:

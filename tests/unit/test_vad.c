@@ -182,6 +182,15 @@ static void test_probs(void)
     free(q);
     CHECK(asr_vad_probs(m, a, N, &q, &nq, &err) == ASR_OK && nq == n && memcmp(p, q, n * sizeof(float)) == 0,
           "a second run gives the same probabilities (no state kept in the model)");
+    /* the live stream, one frame per call, gives the whole buffer's probabilities */
+    asr_vad_stream *vs = NULL;
+    CHECK(asr_vad_stream_new(m, &vs, &err) == ASR_OK, "a VAD stream");
+    int same = 1;
+    for (size_t f = 0; f + 1 < n; f++) same &= asr_vad_stream_push(vs, a + f * 512) == p[f];
+    asr_vad_stream_reset(vs);
+    same &= asr_vad_stream_push(vs, a) == p[0];
+    CHECK(same, "the VAD stream's frame probabilities equal asr_vad_probs' (and reset starts over)");
+    asr_vad_stream_free(vs);
     free(p), free(q), free(a);
     CHECK(asr_vad_probs(m, NULL, 5, &p, &n, &err) == ASR_ERR_INVALID_ARGUMENT, "NULL samples refused");
     asr_vad_model_free(m);
