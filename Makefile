@@ -2,7 +2,7 @@
 #   make            optimised build in build/
 #   make SAN=1      AddressSanitizer + UndefinedBehaviorSanitizer build in build-san/
 #   make test       build, then run the whole suite (tests/run.sh)
-#   make fuzz       libFuzzer harnesses of the model loaders (clang, ASan+UBSan) in build-fuzz/
+#   make fuzz       libFuzzer harnesses (model loaders, audio, tokenizer, formats, zip; clang, ASan+UBSan) in build-fuzz/
 CC      ?= cc
 PKGS    := libavformat libavcodec libswresample libavutil libmicrohttpd jansson zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -109,8 +109,13 @@ fuzz:
 
 fuzz-targets: $(FUZZ_BIN)
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libasr.a
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_utf8.h $(BUILD)/libasr.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libasr.a $(LDLIBS)
+
+# The ZIP reader is CLI code, compiled into its harness from this directory.
+FUZZ_ZIP_DIR := src/cli
+build-fuzz/fuzz_zip: CFLAGS += -I$(FUZZ_ZIP_DIR)
+build-fuzz/fuzz_zip: $(FUZZ_ZIP_DIR)/zip.c $(FUZZ_ZIP_DIR)/sha256.c
 
 build-fuzz/make_fuzz_seeds: tests/fuzz/make_fuzz_seeds.c tests/unit/synth_model.h
 	@mkdir -p $(dir $@)

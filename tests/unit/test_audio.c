@@ -1236,6 +1236,32 @@ static int dump(const char *in, const char *out)
     return rc;
 }
 
+/* A WAV so short that the resampler returns nothing on its first call: the
+ * sample sink has no buffer yet, and storing 0 samples computed NULL + 0
+ * (undefined; found by tests/fuzz/fuzz_audio.c, whose corpus keeps the input
+ * as finding-wav-u8-null-offset.bin). The audio must still decode. */
+static void check_tiny_resampled(void)
+{
+    for (int n = 75; n <= 200; n += 37) { /* fewer than ~60 give no samples at all (the filter delay) */
+        unsigned char w[44 + 200];
+        memcpy(w, "RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\0\0\0\0\0\0\0\0\x01\0\x08\0data", 40);
+        put32(w + 4, (uint32_t)(36 + n));
+        put32(w + 24, 44100);
+        put32(w + 28, 44100);
+        put32(w + 40, (uint32_t)n);
+        for (int i = 0; i < n; i++)
+            w[44 + i] = (unsigned char)(128 + 60 * sin(i * 0.3));
+        asr_audio a = {0};
+        asr_error err;
+        asr_status st = asr_audio_decode_memory(w, 44 + (size_t)n, NULL, &a, &err);
+        size_t want = (size_t)n * 16000 / 44100;
+        CHECK(st == ASR_OK && a.n_samples + 2 >= want && a.n_samples <= want + 2,
+              "%d 8-bit samples at 44.1 kHz: %s, %zu samples (about %zu)", n, st == ASR_OK ? "ok" : err.message,
+              a.n_samples, want);
+        asr_audio_free(&a);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--dump") == 0)
@@ -1260,6 +1286,7 @@ int main(int argc, char **argv)
     check_errors();
     check_amplification();
     check_abort_hook();
+    check_tiny_resampled();
     asr_audio_free(&jfk);
     /* Remove the fixtures. */
     static const char *const names[] = {"jfk.m4a", "jfk.aac", "jfk.webm", "jfk_vorbis.ogg",
