@@ -9,10 +9,12 @@
  *   'D' decode the rest as little-endian int32 ids (any value): the result is
  *       valid UTF-8 without NUL bytes;
  *   else asr_utf8_repair on the rest: valid UTF-8, no NUL, and the input
- *       itself when it was valid without NULs.
+ *       itself when it was valid without NULs; asr_utf8_valid agrees with
+ *       this harness's own check (fuzz_utf8.h).
  * Built by `make fuzz`; run by tests/integration/fuzz_smoke.sh.
  */
 #include "internal.h"
+#include "asr.h"
 #include "fuzz_utf8.h"
 
 #include <stdint.h>
@@ -122,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (out_len != strlen(out) || !fuzz_utf8_valid((const unsigned char *)out, out_len)) abort();
         if (!memchr(data, 0, size) && fuzz_utf8_valid(data, size) && (out_len != size || memcmp(out, data, size)))
             abort();
+        if (asr_utf8_valid((const char *)data, size) != fuzz_utf8_valid(data, size)) abort(); /* two validators agree */
         free(out);
     }
     return 0;
