@@ -2,7 +2,7 @@
 #   make            optimised build in build/
 #   make SAN=1      AddressSanitizer + UndefinedBehaviorSanitizer build in build-san/
 #   make test       build, then run the whole suite (tests/run.sh)
-#   make fuzz       libFuzzer harnesses of the model loaders (clang, ASan+UBSan) in build-fuzz/
+#   make fuzz       libFuzzer harnesses (model loaders, audio, tokenizer, formats, zip; clang, ASan+UBSan) in build-fuzz/
 CC      ?= cc
 PKGS    := libavformat libavcodec libswresample libavutil libmicrohttpd jansson zlib libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -116,13 +116,18 @@ fuzz:
 
 fuzz-targets: $(FUZZ_BIN)
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libasr.a
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_utf8.h $(BUILD)/libasr.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libasr.a $(LDLIBS)
 
 # The WebSocket framer is server code, outside libasr: compiled in with its harness.
 build-fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c src/server/ws.c src/server/ws.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_ws.c src/server/ws.c $(LDSAN)
+
+# The ZIP reader is catalogue code, compiled into its harness from this directory.
+FUZZ_ZIP_DIR := src/catalog
+build-fuzz/fuzz_zip: CFLAGS += -I$(FUZZ_ZIP_DIR)
+build-fuzz/fuzz_zip: $(FUZZ_ZIP_DIR)/zip.c $(FUZZ_ZIP_DIR)/sha256.c
 
 build-fuzz/make_fuzz_seeds: tests/fuzz/make_fuzz_seeds.c tests/unit/synth_model.h
 	@mkdir -p $(dir $@)

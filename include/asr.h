@@ -416,6 +416,18 @@ int asr_format_parse(const char *name);
 /* Render a result; returns a malloc'd NUL-terminated string or NULL on OOM. */
 char *asr_result_format(const asr_result *result, asr_format format);
 
+/* ---- text ---------------------------------------------------------------- */
+
+/* Python's str.strip() of UTF-8 text (the whitespace of str.isspace(), not
+ * only ASCII), as the formats strip the text: a malloc'd copy (free() it);
+ * NULL text gives ""; NULL on OOM. A client that shows a result's text
+ * (the server's streamed transcript.text.done) strips it with this, so it
+ * equals the text of the json format. */
+char *asr_text_strip(const char *text);
+/* 1 when s[0..n) is valid UTF-8 by Python's rules (no overlong forms,
+ * surrogates or code points past U+10FFFF), else 0. */
+int asr_utf8_valid(const char *s, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

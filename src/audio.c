@@ -499,6 +499,8 @@ static asr_status ff_open(ff_decoder *d, asr_error *err)
 /* Move `got` samples of swr's s16 output into the sink, budget first. */
 static asr_status ff_store(ff_decoder *d, int got, asr_error *err)
 {
+    if (got <= 0) /* nothing to store; the sink may not have a buffer yet (NULL + 0 is undefined) */
+        return ASR_OK;
     asr_status st = sink_reserve(&d->sink, (size_t)got, err);
     if (st != ASR_OK)
         return st;

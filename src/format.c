@@ -87,42 +87,10 @@ static char *sb_finish(strbuf *sb)
 
 /* ---- text helpers -------------------------------------------------------------- */
 
-/* Byte length of the whitespace character at s[0..n) by Python's
- * str.isspace(), or 0. */
-static size_t space_len(const unsigned char *s, size_t n)
-{
-    if ((s[0] >= 0x09 && s[0] <= 0x0D) || (s[0] >= 0x1C && s[0] <= 0x20)) return 1;
-    if (n >= 2 && s[0] == 0xC2 && (s[1] == 0x85 || s[1] == 0xA0)) return 2;
-    if (n >= 3) {
-        unsigned cp = ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
-        if ((s[0] & 0xF0) == 0xE0 && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 &&
-            (cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-             cp == 0x202F || cp == 0x205F || cp == 0x3000))
-            return 3;
-    }
-    return 0;
-}
-
 /* Bounds of text with Python's str.strip() applied: [*start, *end). */
 static void strip_bounds(const char *text, size_t *start, size_t *end)
 {
-    const unsigned char *s = (const unsigned char *)text;
-    size_t n = strlen(text), a = 0, b = n;
-    for (size_t len; a < n && (len = space_len(s + a, n - a)) > 0;) a += len;
-    /* From the right, step back over whole characters (1 to 3 bytes). */
-    while (b > a) {
-        size_t len = 0;
-        for (size_t k = 1; k <= 3 && k <= b - a; k++) {
-            if (space_len(s + b - k, k) == k) {
-                len = k;
-                break;
-            }
-        }
-        if (!len) break;
-        b -= len;
-    }
-    *start = a;
-    *end = b;
+    asr_strip_bounds(text, strlen(text), start, end);
 }
 
 /* Append text stripped, with every `from` replaced by `to` in one

@@ -76,6 +76,13 @@ int asr_tokenizer_encode(const asr_tokenizer *tok, const char *text, int *ids, i
  * *out_len (may be NULL) gets the length. NULL on OOM. */
 char *asr_utf8_repair(const char *s, size_t n, size_t *out_len);
 
+/* ---- text.c ---------------------------------------------------------------- */
+/* Bounds [*start, *end) of s[0..n) with Python's str.strip() applied (the
+ * whitespace of str.isspace(): ASCII 9-13 and 28-32, U+0085, U+00A0, U+1680,
+ * U+2000-200A, U+2028/9, U+202F, U+205F, U+3000). asr_text_strip and
+ * asr_utf8_valid are public (asr.h). */
+void asr_strip_bounds(const char *s, size_t n, size_t *start, size_t *end);
+
 /* ---- lang.c -------------------------------------------------------------- */
 /* (public asr_lang_* functions only) */
 

@@ -64,13 +64,10 @@ static int utf8_state(const unsigned char *s, size_t n)
     return 1;
 }
 
-/* Trim ASCII whitespace: [*b, *e) of s. */
+/* Python's str.strip() (as openai/whisper's timing.py applies it to words): [*b, *e) of s. */
 static void strip(const char *s, size_t len, size_t *b, size_t *e)
 {
-    *b = 0;
-    *e = len;
-    while (*b < *e && (s[*b] == ' ' || s[*b] == '\t' || s[*b] == '\n' || s[*b] == '\r')) (*b)++;
-    while (*e > *b && (s[*e - 1] == ' ' || s[*e - 1] == '\t' || s[*e - 1] == '\n' || s[*e - 1] == '\r')) (*e)--;
+    asr_strip_bounds(s, len, b, e);
 }
 
 /* Python's `needle in haystack` for strings (the empty string is in every string). */

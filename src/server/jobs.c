@@ -151,18 +151,6 @@ static void set_phase(srv_job *job, srv_job_phase phase)
     pthread_mutex_unlock(&job->mu);
 }
 
-/* Strip leading and trailing spaces into a malloc'd copy. */
-static char *trimmed_copy(const char *s)
-{
-    if (!s) s = "";
-    while (*s == ' ' || *s == '\n' || *s == '\t') s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t')) n--;
-    char *out = malloc(n + 1);
-    if (out) { memcpy(out, s, n); out[n] = 0; }
-    return out;
-}
-
 /* The most audio a queued upload may decode to: raw s16le has exactly 2
  * bytes a sample; any other upload at most SRV_AUDIO_S_PER_BYTE seconds a
  * byte (twice the densest real encoder output, digital silence at 0.011 s a
@@ -307,7 +295,7 @@ static void run_job(srv_worker *w, srv_job *job)
         pthread_mutex_lock(&job->mu);
         job->result = result;
         if (job->stream) {
-            char *text = trimmed_copy(asr_result_text(result));
+            char *text = asr_text_strip(asr_result_text(result)); /* as the json answer strips it */
             stream_append_event(job, json_pack("{s:s, s:s?}", "type", "transcript.text.done", "text", text));
             free(text);
         }

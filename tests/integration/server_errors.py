@@ -198,6 +198,49 @@ try:
 finally:
     srv.stop()
 
+# --- a realistic oversize upload: 26 MB against the default 25 MB limit, from Python clients ---------------
+# Far more than socket buffers hold, so the client is still sending when the server decides: the
+# 413 must still reach it as the OpenAI error JSON (the server reads and drops the rest of the
+# body up to a bound), not as a broken pipe or a connection reset.
+srv = Server("--workers", "1", name="default-limit server")
+try:
+    big = (JFK * (26 * 1024 * 1024 // len(JFK) + 1))[: 26 * 1024 * 1024]
+    started = time.monotonic()
+    try:
+        r = requests.post(srv.url + "/v1/audio/transcriptions", files={"file": ("big.wav", big)},
+                          data={"model": "whisper-1"}, timeout=120 * SLOW)
+        expect_error(r, 413, "26 MB upload (Content-Length) with requests", param="file")
+    except requests.RequestException as e:
+        check(False, f"26 MB upload (Content-Length) with requests: 413 JSON, not {type(e).__name__}: {e}")
+    body, ctype = multipart([("model", "whisper-1", None), ("file", big, "big.wav")])
+
+    def big_chunks():
+        for i in range(0, len(body), 1 << 20):
+            yield body[i:i + (1 << 20)]
+
+    try:
+        r = requests.post(srv.url + "/v1/audio/transcriptions", data=big_chunks(),
+                          headers={"Content-Type": ctype}, timeout=120 * SLOW)
+        expect_error(r, 413, "26 MB upload (chunked) with requests", param="file")
+    except requests.RequestException as e:
+        check(False, f"26 MB upload (chunked) with requests: 413 JSON, not {type(e).__name__}: {e}")
+    sdk = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0, timeout=120 * SLOW)
+    try:
+        sdk.audio.transcriptions.create(model="whisper-1", file=("big.wav", big))
+        check(False, "26 MB upload with the openai SDK raises a 413 APIStatusError")
+    except openai.APIStatusError as e:
+        check(e.status_code == 413 and isinstance(e.body, dict) and e.body.get("param") == "file",
+              f"26 MB upload with the openai SDK: 413 with param file ({e.status_code} {e.body})")
+    except openai.APIError as e:
+        check(False, f"26 MB upload with the openai SDK: 413, not {type(e).__name__}: {e}")
+    took = time.monotonic() - started
+    check(took < 60 * SLOW, f"three 26 MB refusals took {took:.1f} s (< {60 * SLOW:.0f} s)")
+    r = requests.post(srv.url + "/v1/audio/transcriptions", files={"file": ("jfk.wav", JFK)},
+                      data={"model": "whisper-1"}, timeout=120 * SLOW)
+    check(r.status_code == 200 and r.json().get("text") == JFK_TEXT, "after 26 MB uploads: a good request succeeds")
+finally:
+    srv.stop()
+
 # --- limits from the environment: audio duration, per-request deadline ---------------------------------
 srv = Server(env={"ASR_API_KEY": "env-key", "ASR_MAX_AUDIO_SECONDS": "12", "ASR_REQUEST_TIMEOUT": "0.05",
                   "ASR_MAX_CONNECTIONS": "3"}, name="env-configured server")

@@ -137,15 +137,28 @@ try:
     long_wav = jfk_repeated(5)  # 55 s: two windows, each full of speech
     t0 = time.monotonic()
     stream = client.audio.transcriptions.create(model="whisper-1", file=("jfk5.wav", long_wav), stream=True)
-    arrivals = []
+    arrivals, done_text = [], None
     for e in stream:
         arrivals.append((time.monotonic() - t0, e.type))
+        if e.type == "transcript.text.done":
+            done_text = e.text
     deltas = [t for t, ty in arrivals if ty == "transcript.text.delta"]
     done = [t for t, ty in arrivals if ty == "transcript.text.done"]
     check(len(deltas) >= 2 and len(done) == 1, f"long stream: several deltas and one done ({len(deltas)}, {len(done)})")
     if deltas and done:
         check(done[0] - deltas[0] > 0.2 * done[0],
               f"long stream: first delta at {deltas[0]:.2f}s, well before the last event at {done[0]:.2f}s")
+
+    # The streamed done text is the json answer's text (both Python's str.strip() of the result),
+    # on clips of several segments.
+    r = client.audio.transcriptions.create(model="whisper-1", file=("jfk5.wav", long_wav), response_format="json")
+    check(done_text is not None and done_text == r.text, f"long stream: done text == json text ({done_text!r:.80} / {r.text!r:.80})")
+    with open(data("fleurs/en-000.ogg"), "rb") as f:
+        clip = f.read()
+    done_text = [e.text for e in client.audio.transcriptions.create(model="whisper-1", file=("en-000.ogg", clip), stream=True)
+                 if e.type == "transcript.text.done"]
+    r = client.audio.transcriptions.create(model="whisper-1", file=("en-000.ogg", clip), response_format="json")
+    check(done_text == [r.text] and r.text, f"en-000.ogg: streamed done text == json text ({done_text} / {r.text!r})")
 
     # --- /v1/models --------------------------------------------------------------------------------
     ids = [m.id for m in client.models.list()]

@@ -670,6 +670,26 @@ static void check_bad(const char *name, const void *data, size_t len, asr_status
     asr_audio_free(&a);
 }
 
+/* Like check_bad with ASR_ERR_AUDIO, and the message must be exactly `want`
+ * (from a file: prefixed with the file's path). */
+static void check_refused(const char *name, const void *data, size_t len, const char *want)
+{
+    asr_audio a = {0};
+    asr_error err;
+    const char *path = tmp_path(name);
+    write_file(path, data, len);
+    char want_file[8192];
+    snprintf(want_file, sizeof want_file, "%s: %s", path, want);
+    asr_status st = asr_audio_decode_file(path, NULL, &a, &err);
+    CHECK(st == ASR_ERR_AUDIO && a.samples == NULL && strcmp(err.message, want_file) == 0,
+          "file %s refused as \"%s\": %s: %s", name, want, asr_strerror(st), err.message);
+    asr_audio_free(&a);
+    st = asr_audio_decode_memory(data, len, NULL, &a, &err);
+    CHECK(st == ASR_ERR_AUDIO && a.samples == NULL && strcmp(err.message, want) == 0,
+          "memory %s refused as \"%s\": %s: %s", name, want, asr_strerror(st), err.message);
+    asr_audio_free(&a);
+}
+
 static void check_errors(void)
 {
     asr_audio a = {0};
@@ -695,12 +715,25 @@ static void check_errors(void)
     for (int i = 0; i < 60; i++)
         strcat(text, "This is a plain text file, not audio at all.\n");
     check_bad("text.txt", text, strlen(text), ASR_ERR_AUDIO);
-    /* Demuxers that open other URLs or files must be refused outright. */
-    const char *hls = "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\nhttp://127.0.0.1:9/a.ts\n"
-                      "#EXTINF:10.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n";
-    check_bad("playlist.m3u8", hls, strlen(hls), ASR_ERR_AUDIO);
-    const char *concat = "ffconcat version 1.0\nfile /etc/passwd\nfile jfk.wav\n";
-    check_bad("list.ffconcat", concat, strlen(concat), ASR_ERR_AUDIO);
+    /* Demuxers that open other URLs or files must be refused outright, by
+     * name, before they open anything: each list names a real local WAV
+     * (jfk.wav by absolute path, and a copy beside the list by relative name)
+     * that an unrestricted FFmpeg would happily decode as the list's audio. */
+    char wav_abs[4096];
+    const char *jfk_path = data_path("jfk.wav");
+    CHECK(realpath(jfk_path, wav_abs) != NULL, "realpath(%s)", jfk_path);
+    size_t jfk_len = 0;
+    unsigned char *jfk_bytes = read_file(jfk_path, &jfk_len);
+    write_file(tmp_path("seg.wav"), jfk_bytes, jfk_len);
+    free(jfk_bytes);
+    char hls[8192], concat[8192];
+    snprintf(hls, sizeof hls,
+             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:11\n#EXTINF:11.0,\nfile://%s\n"
+             "#EXTINF:11.0,\nseg.wav\n#EXT-X-ENDLIST\n",
+             wav_abs);
+    snprintf(concat, sizeof concat, "ffconcat version 1.0\nfile '%s'\nfile 'seg.wav'\n", wav_abs);
+    check_refused("playlist.m3u8", hls, strlen(hls), "audio: unsupported format 'hls'");
+    check_refused("list.ffconcat", concat, strlen(concat), "audio: unsupported format 'concat'");
     /* A container with no audio stream. */
     /* An audio codec outside the allow-list (WMA in Matroska). */
     if (jfk.samples) {
@@ -1203,6 +1236,32 @@ static int dump(const char *in, const char *out)
     return rc;
 }
 
+/* A WAV so short that the resampler returns nothing on its first call: the
+ * sample sink has no buffer yet, and storing 0 samples computed NULL + 0
+ * (undefined; found by tests/fuzz/fuzz_audio.c, whose corpus keeps the input
+ * as finding-wav-u8-null-offset.bin). The audio must still decode. */
+static void check_tiny_resampled(void)
+{
+    for (int n = 75; n <= 200; n += 37) { /* fewer than ~60 give no samples at all (the filter delay) */
+        unsigned char w[44 + 200];
+        memcpy(w, "RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\0\0\0\0\0\0\0\0\x01\0\x08\0data", 40);
+        put32(w + 4, (uint32_t)(36 + n));
+        put32(w + 24, 44100);
+        put32(w + 28, 44100);
+        put32(w + 40, (uint32_t)n);
+        for (int i = 0; i < n; i++)
+            w[44 + i] = (unsigned char)(128 + 60 * sin(i * 0.3));
+        asr_audio a = {0};
+        asr_error err;
+        asr_status st = asr_audio_decode_memory(w, 44 + (size_t)n, NULL, &a, &err);
+        size_t want = (size_t)n * 16000 / 44100;
+        CHECK(st == ASR_OK && a.n_samples + 2 >= want && a.n_samples <= want + 2,
+              "%d 8-bit samples at 44.1 kHz: %s, %zu samples (about %zu)", n, st == ASR_OK ? "ok" : err.message,
+              a.n_samples, want);
+        asr_audio_free(&a);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--dump") == 0)
@@ -1227,6 +1286,7 @@ int main(int argc, char **argv)
     check_errors();
     check_amplification();
     check_abort_hook();
+    check_tiny_resampled();
     asr_audio_free(&jfk);
     /* Remove the fixtures. */
     static const char *const names[] = {"jfk.m4a", "jfk.aac", "jfk.webm", "jfk_vorbis.ogg",
