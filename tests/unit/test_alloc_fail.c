@@ -1,0 +1,241 @@
+/* test_alloc_fail.c — malloc-failure injection: asr_model_load and asr_transcribe fail cleanly when the Nth allocation fails.
+ *
+ * Linked with -Wl,--wrap=malloc,... (TEST_LDFLAGS_test_alloc_fail in the
+ * Makefile), so every allocation libasr makes itself goes through the
+ * __wrap_ functions below; allocations made inside libc, OpenBLAS or FFmpeg
+ * are not seen. For N = 0, 1, 2, ... (every N at first, then a widening
+ * stride up to the call's whole count) the Nth allocation returns NULL and
+ * the call must return ASR_OK or an error status (ASR_ERR_NO_MEMORY, or
+ * another clean error with a message) — never crash — and must leave no
+ * allocation behind: the wrappers count live blocks, and the SAN build's
+ * LeakSanitizer checks the same at exit. The model is synth_model.h's tiny
+ * ggml file (width 8, one layer), the audio one second of a tone.
+ */
+#include "asr.h"
+#include "check.h"
+#include "synth_model.h"
+
+#include <execinfo.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__real_aligned_alloc(size_t a, size_t n);
+int __real_posix_memalign(void **p, size_t a, size_t n);
+char *__real_strdup(const char *s);
+void __real_free(void *p);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void *__wrap_aligned_alloc(size_t a, size_t n);
+int __wrap_posix_memalign(void **p, size_t a, size_t n);
+char *__wrap_strdup(const char *s);
+void __wrap_free(void *p);
+
+/* fail_at < 0: no failure; otherwise the allocation numbered fail_at (from 0) fails. */
+static atomic_long n_calls, fail_at = -1, live;
+
+/* ALLOC_FAIL_TRACE=1 prints where each injected failure happens (for debugging a finding). */
+static int should_fail(void)
+{
+    long i = atomic_fetch_add(&n_calls, 1);
+    if (i != atomic_load(&fail_at)) return 0;
+    if (getenv("ALLOC_FAIL_TRACE")) {
+        void *frames[12];
+        int n = backtrace(frames, 12);
+        backtrace_symbols_fd(frames, n, 1);
+    }
+    return 1;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    if (should_fail()) return NULL;
+    void *p = __real_malloc(n);
+    if (p) atomic_fetch_add(&live, 1);
+    return p;
+}
+
+void *__wrap_calloc(size_t k, size_t n)
+{
+    if (should_fail()) return NULL;
+    void *p = __real_calloc(k, n);
+    if (p) atomic_fetch_add(&live, 1);
+    return p;
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    if (should_fail()) return NULL;
+    void *q = __real_realloc(p, n);
+    if (q && !p) atomic_fetch_add(&live, 1);
+    return q;
+}
+
+void *__wrap_aligned_alloc(size_t a, size_t n)
+{
+    if (should_fail()) return NULL;
+    void *p = __real_aligned_alloc(a, n);
+    if (p) atomic_fetch_add(&live, 1);
+    return p;
+}
+
+int __wrap_posix_memalign(void **p, size_t a, size_t n)
+{
+    if (should_fail()) return 12; /* ENOMEM */
+    int r = __real_posix_memalign(p, a, n);
+    if (r == 0) atomic_fetch_add(&live, 1);
+    return r;
+}
+
+char *__wrap_strdup(const char *s)
+{
+    if (should_fail()) return NULL;
+    char *p = __real_strdup(s);
+    if (p) atomic_fetch_add(&live, 1);
+    return p;
+}
+
+void __wrap_free(void *p)
+{
+    if (p) atomic_fetch_sub(&live, 1);
+    __real_free(p);
+}
+
+static char model_path[64];
+
+static void write_model(void)
+{
+    synth_hp hp = synth_default_hp();
+    synth_buf b = {0};
+    synth_ggml_model(&b, &hp);
+    snprintf(model_path, sizeof model_path, "/tmp/asr_alloc_fail_%d.bin", (int)getpid());
+    FILE *f = fopen(model_path, "wb");
+    int ok = f && fwrite(b.p, 1, b.n, f) == b.n;
+    if (f) ok = fclose(f) == 0 && ok;
+    free(b.p);
+    if (!ok) {
+        printf("FAIL test_alloc_fail: cannot write %s\n", model_path);
+        exit(1);
+    }
+}
+
+/* The next N to try after n: every one up to 64, then steps of about 1/24 of n. */
+static long next_n(long n) { return n < 64 ? n + 1 : n + 1 + n / 24; }
+
+typedef asr_status (*run_fn)(const void *ctx, asr_error *err);
+
+static asr_status run_load(const void *ctx, asr_error *err)
+{
+    (void)ctx;
+    asr_model *m = NULL;
+    asr_model_params p = asr_model_default_params();
+    p.n_threads = 1;
+    asr_status s = asr_model_load(model_path, &p, &m, err);
+    if (s == ASR_OK) asr_model_free(m);
+    return s;
+}
+
+typedef struct transcribe_ctx {
+    asr_model *model;
+    const float *samples;
+    size_t n;
+} transcribe_ctx;
+
+static asr_status run_transcribe(const void *ctx, asr_error *err)
+{
+    const transcribe_ctx *t = ctx;
+    asr_state *st = asr_state_new(t->model, err);
+    if (!st) return err->code ? err->code : ASR_ERR_NO_MEMORY;
+    asr_transcribe_params tp = asr_transcribe_default_params();
+    tp.n_threads = 1;
+    asr_result *res = NULL;
+    asr_status s = asr_transcribe(st, t->samples, t->n, &tp, &res, err);
+    if (s == ASR_OK) {
+        const char *text = asr_result_text(res);
+        if (!text) s = ASR_ERR_INTERNAL; /* a result must have text, even "" */
+    }
+    asr_result_free(res);
+    asr_state_free(st);
+    return s;
+}
+
+/* Counts the allocations of one clean run, then fails each chosen one in turn. */
+static void inject(const char *what, run_fn fn, const void *ctx)
+{
+    asr_error err;
+    atomic_store(&fail_at, -1);
+    atomic_store(&n_calls, 0);
+    long live0 = atomic_load(&live);
+    asr_status s = fn(ctx, &err);
+    long total = atomic_load(&n_calls);
+    CHECK(s == ASR_OK, "%s without injected failure succeeds (%s), %ld allocations", what,
+          s == ASR_OK ? "" : err.message, total);
+    CHECK(atomic_load(&live) == live0, "%s leaves no block behind (%ld live)", what, atomic_load(&live) - live0);
+    if (s != ASR_OK) return;
+    int tried = 0, bad_status = 0, leaked = 0, no_memory = 0, succeeded = 0;
+    long first_bad = -1, first_leak = -1;
+    for (long n = 0; n < total; n = next_n(n)) {
+        atomic_store(&n_calls, 0);
+        live0 = atomic_load(&live);
+        atomic_store(&fail_at, n);
+        memset(&err, 0, sizeof err);
+        s = fn(ctx, &err);
+        atomic_store(&fail_at, -1);
+        tried++;
+        if (getenv("ALLOC_FAIL_VERBOSE")) printf("     %s N=%ld status %d calls %ld %s\n", what, n, (int)s, atomic_load(&n_calls), err.message);
+        if (s == ASR_OK) succeeded++;
+        else if (s == ASR_ERR_NO_MEMORY) no_memory++;
+        /* any other status must still be a real error with a message */
+        if (s != ASR_OK && (s < ASR_ERR_INVALID_ARGUMENT || s > ASR_ERR_INTERNAL || s == ASR_ERR_INTERNAL ||
+                            !err.message[0])) {
+            if (first_bad < 0) first_bad = n;
+            bad_status++;
+        }
+        if (atomic_load(&live) != live0) {
+            if (first_leak < 0) {
+                first_leak = n;
+                printf("     %s: failing allocation %ld leaks %ld blocks (status %d: %s)\n", what, n,
+                       atomic_load(&live) - live0, (int)s, err.message);
+            }
+            leaked++;
+        }
+    }
+    CHECK(bad_status == 0, "%s: every failed allocation gives a clean error status (%d of %d not; first N=%ld)", what,
+          bad_status, tried, first_bad);
+    CHECK(leaked == 0, "%s: no failed allocation leaks (%d of %d leak; first N=%ld)", what, leaked, tried,
+          first_leak);
+    CHECK(no_memory > 0, "%s: failures surface as ASR_ERR_NO_MEMORY (%d of %d; %d still succeed)", what, no_memory,
+          tried, succeeded);
+}
+
+int main(void)
+{
+    if (getenv("ALLOC_FAIL_TRACE")) setvbuf(stdout, NULL, _IONBF, 0);
+    write_model();
+    inject("asr_model_load", run_load, NULL);
+
+    asr_model *m = NULL;
+    asr_error err;
+    asr_model_params p = asr_model_default_params();
+    p.n_threads = 1;
+    asr_status s = asr_model_load(model_path, &p, &m, &err);
+    CHECK(s == ASR_OK, "the synthetic model loads (%s)", s == ASR_OK ? "" : err.message);
+    if (s == ASR_OK) {
+        enum { N = 16000 };
+        float *tone = malloc(N * sizeof *tone);
+        for (int i = 0; tone && i < N; i++) tone[i] = 0.3f * sinf(2.0f * 3.14159265f * 440.0f * (float)i / 16000.0f);
+        transcribe_ctx t = {m, tone, N};
+        if (tone) inject("asr_transcribe", run_transcribe, &t);
+        free(tone);
+        asr_model_free(m);
+    }
+    unlink(model_path);
+    return CHECK_DONE();
+}
