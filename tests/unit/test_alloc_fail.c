@@ -5,14 +5,17 @@
  * __wrap_ functions below; allocations made inside libc, OpenBLAS or FFmpeg
  * are not seen. For N = 0, 1, 2, ... (every N at first, then a widening
  * stride up to the call's whole count) the Nth allocation returns NULL and
- * the call must return ASR_OK or an error status (ASR_ERR_NO_MEMORY, or
- * another clean error with a message) — never crash — and must leave no
+ * the call must return an error status (ASR_ERR_NO_MEMORY, or another
+ * clean error with a message) or succeed with what a clean run makes (an
+ * optional buffer may fail: the model's fingerprint, the text) — never
+ * crash — and must leave no
  * allocation behind: the wrappers count live blocks, and the SAN build's
  * LeakSanitizer checks the same at exit. The model is synth_model.h's tiny
  * ggml file (width 8, one layer), the audio one second of a tone.
  */
 #include "asr.h"
 #include "check.h"
+#include "model.h"
 #include "synth_model.h"
 
 #include <execinfo.h>
@@ -126,19 +129,33 @@ static void write_model(void)
     }
 }
 
-/* The next N to try after n: every one up to 64, then steps of about 1/24 of n. */
-static long next_n(long n) { return n < 64 ? n + 1 : n + 1 + n / 24; }
+/* The next N to try after n: every one up to 96, then steps of about 1/24 of n. */
+static long next_n(long n) { return n < 96 ? n + 1 : n + 1 + n / 24; }
 
-typedef asr_status (*run_fn)(const void *ctx, asr_error *err);
+/* A run returns its status and, on success, a fingerprint of what it made: a run that succeeds
+ * despite a failed allocation (an optional buffer) must make the same as a clean run. */
+typedef asr_status (*run_fn)(const void *ctx, unsigned long *fingerprint, asr_error *err);
 
-static asr_status run_load(const void *ctx, asr_error *err)
+static unsigned long hash_bytes(unsigned long h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ul;
+    return h;
+}
+
+static asr_status run_load(const void *ctx, unsigned long *fingerprint, asr_error *err)
 {
     (void)ctx;
     asr_model *m = NULL;
     asr_model_params p = asr_model_default_params();
     p.n_threads = 1;
     asr_status s = asr_model_load(model_path, &p, &m, err);
-    if (s == ASR_OK) asr_model_free(m);
+    if (s == ASR_OK) {
+        unsigned long h = hash_bytes(14695981039346656037ul, &m->hp, sizeof m->hp);
+        h = hash_bytes(h, m->suppress_tokens, (size_t)m->n_suppress_tokens * sizeof *m->suppress_tokens);
+        *fingerprint = h;
+        asr_model_free(m);
+    }
     return s;
 }
 
@@ -146,20 +163,22 @@ typedef struct transcribe_ctx {
     asr_model *model;
     const float *samples;
     size_t n;
+    int n_threads;
 } transcribe_ctx;
 
-static asr_status run_transcribe(const void *ctx, asr_error *err)
+static asr_status run_transcribe(const void *ctx, unsigned long *fingerprint, asr_error *err)
 {
     const transcribe_ctx *t = ctx;
     asr_state *st = asr_state_new(t->model, err);
     if (!st) return err->code ? err->code : ASR_ERR_NO_MEMORY;
     asr_transcribe_params tp = asr_transcribe_default_params();
-    tp.n_threads = 1;
+    tp.n_threads = t->n_threads;
     asr_result *res = NULL;
     asr_status s = asr_transcribe(st, t->samples, t->n, &tp, &res, err);
     if (s == ASR_OK) {
         const char *text = asr_result_text(res);
         if (!text) s = ASR_ERR_INTERNAL; /* a result must have text, even "" */
+        else *fingerprint = hash_bytes(14695981039346656037ul, text, strlen(text));
     }
     asr_result_free(res);
     asr_state_free(st);
@@ -167,27 +186,33 @@ static asr_status run_transcribe(const void *ctx, asr_error *err)
 }
 
 /* Counts the allocations of one clean run, then fails each chosen one in turn. */
-static void inject(const char *what, run_fn fn, const void *ctx)
+static void inject(const char *what, run_fn fn, const void *ctx, int stride)
 {
     asr_error err;
+    unsigned long clean = 0, got = 0;
     atomic_store(&fail_at, -1);
     atomic_store(&n_calls, 0);
     long live0 = atomic_load(&live);
-    asr_status s = fn(ctx, &err);
+    asr_status s = fn(ctx, &clean, &err);
     long total = atomic_load(&n_calls);
     CHECK(s == ASR_OK, "%s without injected failure succeeds (%s), %ld allocations", what,
           s == ASR_OK ? "" : err.message, total);
     CHECK(atomic_load(&live) == live0, "%s leaves no block behind (%ld live)", what, atomic_load(&live) - live0);
     if (s != ASR_OK) return;
-    int tried = 0, bad_status = 0, leaked = 0, no_memory = 0, succeeded = 0;
-    long first_bad = -1, first_leak = -1;
-    for (long n = 0; n < total; n = next_n(n)) {
+    int tried = 0, bad_status = 0, leaked = 0, no_memory = 0, succeeded = 0, differ = 0;
+    long first_bad = -1, first_leak = -1, first_differ = -1;
+    for (long n = 0; n < total; n = stride > 1 ? n + stride : next_n(n)) {
         atomic_store(&n_calls, 0);
         live0 = atomic_load(&live);
         atomic_store(&fail_at, n);
         memset(&err, 0, sizeof err);
-        s = fn(ctx, &err);
+        got = 0;
+        s = fn(ctx, &got, &err);
         atomic_store(&fail_at, -1);
+        if (s == ASR_OK && got != clean) {
+            if (first_differ < 0) first_differ = n;
+            differ++;
+        }
         tried++;
         if (getenv("ALLOC_FAIL_VERBOSE")) printf("     %s N=%ld status %d calls %ld %s\n", what, n, (int)s, atomic_load(&n_calls), err.message);
         if (s == ASR_OK) succeeded++;
@@ -211,6 +236,8 @@ static void inject(const char *what, run_fn fn, const void *ctx)
           bad_status, tried, first_bad);
     CHECK(leaked == 0, "%s: no failed allocation leaks (%d of %d leak; first N=%ld)", what, leaked, tried,
           first_leak);
+    CHECK(differ == 0, "%s: a run that succeeds despite a failed allocation makes what a clean run makes "
+          "(%d of %d differ; first N=%ld)", what, differ, succeeded, first_differ);
     CHECK(no_memory > 0, "%s: failures surface as ASR_ERR_NO_MEMORY (%d of %d; %d still succeed)", what, no_memory,
           tried, succeeded);
 }
@@ -219,7 +246,7 @@ int main(void)
 {
     if (getenv("ALLOC_FAIL_TRACE")) setvbuf(stdout, NULL, _IONBF, 0);
     write_model();
-    inject("asr_model_load", run_load, NULL);
+    inject("asr_model_load", run_load, NULL, 1);
 
     asr_model *m = NULL;
     asr_error err;
@@ -231,8 +258,10 @@ int main(void)
         enum { N = 16000 };
         float *tone = malloc(N * sizeof *tone);
         for (int i = 0; tone && i < N; i++) tone[i] = 0.3f * sinf(2.0f * 3.14159265f * 440.0f * (float)i / 16000.0f);
-        transcribe_ctx t = {m, tone, N};
-        if (tone) inject("asr_transcribe", run_transcribe, &t);
+        transcribe_ctx t = {m, tone, N, 1};
+        if (tone) inject("asr_transcribe", run_transcribe, &t, 1);
+        t.n_threads = 2; /* the thread pool's own allocations */
+        if (tone) inject("asr_transcribe on 2 threads", run_transcribe, &t, 5);
         free(tone);
         asr_model_free(m);
     }
