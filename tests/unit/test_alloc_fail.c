@@ -16,6 +16,8 @@
 #include "asr.h"
 #include "check.h"
 #include "model.h"
+/* only the ggml writer is used here */
+#pragma GCC diagnostic ignored "-Wunused-function"
 #include "synth_model.h"
 
 #include <execinfo.h>
