@@ -16,7 +16,7 @@
 #include "asr.h"
 #include "check.h"
 #include "model.h"
-/* only the ggml writer is used here */
+/* the alias writer is for the loader tests */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "synth_model.h"
 
@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void *__real_malloc(size_t n);
@@ -113,7 +114,45 @@ void __wrap_free(void *p)
     __real_free(p);
 }
 
-static char model_path[64];
+static char model_path[64], ct2_dir[64];
+
+/* A CTranslate2 model directory: synth_model.h's model.bin beside the test model's
+ * vocabulary.txt (the real tokenizer's 51864 entries; the synthetic width-8 weights
+ * have as many rows). Returns 0 if the vocabulary is not there. */
+static int write_ct2_dir(void)
+{
+    char vocab[4200], link_to[4200], bin[4200];
+    const char *env = getenv("ASR_TEST_MODEL");
+    const char *home = getenv("HOME");
+    if (env && *env) snprintf(vocab, sizeof vocab, "%s/vocabulary.txt", env);
+    else snprintf(vocab, sizeof vocab, "%s/.cache/asr/models/tiny.en/vocabulary.txt", home ? home : ".");
+    if (access(vocab, R_OK) != 0) return 0;
+    snprintf(ct2_dir, sizeof ct2_dir, "/tmp/asr_alloc_fail_ct2_%d", (int)getpid());
+    if (mkdir(ct2_dir, 0700) != 0) return 0;
+    snprintf(link_to, sizeof link_to, "%s/vocabulary.txt", ct2_dir);
+    if (symlink(vocab, link_to) != 0) return 0;
+    synth_hp hp = synth_default_hp();
+    synth_ct2 c = {0};
+    synth_buf b = {0};
+    synth_ct2_model(&c, &hp);
+    synth_ct2_finish(&c, &b);
+    snprintf(bin, sizeof bin, "%s/model.bin", ct2_dir);
+    FILE *f = fopen(bin, "wb");
+    int ok = f && fwrite(b.p, 1, b.n, f) == b.n;
+    if (f) ok = fclose(f) == 0 && ok;
+    free(b.p);
+    return ok;
+}
+
+static void remove_ct2_dir(void)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/model.bin", ct2_dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/vocabulary.txt", ct2_dir);
+    unlink(p);
+    rmdir(ct2_dir);
+}
 
 static void write_model(void)
 {
@@ -147,11 +186,11 @@ static unsigned long hash_bytes(unsigned long h, const void *p, size_t n)
 
 static asr_status run_load(const void *ctx, unsigned long *fingerprint, asr_error *err)
 {
-    (void)ctx;
+    const char *path = ctx;
     asr_model *m = NULL;
     asr_model_params p = asr_model_default_params();
     p.n_threads = 1;
-    asr_status s = asr_model_load(model_path, &p, &m, err);
+    asr_status s = asr_model_load(path, &p, &m, err);
     if (s == ASR_OK) {
         unsigned long h = hash_bytes(14695981039346656037ul, &m->hp, sizeof m->hp);
         h = hash_bytes(h, m->suppress_tokens, (size_t)m->n_suppress_tokens * sizeof *m->suppress_tokens);
@@ -219,7 +258,13 @@ static void inject(const char *what, run_fn fn, const void *ctx, int stride)
         if (getenv("ALLOC_FAIL_VERBOSE")) printf("     %s N=%ld status %d calls %ld %s\n", what, n, (int)s, atomic_load(&n_calls), err.message);
         if (s == ASR_OK) succeeded++;
         else if (s == ASR_ERR_NO_MEMORY) no_memory++;
-        /* any other status must still be a real error with a message */
+        /* an allocation that fails is not a corrupt model: that would send an operator looking
+         * at a good file (a short read of the vocabulary did exactly that); any other status
+         * must still be a real error with a message */
+        if (s == ASR_ERR_MODEL) {
+            if (first_bad < 0) first_bad = n;
+            bad_status++;
+        } else
         if (s != ASR_OK && (s < ASR_ERR_INVALID_ARGUMENT || s > ASR_ERR_INTERNAL || s == ASR_ERR_INTERNAL ||
                             !err.message[0])) {
             if (first_bad < 0) first_bad = n;
@@ -248,7 +293,11 @@ int main(void)
 {
     if (getenv("ALLOC_FAIL_TRACE")) setvbuf(stdout, NULL, _IONBF, 0);
     write_model();
-    inject("asr_model_load", run_load, NULL, 1);
+    inject("asr_model_load (ggml)", run_load, model_path, 1);
+    int have_ct2 = write_ct2_dir();
+    CHECK(have_ct2, "a CTranslate2 directory made beside the test model's vocabulary.txt (ASR_TEST_MODEL)");
+    if (have_ct2) inject("asr_model_load (CTranslate2)", run_load, ct2_dir, 1);
+    remove_ct2_dir();
 
     asr_model *m = NULL;
     asr_error err;
