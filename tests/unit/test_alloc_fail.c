@@ -11,7 +11,9 @@
  * crash — and must leave no
  * allocation behind: the wrappers count live blocks, and the SAN build's
  * LeakSanitizer checks the same at exit. The model is synth_model.h's tiny
- * ggml file (width 8, one layer), the audio one second of a tone.
+ * ggml file (width 8, one layer) and its CTranslate2 twin beside the test
+ * model's vocabulary.txt, the audio one second of a tone; and decoding
+ * jfk.flac. A failed allocation must never read as ASR_ERR_MODEL.
  */
 #include "asr.h"
 #include "check.h"
@@ -226,6 +228,19 @@ static asr_status run_transcribe(const void *ctx, unsigned long *fingerprint, as
     return s;
 }
 
+/* Decoding a file as the server and the CLI do (FFmpeg's own allocations are not seen,
+ * the sample buffers and resampling are). */
+static asr_status run_decode(const void *ctx, unsigned long *fingerprint, asr_error *err)
+{
+    asr_audio a;
+    asr_status s = asr_audio_decode_file(ctx, NULL, &a, err);
+    if (s == ASR_OK) {
+        *fingerprint = hash_bytes(14695981039346656037ul, a.samples, a.n_samples * sizeof *a.samples);
+        asr_audio_free(&a);
+    }
+    return s;
+}
+
 /* Counts the allocations of one clean run, then fails each chosen one in turn. */
 static void inject(const char *what, run_fn fn, const void *ctx, int stride)
 {
@@ -316,6 +331,10 @@ int main(void)
         free(tone);
         asr_model_free(m);
     }
+    char flac[4200];
+    const char *shared = getenv("ASR_SHARED");
+    snprintf(flac, sizeof flac, "%s/testdata/jfk.flac", shared && *shared ? shared : "/work/shared");
+    inject("asr_audio_decode_file (jfk.flac)", run_decode, flac, 1);
     unlink(model_path);
     return CHECK_DONE();
 }
