@@ -67,9 +67,12 @@ $(BUILD)/libasr.a: $(LIB_OBJ)
 $(BUILD)/asr: $(APP_OBJ) $(BUILD)/libasr.a
 	$(CC) $(OPT) -o $@ $(APP_OBJ) $(BUILD)/libasr.a $(LDLIBS)
 
+# Per-test link flags: test_alloc_fail routes libasr's allocations through its own wrappers.
+TEST_LDFLAGS_test_alloc_fail := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=posix_memalign,--wrap=strdup,--wrap=free
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libasr.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libasr.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libasr.a $(LDLIBS) $(TEST_LDFLAGS_$*)
 
 # The web page of `asr serve` (src/server/web/), compiled in as byte arrays.
 # The directory too, so that removing a file rebuilds the list.

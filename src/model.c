@@ -102,11 +102,15 @@ static asr_status derive_suppress_tokens(asr_model *m, asr_error *err)
         for (int spaced = 0; spaced < 2; spaced++) {
             snprintf(buf, sizeof buf, "%s%s", spaced ? " " : "", symbols[i]);
             int k = asr_tokenizer_encode(m->tokenizer, buf, ids, 16);
+            if (k < 0) goto no_memory; /* the encoder's work buffers: a silently short list would be wrong */
             if (k == 1 || (k > 1 && i >= first_misc)) out[n++] = ids[0];
         }
     }
-    if (asr_tokenizer_encode(m->tokenizer, " -", ids, 16) >= 1) out[n++] = ids[0];
-    if (asr_tokenizer_encode(m->tokenizer, " '", ids, 16) >= 1) out[n++] = ids[0];
+    for (int i = 0; i < 2; i++) {
+        int k = asr_tokenizer_encode(m->tokenizer, i ? " '" : " -", ids, 16);
+        if (k < 0) goto no_memory;
+        if (k >= 1) out[n++] = ids[0];
+    }
     const asr_special_tokens *t = &m->tok;
     int specials[] = {t->transcribe, t->translate, t->sot, t->sot_prev, t->sot_lm, t->no_speech};
     for (size_t i = 0; i < sizeof specials / sizeof *specials; i++)
@@ -120,6 +124,9 @@ static asr_status derive_suppress_tokens(asr_model *m, asr_error *err)
     m->suppress_tokens = out;
     m->n_suppress_tokens = n;
     return ASR_OK;
+no_memory:
+    free(out);
+    return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory deriving the suppressed tokens");
 }
 
 asr_status asr_model_finish_load(asr_model *m, asr_error *err)

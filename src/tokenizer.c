@@ -307,7 +307,10 @@ static asr_status read_file(const char *path, char **data, size_t *size, asr_err
                 break;
             }
             char *nb = realloc(buf, cap * 2);
-            if (!nb) break;
+            if (!nb) { /* not a short file: a truncated vocabulary would read as a corrupt model */
+                st = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory reading %s", path);
+                break;
+            }
             buf = nb;
             cap *= 2;
         }

@@ -870,7 +870,7 @@ srv_server *srv_server_start(const srv_config *cfg, const asr_model *model, doub
 
 int srv_server_port(const srv_server *s) { return s->port; }
 
-int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt)
+int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt, atomic_int *stop_signals)
 {
     atomic_store(&s->draining, 1);
     /* Refuse new connections now: quiesce MHD, then shut the listening socket
@@ -881,10 +881,15 @@ int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt)
     double deadline = srv_now() + grace_s;
     while ((atomic_load(&s->inflight) > 0 || atomic_load(&s->realtime_sessions) > 0) && srv_now() < deadline) {
         struct timespec nap = {0, 20 * 1000 * 1000};
+        /* A second signal: stop waiting, cancel what is left. Threads that do
+         * not block the signals (OpenBLAS starts its own before main) take
+         * most of them, so the count their handler keeps is checked too. */
+        if (stop_signals && atomic_load(stop_signals) > 1) break;
         if (!interrupt) {
             nanosleep(&nap, NULL);
         } else if (sigtimedwait(interrupt, NULL, &nap) > 0) {
-            break; /* a second signal: stop waiting, cancel what is left */
+            if (stop_signals) atomic_fetch_add(stop_signals, 1);
+            break;
         }
     }
     int left = atomic_load(&s->inflight);

@@ -270,10 +270,20 @@ static int parse_model_list(const char *arg, srv_model_set *set)
 }
 
 /* The one piece of static state: a signal handler can reach nothing else.
- * Set only by note_stop_signal, read by the main loop. */
+ * Set by note_stop_signal, read by the main loop and the drain: the last stop
+ * signal caught by a handler, and how many stop signals have come in all
+ * (the main loop adds the one it takes with sigtimedwait), so that a second
+ * SIGTERM during the drain is seen whichever thread the kernel gives it to.
+ * A lock-free atomic is async-signal-safe. */
 static volatile sig_atomic_t stop_signal_seen;
+static atomic_int stop_signal_count;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal handler needs a lock-free atomic_int");
 
-static void note_stop_signal(int sig) { stop_signal_seen = sig; }
+static void note_stop_signal(int sig)
+{
+    stop_signal_seen = sig;
+    atomic_fetch_add(&stop_signal_count, 1);
+}
 
 int asr_cli_serve(int argc, char **argv)
 {
@@ -356,13 +366,14 @@ int asr_cli_serve(int argc, char **argv)
         siginfo_t info;
         struct timespec tick = {0, 250 * 1000 * 1000};
         sig = sigtimedwait(&stop_signals, &info, &tick);
+        if (sig > 0) atomic_fetch_add(&stop_signal_count, 1);
         if (sig <= 0 && stop_signal_seen) sig = (int)stop_signal_seen;
         if (srv_models_unload_idle(models) > 0)
             log_event(json_pack("{s:s, s:s, s:f}", "level", "info", "event", "models_unloaded", "idle_s", idle_unload));
     }
     log_event(json_pack("{s:s, s:s, s:s, s:f}", "level", "info", "event", "draining", "signal",
                         sig == SIGTERM ? "SIGTERM" : "SIGINT", "grace_s", cfg.grace_s));
-    int cancelled = srv_server_drain(server, cfg.grace_s, &stop_signals); /* a second signal: cancel now */
+    int cancelled = srv_server_drain(server, cfg.grace_s, &stop_signals, &stop_signal_count);
     srv_server_free(server);
     srv_pool_stop(pool);
     srv_metrics_free(metrics);

@@ -216,9 +216,12 @@ srv_server *srv_server_start(const srv_config *cfg, const asr_model *model, doub
                              srv_pool *pool, srv_metrics *metrics, asr_error *err);
 int srv_server_port(const srv_server *s);
 /* Readiness off, stop accepting, wait up to grace_s for in-flight requests
- * (cancelling what is left; a signal in `interrupt`, if not NULL, cuts the
- * wait short). Returns the number of requests that had to be cancelled. */
-int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt);
+ * (cancelling what is left). A second stop signal cuts the wait short: one
+ * in `interrupt` (if not NULL) taken by this thread, or one caught by a
+ * handler on another thread, which counts it in *stop_signals (if not NULL;
+ * the count includes the signal that began the drain, so above 1 means
+ * another came). Returns the number of requests that had to be cancelled. */
+int srv_server_drain(srv_server *s, double grace_s, const sigset_t *interrupt, atomic_int *stop_signals);
 void srv_server_free(srv_server *s);
 
 /* ---- OpenAPI document (openapi.c) ------------------------------------------- */
