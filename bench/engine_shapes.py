@@ -118,7 +118,7 @@ def run_whisper_cpp(ggml, args, repeats):
     model = Model(str(ggml), redirect_whispercpp_logs_to=None, n_threads=args.threads, language="en",
                   temperature=0.0, temperature_inc=0.0, no_context=True, single_segment=True,
                   print_progress=False, print_realtime=False)
-    prev = {}
+    prev = dict(encode_ms=0.0, encode_runs=0, decode_ms=0.0, decode_runs=0)
     enc_best, dec_best = 1e30, 1e30
     warm = 1 if repeats > 1 else 0
     for r in range(1 - warm, repeats + 1):
