@@ -58,7 +58,7 @@ APP_OBJ    := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(CLI_SRC:%.c=$(BUILD)/%.o) \
               $(CATALOG_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_files.o
 TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test clean fuzz fuzz-targets bench-kernels
+.PHONY: all test clean fuzz fuzz-targets bench-kernels bench-engine
 all: $(BUILD)/asr $(TEST_BIN)
 
 $(BUILD)/libasr.a: $(LIB_OBJ)
@@ -101,10 +101,12 @@ $(BUILD)/src/cpu/%_vnni.o: CFLAGS += $(ISA_VNNI)
 $(BUILD)/src/cpu/%_bf16.o: CFLAGS += $(ISA_BF16)
 
 # Measuring programs (bench/*.c), never run by the tests: kernel GFLOP/s
-# (bench/kernels.c) and one transcription per compute type.
+# (bench/kernels.c), one transcription per compute type, the forward passes' times (bench/engine.c).
 BENCH_BIN := $(BUILD)/bench/kernels $(BUILD)/bench/compute_types
 bench-kernels: $(BENCH_BIN)
 $(BUILD)/bench/kernels: CFLAGS += $(ISA_VNNI) $(ISA_BF16)
+# encoder ms per window and decoder ms per token (bench/engine.c, bench/engine_shapes.py)
+bench-engine: $(BUILD)/bench/engine
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libasr.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libasr.a $(LDLIBS)

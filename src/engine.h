@@ -25,12 +25,12 @@ struct asr_state {
     asr_compute compute; /* this state's thread pool and per-thread scratch */
 
     /* encoder, one 30 s window; T = 2·n_audio_ctx input frames, A = n_audio_ctx */
-    float *enc_cols;   /* im2col scratch: (T, n_mels·3) then (A, d·3)        */
-    float *enc_conv;   /* (T, d) conv1 output                                */
+    float *enc_cols;   /* im2col scratch: (T, n_mels·3) then (A, d·3); = enc_qkv */
+    float *enc_conv;   /* (T, d) conv1 output; = enc_mlp                     */
     float *enc_x;      /* (A, d) residual stream, then the encoder output     */
     float *enc_xn;     /* (A, d) normalised input of a block                  */
     float *enc_qkv;    /* (A, 3d)                                            */
-    float *enc_attn;   /* (A, d) attention output before projection           */
+    float *enc_attn;   /* (A, d) attention output before projection; = enc_xn */
     float *enc_mlp;    /* (A, 4d)                                            */
     float *cross_kv;   /* [n_text_layer] (A, 2·td): keys then values per row  */
 

@@ -151,6 +151,11 @@ asr_status asr_model_finish_load(asr_model *m, asr_error *err);
  * tens of megabytes per token, few TLB misses. Zeroed when `zero`. Free
  * with free(). */
 void *asr_alloc_weights(size_t bytes, int zero);
+/* Give the whole pages inside [p, p + bytes) back to the system
+ * (MADV_DONTNEED): anonymous memory reads as zeros afterwards, a read-only
+ * file mapping re-reads the file; the range loses the huge-page hint. Only
+ * for memory nobody reads again, or a file mapping. */
+void asr_release_pages(const void *p, size_t bytes);
 
 /* IEEE half and bfloat16 to float. */
 float asr_f16_to_f32(uint16_t h);

@@ -2,8 +2,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "cpu/features.h"
 #include "model.h"
@@ -83,22 +81,33 @@ static asr_dtype target_dtype(const asr_model *m, const asr_tensor *t)
     return encoder_side ? ASR_DTYPE_F32 : ASR_DTYPE_F16;
 }
 
-/* A float32 matrix in the arena that was converted to another format is
- * dead: its whole pages go back to the system (the arena stays one
- * allocation). Skipped if another tensor shares its memory. */
-static void release_pages(asr_model *m, asr_tensor **list, int n, int self, const asr_tensor *old)
+/* A matrix of the float32 or the half arena that was converted to another
+ * format is dead: its whole pages go back to the system as soon as it is
+ * converted (the arenas stay one allocation each), so the copies and the
+ * originals are never all resident together. Skipped if another tensor
+ * shares its memory. `before` is every tensor as loaded, which no task
+ * changes. */
+static void release_source(const asr_model *m, const asr_tensor *before, int n, int self)
 {
-    const float *lo = old->data, *hi = lo + (size_t)old->rows * (size_t)old->cols;
-    if (!m->arena || lo < m->arena || hi > m->arena + m->arena_floats) return;
-    for (int i = 0; i < n; i++)
-        if (i != self && (const float *)list[i]->data >= lo && (const float *)list[i]->data < hi) return;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t a = ((uintptr_t)lo + page - 1) / page * page, b = (uintptr_t)hi / page * page;
-    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+    const asr_tensor *old = &before[self];
+    if (old->owned || (old->dtype != ASR_DTYPE_F32 && old->dtype != ASR_DTYPE_F16)) return;
+    const char *lo = old->data, *hi = lo + asr_tensor_bytes(old);
+    const char *a32 = (const char *)m->arena, *a16 = (const char *)m->arena16;
+    int in32 = m->arena && lo >= a32 && hi <= a32 + m->arena_floats * sizeof(float);
+    int in16 = m->arena16 && lo >= a16 && hi <= a16 + m->arena_halves * sizeof(uint16_t);
+    if (!in32 && !in16) return;
+    for (int i = 0; i < n; i++) {
+        const char *p = before[i].data;
+        if (i != self && p + asr_tensor_bytes(&before[i]) > lo && p < hi) return;
+    }
+    asr_release_pages(lo, (size_t)(hi - lo));
 }
 
 typedef struct convert_job {
+    const asr_model *m;
     asr_tensor **list;
+    const asr_tensor *before;
+    int n;
     const asr_dtype *target;
     asr_status *status;
     asr_error *errors;
@@ -109,6 +118,8 @@ static void convert_task(void *ctx, int task, int thread)
     const convert_job *j = ctx;
     (void)thread;
     j->status[task] = asr_tensor_convert(j->list[task], j->target[task], &j->errors[task]);
+    if (j->status[task] == ASR_OK && j->list[task]->data != j->before[task].data)
+        release_source(j->m, j->before, j->n, task);
 }
 
 asr_status asr_model_convert_weights(asr_model *m, asr_error *err)
@@ -135,7 +146,7 @@ asr_status asr_model_convert_weights(asr_model *m, asr_error *err)
         before[i] = *list[i];
         target[i] = target_dtype(m, list[i]);
     }
-    convert_job job = {list, target, status, errors};
+    convert_job job = {m, list, before, n, target, status, errors};
     asr_pool_run(pool, convert_task, &job, n);
     asr_pool_free(pool);
     asr_status s = ASR_OK;
@@ -149,10 +160,8 @@ asr_status asr_model_convert_weights(asr_model *m, asr_error *err)
     for (int i = 0; i < n; i++) {
         halves_used |= !list[i]->owned && list[i]->dtype == ASR_DTYPE_F16;
         if (list[i]->owned) copies += asr_tensor_bytes(list[i]);
-        if (s == ASR_OK && list[i]->data != before[i].data && !before[i].owned && before[i].dtype == ASR_DTYPE_F32) {
-            release_pages(m, list, n, i, &before[i]);
+        if (s == ASR_OK && list[i]->data != before[i].data && !before[i].owned && before[i].dtype == ASR_DTYPE_F32)
             replaced += asr_tensor_bytes(&before[i]);
-        }
     }
     free(before);
     free(target);

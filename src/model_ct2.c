@@ -39,6 +39,7 @@ typedef struct ct2_file {
     struct { const char *alias, *target; } *aliases;
     int n_aliases;
     const char *bad_alias; /* first alias whose chain did not end in a variable */
+    int mapped; /* base is a read-only file mapping: pages read can be dropped */
 } ct2_file;
 
 static int dtype_size(int dtype)
@@ -214,6 +215,15 @@ typedef struct binder {
     asr_status status;
 } binder;
 
+/* Once a variable's values were copied into the arenas, its pages of the
+ * file mapping are dropped from the process (the page cache keeps them; a
+ * second read, through an alias, faults them back in): the file is not
+ * held in memory beside the arenas while the model loads. */
+static void done_with(const binder *b, const ct2_var *v)
+{
+    if (b->f->mapped) asr_release_pages(v->data, v->numel * (size_t)dtype_size(v->dtype));
+}
+
 /* The tensor `name`, checked against the expected shape (dims terminated by 0). */
 static ct2_var *lookup(binder *b, const char *name, const int *shape)
 {
@@ -280,7 +290,9 @@ static float *bind(binder *b, const char *name, const int *shape)
     }
     v->f32 = b->m->arena + b->used;
     b->used += v->numel;
-    return values_f32(b, v, name, v->f32) ? v->f32 : NULL;
+    int ok = values_f32(b, v, name, v->f32);
+    done_with(b, v);
+    return ok ? v->f32 : NULL;
 }
 
 /* Fetch tensor `name` as IEEE half in arena16: a copy when the file holds
@@ -308,6 +320,7 @@ static uint16_t *bind_half(binder *b, const char *name, const int *shape)
         free(tmp);
         if (!ok) return NULL;
     }
+    done_with(b, v);
     b->used16 += v->numel;
     return out;
 }
@@ -342,6 +355,7 @@ static asr_tensor bind_linear(binder *b, const char *name, const int *shape, int
         }
         b->status = asr_tensor_from_i8(&t, (const int8_t *)v->data, scale, rows, cols, b->err);
         free(scale);
+        done_with(b, v);
         return t;
     }
     void *data = half ? (void *)bind_half(b, name, shape) : (void *)bind(b, name, shape);
@@ -517,9 +531,9 @@ static asr_status read_config(asr_model *m, const char *dir, asr_error *err)
     return ASR_OK;
 }
 
-asr_status asr_model_load_ct2_bin(asr_model *m, const void *data, size_t size, asr_error *err)
+static asr_status load_bin(asr_model *m, const void *data, size_t size, int mapped, asr_error *err)
 {
-    ct2_file f = {.base = data, .size = size};
+    ct2_file f = {.base = data, .size = size, .mapped = mapped};
     asr_status s = parse_model_bin(&f, err);
     if (s == ASR_OK) s = read_hparams(&f, &m->hp, err);
     size_t total = 0; /* elements in the file: each takes at least a byte, so no overflow */
@@ -550,6 +564,11 @@ asr_status asr_model_load_ct2_bin(asr_model *m, const void *data, size_t size, a
     return s;
 }
 
+asr_status asr_model_load_ct2_bin(asr_model *m, const void *data, size_t size, asr_error *err)
+{
+    return load_bin(m, data, size, 0, err);
+}
+
 asr_status asr_model_load_ct2(asr_model *m, const char *dir, asr_error *err)
 {
     char *path = join_path(dir, "model.bin");
@@ -572,7 +591,7 @@ asr_status asr_model_load_ct2(asr_model *m, const char *dir, asr_error *err)
         if (map == MAP_FAILED) s = asr_fail(err, ASR_ERR_IO, "%s: mmap: %s", path, strerror(errno));
     }
     close(fd);
-    if (s == ASR_OK) s = asr_model_load_ct2_bin(m, map, (size_t)st.st_size, err);
+    if (s == ASR_OK) s = load_bin(m, map, (size_t)st.st_size, 1, err);
     if (map != MAP_FAILED) munmap(map, (size_t)st.st_size);
     if (s == ASR_OK) s = asr_tokenizer_load_dir(dir, &m->tokenizer, err);
     if (s == ASR_OK) s = read_config(m, dir, err);

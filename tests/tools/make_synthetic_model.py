@@ -48,14 +48,15 @@ def ct2_string(s: str) -> bytes:
 
 
 class ModelBin:
-    """Writes model.bin version 6 as CTranslate2 does: header, variables, aliases."""
+    """Writes model.bin version 6 as CTranslate2 does: header, variables, aliases (CTranslate2 itself loads it)."""
 
     def __init__(self, path: Path):
         self.path = path
         self.vars = []  # (name, array, ct2 dtype)
 
     def add(self, name: str, array: np.ndarray, dtype: int) -> None:
-        self.vars.append((name, np.ascontiguousarray(array), dtype))
+        # np.ascontiguousarray would make a scalar rank 1; CTranslate2 wants rank 0
+        self.vars.append((name, np.require(array, requirements="C"), dtype))
 
     def write(self) -> None:
         with open(self.path, "wb") as f:
@@ -66,7 +67,9 @@ class ModelBin:
                 f.write(struct.pack(f"<{a.ndim}I", *a.shape))
                 f.write(struct.pack("<BI", dtype, a.nbytes))
                 f.write(a.tobytes())
-            f.write(struct.pack("<I", 0))  # no aliases
+            # the output projection is the embedding, as in CTranslate2's own conversions
+            f.write(struct.pack("<I", 1))
+            f.write(ct2_string("decoder/projection/weight") + ct2_string("decoder/embeddings/weight"))
 
 
 def sinusoids(length: int, channels: int) -> np.ndarray:
