@@ -140,7 +140,7 @@ static int same_sequence(const asr_sequence *seqs, const beam_entry *a, const be
 }
 
 int asr_greedy_step(const asr_model *m, const asr_decode_options *o, asr_sequence *q, int sample_begin, int step,
-                    float *lg, float *scratch, float *logprobs)
+                    float *lg, float *scratch)
 {
     const int V = m->hp.n_vocab, eot = m->tok.eot;
     if (q->tokens[q->len - 1] == eot && step > 0) {
@@ -149,8 +149,7 @@ int asr_greedy_step(const asr_model *m, const asr_decode_options *o, asr_sequenc
     }
     asr_apply_logit_filters(m, o, lg, q->tokens + sample_begin, q->len - sample_begin);
     int tok = o->temperature == 0.0f ? argmax(lg, V) : sample_categorical(lg, V, o->temperature, o->rng, scratch);
-    asr_log_softmax(lg, logprobs, V);
-    q->sum_logprob += logprobs[tok];
+    q->sum_logprob += lg[tok] - asr_logsumexp(lg, V); /* its log-softmax entry */
     q->tokens[q->len++] = tok;
     return tok;
 }
@@ -266,7 +265,7 @@ int asr_best_candidate(const asr_candidate *cands, int n, float length_penalty)
 /* Everything asr_decode_window allocates. */
 typedef struct window_buffers {
     int *init;                    /* initial tokens (n_text_ctx)                   */
-    float *scratch, *logprobs;    /* n_vocab each                                  */
+    float *scratch;               /* n_vocab                                       */
     asr_sequence seqs[ASR_MAX_BATCH];
     int *spare[ASR_MAX_BATCH];    /* beam search: where the next sequences are built */
     asr_candidate cands[ASR_MAX_CANDIDATES];
@@ -278,7 +277,6 @@ static void window_buffers_free(window_buffers *w)
 {
     free(w->init);
     free(w->scratch);
-    free(w->logprobs);
     for (int i = 0; i < ASR_MAX_BATCH; i++) {
         free(w->seqs[i].tokens);
         free(w->spare[i]);
@@ -291,8 +289,7 @@ static asr_status window_buffers_alloc(window_buffers *w, int n_group, int beam,
     const size_t seq_bytes = (size_t)(C + 1) * sizeof(int);
     w->init = malloc((size_t)C * sizeof(int));
     w->scratch = malloc((size_t)V * sizeof(float));
-    w->logprobs = malloc((size_t)V * sizeof(float));
-    int ok = w->init && w->scratch && w->logprobs;
+    int ok = w->init && w->scratch;
     for (int i = 0; ok && i < n_group; i++) ok = (w->seqs[i].tokens = malloc(seq_bytes)) != NULL;
     for (int i = 0; ok && i < beam; i++) ok = (w->spare[i] = malloc(seq_bytes)) != NULL;
     for (int i = 0; ok && i < ASR_MAX_CANDIDATES; i++) ok = (w->cands[i].tokens = malloc(seq_bytes)) != NULL;
@@ -359,7 +356,7 @@ static asr_status sample_window(asr_state *st, const asr_decode_options *o, wind
         if (!beam) {
             for (int b = 0; b < n_group; b++) {
                 float *lg = st->logits + (size_t)b * V;
-                int tok = asr_greedy_step(m, o, &w->seqs[b], sample_begin, step, lg, w->scratch, w->logprobs);
+                int tok = asr_greedy_step(m, o, &w->seqs[b], sample_begin, step, lg, w->scratch);
                 w->next_tokens[b] = tok;
                 if (tok != eot) completed = 0;
             }

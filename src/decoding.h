@@ -93,9 +93,9 @@ void asr_log_softmax(const float *logits, float *out, int n);
  * a sample) for sequence q whose logits are lg: filters, picks, appends the
  * token and adds its log-probability. A sequence that already ended (last
  * token eot, not the first step) gets eot again at no cost. Returns the
- * token. scratch and logprobs hold n_vocab floats each. */
+ * token. scratch holds n_vocab floats. */
 int asr_greedy_step(const asr_model *m, const asr_decode_options *o, asr_sequence *q, int sample_begin, int step,
-                    float *lg, float *scratch, float *logprobs);
+                    float *lg, float *scratch);
 
 /* Finished candidates beam search collects before it stops: round(beam · patience). */
 int asr_beam_max_candidates(int beam, float patience);

@@ -18,8 +18,8 @@ asr_status asr_decode_batch_greedy(asr_state *st, const asr_decode_options *o, i
     int slot[ASR_MAX_BATCH], next[ASR_MAX_BATCH];
     int *init = malloc((size_t)(C / 2 + 4) * sizeof(int));
     int *rows = malloc((size_t)n * (size_t)(C / 2 + 4) * sizeof(int));
-    float *scratch = malloc((size_t)V * sizeof(float)), *logprobs = malloc((size_t)V * sizeof(float));
-    asr_status s = init && rows && scratch && logprobs ? ASR_OK : asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
+    float *scratch = malloc((size_t)V * sizeof(float));
+    asr_status s = init && rows && scratch ? ASR_OK : asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
     for (int i = 0; s == ASR_OK && i < n; i++)
         if (!(seqs[i].tokens = malloc((size_t)(C + 1) * sizeof(int))))
             s = asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory");
@@ -57,7 +57,7 @@ asr_status asr_decode_batch_greedy(asr_state *st, const asr_decode_options *o, i
         int kept = 0;
         for (int a = 0; a < n_active; a++) {
             asr_sequence *q = &seqs[slot[a]];
-            int tok = asr_greedy_step(m, o, q, n_init, step, b->logits + (size_t)a * V, scratch, logprobs);
+            int tok = asr_greedy_step(m, o, q, n_init, step, b->logits + (size_t)a * V, scratch);
             if (tok == eot) continue; /* this window is done: it leaves the batch */
             next[kept] = tok;
             slot[kept++] = slot[a];
@@ -80,6 +80,5 @@ asr_status asr_decode_batch_greedy(asr_state *st, const asr_decode_options *o, i
     free(init);
     free(rows);
     free(scratch);
-    free(logprobs);
     return s;
 }

@@ -368,30 +368,33 @@ asr_status catalog_install_staged(const char *staging, const char *final_dir, co
 
 /* ---- progress ----------------------------------------------------------- */
 
+/* One progress event, its message formatted. */
+static void emit_progress(const asr_catalog_pull_params *p, asr_catalog_event ev, const char *fmt, va_list ap)
+{
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    ev.message = line;
+    p->progress(&ev, p->user);
+}
+
 void catalog_note(const asr_catalog_pull_params *p, const char *fmt, ...)
 {
     if (!p || !p->progress)
         return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    emit_progress(p, (asr_catalog_event){.kind = ASR_CATALOG_NOTE}, fmt, ap);
     va_end(ap);
-    asr_catalog_event ev = {.kind = ASR_CATALOG_NOTE, .message = line};
-    p->progress(&ev, p->user);
 }
 
 void catalog_step(const asr_catalog_pull_params *p, int step, int n_steps, const char *fmt, ...)
 {
     if (!p || !p->progress)
         return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    emit_progress(p, (asr_catalog_event){.kind = ASR_CATALOG_STEP, .step = step, .n_steps = n_steps}, fmt, ap);
     va_end(ap);
-    asr_catalog_event ev = {.kind = ASR_CATALOG_STEP, .step = step, .n_steps = n_steps, .message = line};
-    p->progress(&ev, p->user);
 }
 
 void catalog_bytes(const asr_catalog_pull_params *p, const char *file, uint64_t done,

@@ -12,7 +12,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_lib import JFK_TEXT, SLOW, Server, check, data, finish, is_openai_error, multipart  # noqa: E402
+from server_lib import JFK_TEXT, SLOW, Server, check, data, dense_flac, finish, is_openai_error, multipart  # noqa: E402
 
 import requests  # noqa: E402
 
@@ -25,39 +25,6 @@ def wav(rate, channels, bits, n_data, declared=None):
     return (b"RIFF" + struct.pack("<I", min(36 + declared, 0xFFFFFFFF)) + b"WAVEfmt "
             + struct.pack("<IHHIIHH", 16, 1, channels, rate, (rate * block) & 0xFFFFFFFF, block & 0xFFFF, bits)
             + b"data" + struct.pack("<I", declared) + body)
-
-
-def crc8(b):
-    c = 0
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = ((c << 1) ^ 0x07) & 0xFF if c & 0x80 else (c << 1) & 0xFF
-    return c
-
-
-def crc16(b):
-    c = 0
-    for x in b:
-        c ^= x << 8
-        for _ in range(8):
-            c = ((c << 1) ^ 0x8005) & 0xFFFF if c & 0x8000 else (c << 1) & 0xFFFF
-    return c
-
-
-def dense_flac(n_frames):
-    """Valid FLAC: n_frames CONSTANT frames of 65535 samples at 8 kHz, 8.2 s of audio per 14 bytes
-    (real encoders write digital silence at ~0.005 s per byte); STREAMINFO leaves the length unknown."""
-    # last-block flag, type 0, length 34; min/max block size; frame sizes 0; rate; mono; 16 bits
-    bits = (1 << 1023) | (34 << 992) | (65535 << 976) | (65535 << 960) | (8000 << 892) | (15 << 884)
-    info = (bits >> (1024 - 8 * 38)).to_bytes(38, "big")  # header (4 bytes) + STREAMINFO (34)
-    out = [b"fLaC", info]
-    for i in range(n_frames):
-        num = bytes([i]) if i < 0x80 else bytes([0xC0 | i >> 6, 0x80 | (i & 0x3F)])
-        head = b"\xff\xf8\x74\x08" + num + b"\xff\xfe"
-        frame = head + bytes([crc8(head)]) + b"\x00\x10\x00"
-        out.append(frame + struct.pack(">H", crc16(frame)))
-    return b"".join(out)
 
 
 def vm_hwm_kb(pid):

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_lib import (JFK_TEXT, SLOW, Server, check, data, finish, is_openai_error,  # noqa: E402
+from server_lib import (recv_all, JFK_TEXT, SLOW, Server, check, data, finish, is_openai_error,  # noqa: E402
                         multipart, parse_raw_response, raw_request)
 
 import requests  # noqa: E402
@@ -32,19 +32,6 @@ def expect_error(r, status, what, param=None, code=None):
     if ok and code is not None:
         ok = body["error"]["code"] == code
     check(ok, f"{what}: {status} with OpenAI error JSON (got {r.status_code} {r.text[:160]!r})")
-
-
-def read_all(s):
-    out = b""
-    while True:
-        try:
-            b = s.recv(65536)
-        except (socket.timeout, ConnectionResetError):
-            break
-        if not b:
-            break
-        out += b
-    return out
 
 
 def final_response(raw):
@@ -85,14 +72,14 @@ try:
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=60 * SLOW)
     s.sendall(base + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     s.shutdown(socket.SHUT_WR)
-    status, _, rbody = final_response(read_all(s))
+    status, _, rbody = final_response(recv_all(s))
     s.close()
     check(status == 200 and json.loads(rbody or b"{}").get("text") == JFK_TEXT,
           f"transcription from a client that half-closed after its request: 200 ({status} {rbody[:80]!r})")
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     s.shutdown(socket.SHUT_WR)
-    status, _, rbody = final_response(read_all(s))
+    status, _, rbody = final_response(recv_all(s))
     s.close()
     check(status == 200, f"/healthz from a half-closed client: 200 ({status})")
 
@@ -131,7 +118,7 @@ try:
     s.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * n_asked)
     time.sleep(4.0)  # the write deadline is 1 s; MHD's idle timeout (30 s) would not have fired yet
     s.settimeout(10)
-    got = read_all(s)
+    got = recv_all(s)
     s.close()
     answers = got.count(b"HTTP/1.1 200")
     check(0 < answers < n_asked, f"a reader that stalls is cut off at the write deadline ({answers} of {n_asked} answers)")

@@ -14,7 +14,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_lib import JFK_TEXT, SLOW, Server, check, data, finish, multipart  # noqa: E402
+from server_lib import JFK_TEXT, SLOW, Server, check, data, dense_flac, finish, multipart  # noqa: E402
 
 import requests  # noqa: E402
 
@@ -35,40 +35,6 @@ def silent_wav(n_bytes):
     n = n_bytes - 44
     return (b"RIFF" + struct.pack("<I", 36 + n) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
             + b"data" + struct.pack("<I", n) + bytes(n))
-
-
-def crc8(b):
-    c = 0
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = ((c << 1) ^ 0x07) & 0xFF if c & 0x80 else (c << 1) & 0xFF
-    return c
-
-
-def crc16(b):
-    c = 0
-    for x in b:
-        c ^= x << 8
-        for _ in range(8):
-            c = ((c << 1) ^ 0x8005) & 0xFFFF if c & 0x8000 else (c << 1) & 0xFFFF
-    return c
-
-
-def padded_dense_flac(n_frames, size):
-    """Valid FLAC of n_frames CONSTANT (silent) frames of 65535 samples at 8 kHz (8.2 s each), padded
-    with a PADDING block to `size` bytes (as in server_audio_limits.py, plus the padding)."""
-    bits = (34 << 992) | (65535 << 976) | (65535 << 960) | (8000 << 892) | (15 << 884)  # not the last block
-    info = (bits >> (1024 - 8 * 38)).to_bytes(38, "big")
-    frames = []
-    for i in range(n_frames):
-        num = bytes([i]) if i < 0x80 else bytes([0xC0 | i >> 6, 0x80 | (i & 0x3F)])
-        head = b"\xff\xf8\x74\x08" + num + b"\xff\xfe"
-        frame = head + bytes([crc8(head)]) + b"\x00\x10\x00"
-        frames.append(frame + struct.pack(">H", crc16(frame)))
-    frames = b"".join(frames)
-    pad = size - 4 - 38 - 4 - len(frames)
-    return b"fLaC" + info + bytes([0x81]) + pad.to_bytes(3, "big") + bytes(pad) + frames
 
 
 def transcribe_once(url):
@@ -265,7 +231,7 @@ try:
     # A 12 KB upload holding 10 minutes (0.05 s of audio per byte: under the library's 0.1 bound, and
     # under the 30-minute limit) would be ordered first and hold the worker for minutes; the queue's
     # bound of 0.02 s per byte refuses it at once.
-    tiny_long = padded_dense_flac(74, 12000)
+    tiny_long = dense_flac(74, 12000)
     t0 = time.monotonic()
     r = requests.post(srv.url + "/v1/audio/transcriptions", files={"file": ("dense.flac", tiny_long)},
                       data={"model": "whisper-1"}, timeout=300 * SLOW)

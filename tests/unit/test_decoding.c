@@ -133,12 +133,12 @@ static void greedy(void)
     asr_decode_options o = options(1);
     int tokens[32] = {SOT};
     asr_sequence q = {.tokens = tokens, .len = 1, .sum_logprob = 0.0f};
-    float lg[V], scratch[V], logprobs[V];
+    float lg[V], scratch[V];
     fill(lg, 0.0f);
     lg[SUPPRESSED] = 9.0f; /* best, but suppressed */
     lg[BLANK] = 8.0f;      /* suppressed at the first step */
     lg[7] = 2.0f;
-    int tok = asr_greedy_step(&fake, &o, &q, 1, 0, lg, scratch, logprobs);
+    int tok = asr_greedy_step(&fake, &o, &q, 1, 0, lg, scratch);
     /* what remains: token 7 at 2, 16 others at 0 (20 - blank, eot, suppressed) */
     double want = 2.0 - log(exp(2.0) + 16.0);
     CHECK(tok == 7 && q.len == 2 && tokens[1] == 7, "greedy picks the best allowed token (%d)", tok);
@@ -146,12 +146,12 @@ static void greedy(void)
           q.sum_logprob, want);
     fill(lg, 0.0f);
     lg[EOT] = 3.0f;
-    tok = asr_greedy_step(&fake, &o, &q, 1, 1, lg, scratch, logprobs);
+    tok = asr_greedy_step(&fake, &o, &q, 1, 1, lg, scratch);
     CHECK(tok == EOT && q.len == 3, "eot allowed after the first step");
     float before = q.sum_logprob;
     fill(lg, 0.0f);
     lg[2] = 5.0f;
-    tok = asr_greedy_step(&fake, &o, &q, 1, 2, lg, scratch, logprobs);
+    tok = asr_greedy_step(&fake, &o, &q, 1, 2, lg, scratch);
     CHECK(tok == EOT && q.len == 4 && q.sum_logprob == before, "an ended sequence repeats eot at no cost");
 
     /* sampling at temperature 1: P(8) = 3 / (3 + 1) among the two allowed tokens */
@@ -166,7 +166,7 @@ static void greedy(void)
         lg[8] = logf(3.0f);
         lg[9] = 0.0f;
         lg[SUPPRESSED] = 10.0f;
-        tok = asr_greedy_step(&fake, &o, &q, 1, 1, lg, scratch, logprobs);
+        tok = asr_greedy_step(&fake, &o, &q, 1, 1, lg, scratch);
         if (tok == 8) n8++;
         else if (tok != 9) other++;
     }
@@ -180,7 +180,7 @@ static void greedy(void)
         fill(lg, -INFINITY);
         lg[8] = logf(3.0f);
         lg[9] = 0.0f;
-        if (asr_greedy_step(&fake, &o, &q, 1, 1, lg, scratch, logprobs) == 8) n8++;
+        if (asr_greedy_step(&fake, &o, &q, 1, 1, lg, scratch) == 8) n8++;
     }
     f = (double)n8 / n;
     CHECK(fabs(f - 81.0 / 82.0) < 0.01, "temperature 0.25 samples 8 with frequency %.3f (want 0.988)", f);

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -123,18 +124,62 @@ def raw_request(port, payload, read_timeout=10.0, delay_between=None):
                 except OSError:
                     break
                 time.sleep(delay_between)
-        chunks = []
-        while True:
-            try:
-                b = s.recv(65536)
-            except (socket.timeout, ConnectionResetError):
-                break
-            if not b:
-                break
-            chunks.append(b)
-        return b"".join(chunks)
+        return recv_all(s)
     finally:
         s.close()
+
+
+def recv_all(s):
+    """Everything the server sends on socket s until it closes, resets or the socket's timeout passes."""
+    chunks = []
+    while True:
+        try:
+            b = s.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not b:
+            break
+        chunks.append(b)
+    return b"".join(chunks)
+
+
+def _crc8(b):
+    c = 0
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = ((c << 1) ^ 0x07) & 0xFF if c & 0x80 else (c << 1) & 0xFF
+    return c
+
+
+def _crc16(b):
+    c = 0
+    for x in b:
+        c ^= x << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x8005) & 0xFFFF if c & 0x8000 else (c << 1) & 0xFFFF
+    return c
+
+
+def dense_flac(n_frames, size=None):
+    """Valid FLAC: n_frames CONSTANT (silent) frames of 65535 samples at 8 kHz, 8.2 s of audio per 14
+    bytes (real encoders write digital silence at ~0.005 s per byte); STREAMINFO leaves the length
+    unknown. With size, a PADDING block pads the file to size bytes."""
+    # last-block flag, type 0, length 34; min/max block size; frame sizes 0; rate; mono; 16 bits
+    last = 0 if size else 1
+    bits = (last << 1023) | (34 << 992) | (65535 << 976) | (65535 << 960) | (8000 << 892) | (15 << 884)
+    info = (bits >> (1024 - 8 * 38)).to_bytes(38, "big")  # header (4 bytes) + STREAMINFO (34)
+    frames = []
+    for i in range(n_frames):
+        num = bytes([i]) if i < 0x80 else bytes([0xC0 | i >> 6, 0x80 | (i & 0x3F)])
+        head = b"\xff\xf8\x74\x08" + num + b"\xff\xfe"
+        frame = head + bytes([_crc8(head)]) + b"\x00\x10\x00"
+        frames.append(frame + struct.pack(">H", _crc16(frame)))
+    frames = b"".join(frames)
+    if not size:
+        return b"fLaC" + info + frames
+    pad = size - 4 - 38 - 4 - len(frames)
+    return b"fLaC" + info + bytes([0x81]) + pad.to_bytes(3, "big") + bytes(pad) + frames
 
 
 def parse_raw_response(raw):
