@@ -525,6 +525,23 @@ def peak_rss_mb(pid: int) -> float:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the server and its children (uvicorn may fork), in seconds."""
+    total = 0.0
+    pids = [pid]
+    try:
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        pass
+    for q in pids:
+        try:
+            fields = Path(f"/proc/{q}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def stop_server(p) -> None:
     if p is None or p.poll() is not None:
         return
@@ -581,14 +598,20 @@ def part_server(b: Bench, systems: list, results: dict) -> None:
         if rc != 0 or "--port" not in serve_help:
             b.note("asr serve: skipped (asr serve --help lists no --port)")
         else:
-            def asr_cmd(port, serve_help=serve_help):
+            def asr_cmd(port, workers, batched, serve_help=serve_help):
                 cmd = [b.args.asr, "serve", "--port", str(port)]
-                for flag, value in (("--host", "127.0.0.1"), ("--workers", str(b.args.server_workers)),
-                                    ("--model", b.args.model), ("--threads", str(b.args.threads))):
+                for flag, value in (("--host", "127.0.0.1"), ("--workers", str(workers)),
+                                    ("--model", b.args.model), ("--threads", str(b.args.threads)),
+                                    ("--decode-batch", "64" if batched else "0")):
                     if flag in serve_help:
                         cmd += [flag, value]
                 return cmd
-            servers.append(("asr serve", asr_cmd))
+            if "--decode-batch" in serve_help:
+                # batched: enough workers for every client's request to join the shared steps
+                w = b.args.server_batched_workers
+                servers.append((f"asr serve batched ({w} workers)", lambda port, w=w: asr_cmd(port, w, True)))
+            servers.append((f"asr serve unbatched ({b.args.server_workers} worker)",
+                            lambda port: asr_cmd(port, b.args.server_workers, False)))
     if not b.args.smoke and importable("fastapi") and importable("faster_whisper"):
         def seed_cmd(port):
             return [sys.executable, str(BENCH / "seed_server.py"), "--port", str(port),
@@ -616,14 +639,19 @@ def part_server(b: Bench, systems: list, results: dict) -> None:
                 post_transcription(port, *payloads[0][:2], timeout=300)  # warm-up, not counted
             for c in levels:
                 n = c if b.args.smoke else max(b.args.requests_per_level, 2 * c)
+                cpu0 = cpu_seconds(p.pid)
                 r = load_test(port, payloads, c, n)
-                r.update(system=name, peak_rss_mb=peak_rss_mb(p.pid))
+                cpu = cpu_seconds(p.pid) - cpu0
+                audio = (r["throughput"] or 0) * r["wall_s"]
+                r.update(system=name, peak_rss_mb=peak_rss_mb(p.pid), cpu_s=cpu,
+                         cpu_s_per_audio_s=cpu / audio if audio else None)
                 rows.append(r)
                 print(f"  server {name:40s} c={c} {r['throughput'] or 0:6.2f} audio-s/s "
                       f"p50={r['p50_s']} errors={r['errors']}", file=sys.stderr)
         finally:
             stop_server(p)
-    results["server"] = dict(workers=b.args.server_workers, threads=b.args.threads, rows=rows)
+    results["server"] = dict(workers=b.args.server_workers, batched_workers=b.args.server_batched_workers,
+                             threads=b.args.threads, rows=rows)
 
 
 # ---- machine, versions and report ------------------------------------------------
@@ -743,18 +771,34 @@ def write_markdown(results: dict, path: Path) -> None:
         L.append("")
     sv = results.get("server")
     if sv and sv["rows"]:
-        L += [f"## Server: {sv['workers']} worker(s), {sv['threads']} threads, "
-              "POST /v1/audio/transcriptions", "",
+        L += [f"## Server: {sv['threads']} threads; the seed and unbatched asr with {sv['workers']} worker(s), "
+              f"batched asr with {sv.get('batched_workers', '?')}; POST /v1/audio/transcriptions", "",
               "| server | clients | requests | ok | throughput (audio s/s) | p50 s | p95 s | "
-              "peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+              "CPU s per audio s | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|"]
         for r in sv["rows"]:
             if "skipped" in r:
-                L.append(f"| {r['system']} | not started: {r['skipped']} |" + " |" * 6)
+                L.append(f"| {r['system']} | not started: {r['skipped']} |" + " |" * 7)
                 continue
             L.append(f"| {r['system']} | {r['concurrency']} | {r['requests']} | {r['ok']} | "
                      f"{fmt(r['throughput'])} | {fmt(r['p50_s'])} | {fmt(r['p95_s'])} | "
-                     f"{fmt(r['peak_rss_mb'], '.0f')} |")
+                     f"{fmt(r.get('cpu_s_per_audio_s'), '.3f')} | {fmt(r['peak_rss_mb'], '.0f')} |")
         L.append("")
+        # the batched server against the others at each client count
+        by = {}
+        for r in sv["rows"]:
+            if "skipped" not in r and r.get("throughput"):
+                by.setdefault(r["concurrency"], {})[r["system"]] = r
+        ratio_lines = []
+        for c, rs in sorted(by.items()):
+            bat = next((r for n, r in rs.items() if n.startswith("asr serve batched")), None)
+            if not bat:
+                continue
+            parts = [f"{bat['throughput'] / r['throughput']:.2f}× {n.split(' (')[0]}"
+                     for n, r in rs.items() if r is not bat]
+            if parts:
+                ratio_lines.append(f"- {c} clients: batched asr throughput = " + ", ".join(parts))
+        if ratio_lines:
+            L += ratio_lines + [""]
     L.append(f"Command: `{results['command']}`")
     path.write_text("\n".join(L) + "\n", encoding="utf-8")
 
@@ -817,6 +861,8 @@ def main() -> int:
     ap.add_argument("--concurrency", default="1,2,4,8")
     ap.add_argument("--requests-per-level", type=int, default=8)
     ap.add_argument("--server-workers", type=int, default=1)
+    ap.add_argument("--server-batched-workers", type=int, default=8,
+                    help="workers of the batched asr serve (its requests share decoder steps)")
     ap.add_argument("--seed-compute-type", default="int8")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per child run")
     args = ap.parse_args()

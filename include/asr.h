@@ -387,6 +387,61 @@ asr_status asr_transcribe(asr_state *state, const float *samples, size_t n_sampl
                           const asr_transcribe_params *params, asr_result **out,
                           asr_error *err);
 
+/* ---- scheduler: one compute for many concurrent requests ------------------
+ *
+ * A decoder step of one request reads every decoder weight for a single
+ * token; a step over the tokens of all requests in flight costs little more.
+ * A scheduler owns the compute of every state made with
+ * asr_state_new_scheduled(): one thread pool, one set of encoder buffers,
+ * and a thread that runs the states' encoder windows one at a time and steps
+ * the decoder once over the current token of every state that is decoding
+ * (greedy, beam and sampling alike). Each state still runs its own
+ * transcription loop (prompts, fallback, timestamps) in the caller's thread
+ * and blocks while its compute runs. A request's tokens are the same as it
+ * would get alone: each row goes through the same kernels in the same order
+ * whichever rows share its step (float32 exactly; the reduced types too, as
+ * tests/integration/server_batching.py checks).
+ *
+ * Free the scheduler after every state made from it. */
+typedef struct asr_scheduler asr_scheduler;
+
+typedef struct asr_scheduler_params {
+    int n_threads;       /* compute threads; 0 = the model's n_threads         */
+    int max_sequences;   /* most sequences (rows) in one decoder step, 16..256;
+                            default 64                                        */
+    int max_wait_us;     /* how long a step waits for the other decoding states
+                            to bring their next token before it runs without
+                            them; default 2000                                */
+} asr_scheduler_params;
+
+asr_scheduler_params asr_scheduler_default_params(void);
+
+asr_status asr_scheduler_new(const asr_model *model, const asr_scheduler_params *params,
+                             asr_scheduler **out, asr_error *err);
+void asr_scheduler_free(asr_scheduler *scheduler);
+
+/* A state whose encoder and decoder run on the scheduler's compute. It
+ * keeps no encoder buffers or threads of its own (tiny: 27 MB less than
+ * asr_state_new's). Use it like any state: one thread at a time. */
+asr_state *asr_state_new_scheduled(asr_scheduler *scheduler, asr_error *err);
+
+/* Counters since the scheduler started, and what runs now. */
+typedef struct asr_scheduler_stats {
+    uint64_t steps;            /* batched decoder steps run                   */
+    uint64_t step_sequences;   /* sequences over all steps (÷ steps: mean batch) */
+    uint64_t step_states;      /* states over all steps                       */
+    uint64_t jobs;             /* other compute: encoder windows, prompts     */
+    uint64_t steps_by_size[9]; /* steps of 1, 2, 3-4, 5-8, 9-16, 17-32, 33-64,
+                                  65-128, 129+ sequences                      */
+    double wait_seconds;       /* submission to start, summed over all work   */
+    double busy_seconds;       /* time the compute ran                        */
+    int states;                /* states attached now                         */
+    int decoding_sequences;    /* sequences of the states in a decode loop now */
+    int queued;                /* submissions waiting now                     */
+} asr_scheduler_stats;
+
+void asr_scheduler_get_stats(asr_scheduler *scheduler, asr_scheduler_stats *out);
+
 /* Language identification on the first 30 s. probs (may be NULL) receives
  * asr_lang_count() probabilities indexed like asr_lang_code(). */
 asr_status asr_detect_language(asr_state *state, const float *samples, size_t n_samples,

@@ -3,8 +3,10 @@
  * Blocks of many queries (the encoder, prompts) use OpenBLAS sgemm for the
  * scores and the weighted sum; when the caller asks for bfloat16 and the CPU
  * has AVX512_BF16, the weighted sum runs on the bf16 GEMM kernel of
- * cpu/linear_bf16.c over Vᵀ packed once per head (the scores stay float32:
- * bf16 scores cost a clip of the accuracy gate). One or two queries
+ * cpu/linear_bf16.c over Vᵀ packed once per head, and the scores (which stay
+ * float32: bf16 scores cost a clip of the accuracy gate) on the AVX-512
+ * kernel of cpu/attention_bf16.c over K packed once per head. float32
+ * keeps OpenBLAS, so its results stay what they were. One or two queries
  * (decoding) use plain loops over the keys (AVX2 in cpu/vec_avx2.c). */
 #include "kernels.h"
 
@@ -33,6 +35,9 @@ typedef struct attention_job {
     uint16_t *packed;
     size_t vt_halves; /* per (sequence, head), whole 64-byte lines */
     int kv_cols;      /* n_kv rounded up to even: Vᵀ's inputs */
+    /* and K in 16-key float32 panels for asr_attn_scores_bf16 (after Vᵀ) */
+    float *keys;
+    size_t key_floats; /* per (sequence, head) */
 } attention_job;
 
 static int even(int n) { return (n + 1) & ~1; }
@@ -64,24 +69,30 @@ static void pack_task(void *ctx, int task, int thread)
     int h = task % a->n_head, s = task / a->n_head;
     const float *v = a->v + (size_t)s * a->kv_seq + (size_t)h * a->dh;
     pack_p16k2(v, 1, (size_t)a->ldv, a->dh, a->n_kv, j->kv_cols, j->packed + (size_t)task * j->vt_halves);
+#if defined(__x86_64__)
+    const float *k = a->k + (size_t)s * a->kv_seq + (size_t)h * a->dh;
+    asr_attn_pack_keys_bf16(k, a->ldk, a->n_kv, a->dh, j->keys + (size_t)task * j->key_floats);
+#endif
 }
 
 #if defined(__x86_64__)
 /* out = P V for one block of queries: the probabilities (float32 scores,
  * softmax, masks) rounded to bf16 rows, times the packed Vᵀ. */
-static void weighted_sum_bf16(const attention_job *j, int s, int h, int rows, const float *scores, float *out,
-                              float *scratch_after_scores)
+static void weighted_sum_bf16(const attention_job *j, int s, int h, int q0, int rows, const float *scores,
+                              float *out, float *scratch_after_scores)
 {
     const asr_attention_args *a = j->a;
     uint16_t *pb = (uint16_t *)(((uintptr_t)scratch_after_scores + 63) & ~(uintptr_t)63);
+    float inv[ASR_ATTN_BLOCK];
     for (int i = 0; i < rows; i++) {
-        uint16_t *prow = pb + (size_t)i * j->kv_cols;
-        asr_round_bf16_avx512(scores + (size_t)i * a->n_kv, (size_t)a->n_kv, prow);
-        if (j->kv_cols > a->n_kv) prow[a->n_kv] = 0;
+        int nk = a->causal_past >= 0 && a->causal_past + q0 + i + 1 < a->n_kv ? a->causal_past + q0 + i + 1 : a->n_kv;
+        inv[i] = asr_attn_softmax_bf16(scores + (size_t)i * a->n_kv, nk, j->kv_cols, pb + (size_t)i * j->kv_cols);
     }
     asr_tensor vt = {.dtype = ASR_DTYPE_BF16, .layout = ASR_LAYOUT_P16K2, .rows = a->dh, .cols = j->kv_cols,
                      .data = j->packed + (size_t)(s * a->n_head + h) * j->vt_halves};
     asr_bf16_block_avx512(pb, &vt, 0, rows, 0, a->dh, out, a->ldo, 0);
+    for (int i = 0; i < rows; i++)
+        for (int e = 0; e < a->dh; e++) out[(size_t)i * a->ldo + e] *= inv[i];
 }
 #endif
 
@@ -124,37 +135,58 @@ static void attention_task(void *ctx, int task, int thread)
         }
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_kv, a->dh, scale, q, a->ldq, k, a->ldk, 0.0f, scores,
-                n_kv);
+#if defined(__x86_64__)
+    if (j->packed)
+        asr_attn_scores_bf16(q, a->ldq, rows, j->keys + (size_t)(s * a->n_head + h) * j->key_floats, n_kv, a->dh,
+                              scale, scores);
+    else
+#endif
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_kv, a->dh, scale, q, a->ldq, k, a->ldk, 0.0f,
+                    scores, n_kv);
+#if defined(__x86_64__)
+    if (j->packed) { /* the softmax goes straight into the bf16 operand */
+        weighted_sum_bf16(j, s, h, q0, rows, scores, out, scores + (size_t)rows * n_kv);
+        return;
+    }
+#endif
     for (int i = 0; i < rows; i++) {
         float *row = scores + (size_t)i * n_kv;
         int nk = a->causal_past >= 0 && a->causal_past + q0 + i + 1 < n_kv ? a->causal_past + q0 + i + 1 : n_kv;
         asr_softmax(row, nk);
         for (int t = nk; t < n_kv; t++) row[t] = 0.0f;
     }
-#if defined(__x86_64__)
-    if (j->packed) {
-        weighted_sum_bf16(j, s, h, rows, scores, out, scores + (size_t)rows * n_kv);
-        return;
-    }
-#endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, a->dh, n_kv, 1.0f, scores, n_kv, v, a->ldv, 0.0f, out,
                 a->ldo);
 }
 
+/* Per head: Vᵀ in whole 64-byte lines (the kernel's panel loads are
+ * aligned), then K in 16-key panels. */
+static size_t vt_halves(int n_kv, int dh)
+{
+    return ((size_t)whole_panels(dh) * (size_t)even(n_kv) + 31) & ~(size_t)31;
+}
+
+size_t asr_attention_pack_bytes(int heads, int n_kv, int dh)
+{
+    return (size_t)heads * (vt_halves(n_kv, dh) * sizeof(uint16_t) + (size_t)whole_panels(n_kv) * dh * sizeof(float));
+}
+
 void asr_attention(const asr_compute *c, const asr_attention_args *a)
 {
-    attention_job j = {a, c, (a->n_q + ASR_ATTN_BLOCK - 1) / ASR_ATTN_BLOCK, NULL, 0, even(a->n_kv)};
+    attention_job j = {a, c, (a->n_q + ASR_ATTN_BLOCK - 1) / ASR_ATTN_BLOCK, NULL, 0, even(a->n_kv), NULL, 0};
     int heads = a->n_seq * a->n_head;
+    void *own = NULL;
     if (a->bf16 && (c->isa & ASR_ISA_BF16) == ASR_ISA_BF16 && a->n_q > 2) {
-        /* whole 64-byte lines per tensor: the kernel's panel loads are aligned */
-        j.vt_halves = ((size_t)whole_panels(a->dh) * (size_t)j.kv_cols + 31) & ~(size_t)31;
-        size_t bytes = (size_t)heads * j.vt_halves * sizeof(uint16_t);
-        j.packed = aligned_alloc(64, (bytes + 63) & ~(size_t)63); /* NULL: the float32 path serves */
+        j.vt_halves = vt_halves(a->n_kv, a->dh);
+        j.key_floats = (size_t)whole_panels(a->n_kv) * (size_t)a->dh;
+        size_t bytes = asr_attention_pack_bytes(heads, a->n_kv, a->dh);
+        if (bytes <= c->attn_pack_bytes) j.packed = c->attn_pack;
+        else j.packed = own = aligned_alloc(64, (bytes + 63) & ~(size_t)63); /* NULL: the float32 path serves */
+        j.keys = j.packed ? (float *)(j.packed + (size_t)heads * j.vt_halves) : NULL;
         if (j.packed) asr_pool_run(c->pool, pack_task, &j, heads);
     }
     asr_pool_run(c->pool, attention_task, &j, heads * j.q_blocks);
-    free(j.packed);
+    free(own);
 }
 
 void asr_attention_scores(const float *q, int ldq, const float *k, int ldk, int n_q, int n_kv, int dh, float scale,

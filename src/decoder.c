@@ -13,7 +13,9 @@ static float *alloc_floats(size_t n, int *ok)
     return p;
 }
 
-asr_state *asr_state_new(const asr_model *m, asr_error *err)
+/* A state for model m: with the encoder's buffers, or without them (a
+ * scheduled state encodes in its scheduler's), and n_threads threads. */
+static asr_state *state_alloc(const asr_model *m, int encoder, int n_threads, asr_error *err)
 {
     asr_error_clear(err);
     if (!m) {
@@ -31,17 +33,19 @@ asr_state *asr_state_new(const asr_model *m, asr_error *err)
     size_t cols = T * (size_t)hp->n_mels * 3 > A * d * 3 ? T * (size_t)hp->n_mels * 3 : A * d * 3;
     int ok = 1;
     st->model = m;
-    /* Buffers whose lives do not overlap share memory (tiny: 14 MB less):
-     * the convolutions' im2col and conv1 output are dead before the first
-     * block writes q/k/v and the MLP; a block's normalised input is dead once
-     * q/k/v are made, before attention writes its output. */
-    st->enc_qkv = alloc_floats(cols > A * 3 * d ? cols : A * 3 * d, &ok);
-    st->enc_mlp = alloc_floats(A * 4 * d > T * d ? A * 4 * d : T * d, &ok);
-    st->enc_cols = st->enc_qkv;
-    st->enc_conv = st->enc_mlp;
-    st->enc_x = alloc_floats(A * d, &ok);
-    st->enc_xn = alloc_floats(A * d, &ok);
-    st->enc_attn = st->enc_xn;
+    if (encoder) {
+        /* Buffers whose lives do not overlap share memory (tiny: 14 MB less):
+         * the convolutions' im2col and conv1 output are dead before the first
+         * block writes q/k/v and the MLP; a block's normalised input is dead once
+         * q/k/v are made, before attention writes its output. */
+        st->enc_qkv = alloc_floats(cols > A * 3 * d ? cols : A * 3 * d, &ok);
+        st->enc_mlp = alloc_floats(A * 4 * d > T * d ? A * 4 * d : T * d, &ok);
+        st->enc_cols = st->enc_qkv;
+        st->enc_conv = st->enc_mlp;
+        st->enc_x = alloc_floats(A * d, &ok);
+        st->enc_xn = alloc_floats(A * d, &ok);
+        st->enc_attn = st->enc_xn;
+    }
     st->cross_kv = alloc_floats((size_t)hp->n_text_layer * A * 2 * td, &ok);
     st->rows_cap = (int)(C > ASR_MAX_BATCH ? C : ASR_MAX_BATCH);
     size_t R = (size_t)st->rows_cap;
@@ -52,7 +56,7 @@ asr_state *asr_state_new(const asr_model *m, asr_error *err)
     st->dec_mlp = alloc_floats(R * 4 * td, &ok);
     st->logits = alloc_floats((size_t)ASR_MAX_BATCH * (size_t)hp->n_vocab, &ok);
     st->mel = alloc_floats((size_t)hp->n_mels * ASR_N_FRAMES, &ok);
-    if (ok) ok = asr_state_set_threads(st, m->n_threads, err) == ASR_OK;
+    if (ok) ok = asr_state_set_threads(st, n_threads, err) == ASR_OK;
     if (ok) ok = asr_state_reserve(st, 1, err) == ASR_OK;
     if (!ok) {
         asr_state_free(st);
@@ -62,9 +66,26 @@ asr_state *asr_state_new(const asr_model *m, asr_error *err)
     return st;
 }
 
+asr_state *asr_state_new(const asr_model *m, asr_error *err)
+{
+    return state_alloc(m, 1, m ? m->n_threads : 1, err);
+}
+
+asr_state *asr_state_new_scheduled(asr_scheduler *sched, asr_error *err)
+{
+    if (!sched) {
+        asr_fail(err, ASR_ERR_INVALID_ARGUMENT, "asr_state_new_scheduled: scheduler is NULL");
+        return NULL;
+    }
+    asr_state *st = state_alloc(asr_sched_model(sched), 0, 1, err);
+    if (st) asr_sched_attach(sched, st);
+    return st;
+}
+
 void asr_state_free(asr_state *st)
 {
     if (!st) return;
+    if (st->sched) asr_sched_detach(st);
     asr_compute_release(&st->compute);
     float *bufs[] = {st->enc_x, st->enc_xn, st->enc_qkv, st->enc_mlp, st->cross_kv, st->self_k, st->self_v, st->spare_k, st->spare_v,
                      st->dec_x, st->dec_xn, st->dec_qkv, st->dec_attn, st->dec_mlp,
@@ -86,6 +107,15 @@ asr_status asr_state_set_threads(asr_state *st, int n_threads, asr_error *err)
     asr_compute c;
     asr_status s = asr_compute_init(&c, n_threads, st->model->cpu_features, max_keys, max_in, max_rows, err);
     if (s != ASR_OK) return s;
+    /* a state that encodes under bfloat16 keeps the attention's packed operands */
+    if (st->enc_x && st->model->compute_type == ASR_COMPUTE_BFLOAT16) {
+        int dh = hp->n_audio_state / hp->n_audio_head;
+        s = asr_compute_reserve_attention(&c, asr_attention_pack_bytes(hp->n_audio_head, hp->n_audio_ctx, dh), err);
+        if (s != ASR_OK) {
+            asr_compute_release(&c);
+            return s;
+        }
+    }
     asr_compute_release(&st->compute);
     st->compute = c;
     return ASR_OK;
@@ -145,123 +175,245 @@ void asr_state_reorder(asr_state *st, const int *src, int batch, int n_past)
     st->spare_v = v;
 }
 
-/* Where a decoder step reads and writes: the state's own buffers (one
- * window, `batch` sequences sharing its encoder output) or the batch's
- * (each sequence its own window). */
+/* Where a group of sequences keeps its caches: the state's own (one
+ * window, `batch` sequences sharing its encoder output) or the batch's (each
+ * sequence its own window). */
 typedef struct decoder_io {
     float *self_k, *self_v; /* [n_text_layer][seq_cap] (C, td)                      */
     int seq_cap;
     const float *cross_kv;  /* [n_text_layer][n_cross] (A, 2td)                     */
     int n_cross;            /* 1: every sequence attends to the same window        */
     const int *slot;        /* sequence b's cache and window; NULL: b (and window 0) */
-    float *x, *xn, *qkv, *attn, *mlp, *logits;
-    int rows_cap;
     const asr_cross_capture *capture;
 } decoder_io;
 
-static float *io_cache(const asr_state *st, const decoder_io *io, float *base, int l, int b)
+/* The activations of a step, shared by all its groups: rows_cap rows. */
+typedef struct decoder_rows {
+    float *x, *xn, *qkv, *attn, *mlp, *logits;
+    int rows_cap;
+} decoder_rows;
+
+/* One group of a step: `batch` sequences with the same io, fed n_new tokens
+ * each at positions n_past..; its rows start at row0 of decoder_rows and its
+ * logits at logit0. */
+typedef struct decoder_group {
+    const decoder_io *io;
+    const int *tokens;
+    int batch, n_new, n_past, logit_row;
+    int row0, logit0;
+} decoder_group;
+
+static float *io_cache(const asr_model *m, const decoder_io *io, float *base, int l, int b)
 {
-    const asr_hparams *hp = &st->model->hp;
+    const asr_hparams *hp = &m->hp;
     size_t slot = io->slot ? (size_t)io->slot[b] : (size_t)b;
     return base + (((size_t)l * io->seq_cap + slot) * (size_t)hp->n_text_ctx) * (size_t)hp->n_text_state;
 }
 
-static asr_status decode(asr_state *st, const decoder_io *io, const int *tokens, int batch, int n_new, int n_past,
-                         int logit_row, asr_error *err)
+static asr_status check_group(const asr_model *m, const decoder_group *g, asr_error *err)
 {
-    const asr_model *m = st->model;
+    const asr_hparams *hp = &m->hp;
+    if (g->batch < 1 || g->batch > g->io->seq_cap || g->n_new < 1 || g->n_past < 0 ||
+        g->n_past + g->n_new > hp->n_text_ctx || g->logit_row < 0 || g->logit_row >= g->n_new)
+        return asr_fail(err, ASR_ERR_INTERNAL, "decoder called with batch %d, %d new tokens at %d", g->batch, g->n_new,
+                        g->n_past);
+    for (int r = 0; r < g->batch * g->n_new; r++)
+        if (g->tokens[r] < 0 || g->tokens[r] >= hp->n_vocab)
+            return asr_fail(err, ASR_ERR_INTERNAL, "token id %d out of range", g->tokens[r]);
+    return ASR_OK;
+}
+
+/* The decoder over n groups (checked) whose rows fill [0, R) of buf: every
+ * linear layer is one product over all rows, attention per group as if it
+ * ran alone. flags go to every product (ASR_LINEAR_ROW_INVARIANT when groups
+ * of different requests share the step). */
+static void decode_groups(const asr_model *m, const asr_compute *c, const decoder_rows *buf,
+                          const decoder_group *groups, int n, int R, int n_logits, int flags)
+{
     const asr_hparams *hp = &m->hp;
     const asr_weights *w = &m->w;
-    const asr_compute *c = &st->compute;
-    int td = hp->n_text_state, A = hp->n_audio_ctx, C = hp->n_text_ctx, R = batch * n_new;
-    if (batch < 1 || batch > io->seq_cap || n_new < 1 || R > io->rows_cap || n_past < 0 ||
-        n_past + n_new > hp->n_text_ctx || logit_row < 0 || logit_row >= n_new)
-        return asr_fail(err, ASR_ERR_INTERNAL, "decoder called with batch %d, %d new tokens at %d", batch, n_new,
-                        n_past);
-    for (int r = 0; r < R; r++) {
-        int t = tokens[r];
-        if (t < 0 || t >= hp->n_vocab) return asr_fail(err, ASR_ERR_INTERNAL, "token id %d out of range", t);
-        const float *p = w->dec_pos + (size_t)(n_past + r % n_new) * td;
-        float *x = io->x + (size_t)r * td;
-        asr_tensor_row(&w->tok_emb, t, x);
-        for (int j = 0; j < td; j++) x[j] += p[j];
+    int td = hp->n_text_state, A = hp->n_audio_ctx, C = hp->n_text_ctx;
+    for (int g = 0; g < n; g++) {
+        const decoder_group *G = &groups[g];
+        for (int r = 0; r < G->batch * G->n_new; r++) {
+            const float *p = w->dec_pos + (size_t)(G->n_past + r % G->n_new) * td;
+            float *x = buf->x + (size_t)(G->row0 + r) * td;
+            asr_tensor_row(&w->tok_emb, G->tokens[r], x);
+            for (int j = 0; j < td; j++) x[j] += p[j];
+        }
     }
     for (int l = 0; l < hp->n_text_layer; l++) {
         const asr_decoder_layer *L = &w->dec[l];
         /* self-attention: append this step's keys/values to each sequence's cache */
-        asr_layer_norm(c, io->x, L->self_ln_g, L->self_ln_b, io->xn, R, td);
-        asr_linear(c, &L->self_qkv_w, io->xn, R, L->self_qkv_b, io->qkv, 0);
-        for (int b = 0; b < batch; b++) {
-            float *kc = io_cache(st, io, io->self_k, l, b), *vc = io_cache(st, io, io->self_v, l, b);
-            const float *qkv = io->qkv + (size_t)b * n_new * 3 * td;
-            for (int i = 0; i < n_new; i++) {
-                memcpy(kc + (size_t)(n_past + i) * td, qkv + (size_t)i * 3 * td + td, (size_t)td * sizeof(float));
-                memcpy(vc + (size_t)(n_past + i) * td, qkv + (size_t)i * 3 * td + 2 * td, (size_t)td * sizeof(float));
+        asr_layer_norm(c, buf->x, L->self_ln_g, L->self_ln_b, buf->xn, R, td);
+        asr_linear(c, &L->self_qkv_w, buf->xn, R, L->self_qkv_b, buf->qkv, flags);
+        for (int g = 0; g < n; g++) {
+            const decoder_group *G = &groups[g];
+            const decoder_io *io = G->io;
+            int n_new = G->n_new, n_past = G->n_past;
+            const float *qkv0 = buf->qkv + (size_t)G->row0 * 3 * td;
+            for (int b = 0; b < G->batch; b++) {
+                float *kc = io_cache(m, io, io->self_k, l, b), *vc = io_cache(m, io, io->self_v, l, b);
+                const float *qkv = qkv0 + (size_t)b * n_new * 3 * td;
+                for (int i = 0; i < n_new; i++) {
+                    memcpy(kc + (size_t)(n_past + i) * td, qkv + (size_t)i * 3 * td + td, (size_t)td * sizeof(float));
+                    memcpy(vc + (size_t)(n_past + i) * td, qkv + (size_t)i * 3 * td + 2 * td,
+                           (size_t)td * sizeof(float));
+                }
+            }
+            size_t layer = (size_t)l * io->seq_cap * C * td;
+            asr_attention_args self = {
+                .q = qkv0, .ldq = 3 * td, .q_seq = (size_t)n_new * 3 * td,
+                .k = io->self_k + layer, .v = io->self_v + layer, .ldk = td, .ldv = td, .kv_seq = (size_t)C * td,
+                .out = buf->attn + (size_t)G->row0 * td, .ldo = td, .out_seq = (size_t)n_new * td,
+                .n_seq = G->batch, .n_q = n_new, .n_kv = n_past + n_new, .n_head = hp->n_text_head,
+                .dh = td / hp->n_text_head, .causal_past = n_past, .kv_index = io->slot,
+            };
+            asr_attention(c, &self);
+        }
+        asr_linear(c, &L->self_out_w, buf->attn, R, L->self_out_b, buf->x, ASR_LINEAR_ACCUMULATE | flags);
+        /* cross-attention to the encoder output */
+        asr_layer_norm(c, buf->x, L->cross_ln_g, L->cross_ln_b, buf->xn, R, td);
+        asr_linear(c, &L->cross_q_w, buf->xn, R, L->cross_q_b, buf->qkv, flags);
+        for (int g = 0; g < n; g++) {
+            const decoder_group *G = &groups[g];
+            const decoder_io *io = G->io;
+            int rows = G->batch * G->n_new;
+            const float *q = buf->qkv + (size_t)G->row0 * td;
+            const float *kv = io->cross_kv + (size_t)l * io->n_cross * A * 2 * td;
+            asr_attention_args cross = {
+                .q = q, .ldq = td, .k = kv, .v = kv + td, .ldk = 2 * td, .ldv = 2 * td,
+                .out = buf->attn + (size_t)G->row0 * td, .ldo = td,
+                .n_seq = 1, .n_q = rows, .n_kv = A, .n_head = hp->n_text_head, .dh = td / hp->n_text_head,
+                .causal_past = -1,
+            };
+            if (io->n_cross > 1) { /* each sequence its own window */
+                cross.n_seq = G->batch;
+                cross.n_q = G->n_new;
+                cross.q_seq = cross.out_seq = (size_t)G->n_new * td;
+                cross.kv_seq = (size_t)A * 2 * td;
+                cross.kv_index = io->slot;
+            }
+            asr_attention(c, &cross);
+            for (int i = 0; io->capture && i < io->capture->n_heads; i++) {
+                const asr_cross_capture *cap = io->capture;
+                if (cap->heads[i][0] != l) continue;
+                int dh = td / hp->n_text_head, h = cap->heads[i][1];
+                asr_attention_scores(q + (size_t)h * dh, td, kv + (size_t)h * dh, 2 * td, rows, cap->n_keys, dh,
+                                     1.0f / sqrtf((float)dh), cap->out + (size_t)i * rows * cap->n_keys);
             }
         }
-        size_t layer = (size_t)l * io->seq_cap * C * td;
-        asr_attention_args self = {
-            .q = io->qkv, .ldq = 3 * td, .q_seq = (size_t)n_new * 3 * td,
-            .k = io->self_k + layer, .v = io->self_v + layer, .ldk = td, .ldv = td, .kv_seq = (size_t)C * td,
-            .out = io->attn, .ldo = td, .out_seq = (size_t)n_new * td,
-            .n_seq = batch, .n_q = n_new, .n_kv = n_past + n_new, .n_head = hp->n_text_head,
-            .dh = td / hp->n_text_head, .causal_past = n_past, .kv_index = io->slot,
-        };
-        asr_attention(c, &self);
-        asr_linear(c, &L->self_out_w, io->attn, R, L->self_out_b, io->x, ASR_LINEAR_ACCUMULATE);
-        /* cross-attention to the encoder output */
-        asr_layer_norm(c, io->x, L->cross_ln_g, L->cross_ln_b, io->xn, R, td);
-        asr_linear(c, &L->cross_q_w, io->xn, R, L->cross_q_b, io->qkv, 0);
-        const float *kv = io->cross_kv + (size_t)l * io->n_cross * A * 2 * td;
-        asr_attention_args cross = {
-            .q = io->qkv, .ldq = td, .k = kv, .v = kv + td, .ldk = 2 * td, .ldv = 2 * td,
-            .out = io->attn, .ldo = td,
-            .n_seq = 1, .n_q = R, .n_kv = A, .n_head = hp->n_text_head, .dh = td / hp->n_text_head,
-            .causal_past = -1,
-        };
-        if (io->n_cross > 1) { /* each sequence its own window */
-            cross.n_seq = batch;
-            cross.n_q = n_new;
-            cross.q_seq = cross.out_seq = (size_t)n_new * td;
-            cross.kv_seq = (size_t)A * 2 * td;
-            cross.kv_index = io->slot;
-        }
-        asr_attention(c, &cross);
-        for (int i = 0; io->capture && i < io->capture->n_heads; i++) {
-            const asr_cross_capture *cap = io->capture;
-            if (cap->heads[i][0] != l) continue;
-            int dh = td / hp->n_text_head, h = cap->heads[i][1];
-            asr_attention_scores(io->qkv + (size_t)h * dh, td, kv + (size_t)h * dh, 2 * td, R, cap->n_keys, dh,
-                                 1.0f / sqrtf((float)dh), cap->out + (size_t)i * R * cap->n_keys);
-        }
-        asr_linear(c, &L->cross_out_w, io->attn, R, L->cross_out_b, io->x, ASR_LINEAR_ACCUMULATE);
+        asr_linear(c, &L->cross_out_w, buf->attn, R, L->cross_out_b, buf->x, ASR_LINEAR_ACCUMULATE | flags);
         /* MLP */
-        asr_layer_norm(c, io->x, L->mlp_ln_g, L->mlp_ln_b, io->xn, R, td);
-        asr_linear(c, &L->mlp_fc1_w, io->xn, R, L->mlp_fc1_b, io->mlp, ASR_LINEAR_GELU);
-        asr_linear(c, &L->mlp_fc2_w, io->mlp, R, L->mlp_fc2_b, io->x, ASR_LINEAR_ACCUMULATE);
+        asr_layer_norm(c, buf->x, L->mlp_ln_g, L->mlp_ln_b, buf->xn, R, td);
+        asr_linear(c, &L->mlp_fc1_w, buf->xn, R, L->mlp_fc1_b, buf->mlp, ASR_LINEAR_GELU | flags);
+        asr_linear(c, &L->mlp_fc2_w, buf->mlp, R, L->mlp_fc2_b, buf->x, ASR_LINEAR_ACCUMULATE | flags);
     }
     /* Final norm and the tied output projection, only for the rows asked for. */
-    for (int b = 0; b < batch; b++) {
-        const float *x = io->x + ((size_t)b * n_new + (size_t)logit_row) * td;
-        asr_layer_norm(c, x, w->dec_ln_g, w->dec_ln_b, io->xn + (size_t)b * td, 1, td);
+    for (int g = 0; g < n; g++) {
+        const decoder_group *G = &groups[g];
+        for (int b = 0; b < G->batch; b++) {
+            const float *x = buf->x + ((size_t)G->row0 + (size_t)b * G->n_new + (size_t)G->logit_row) * td;
+            asr_layer_norm(c, x, w->dec_ln_g, w->dec_ln_b, buf->xn + (size_t)(G->logit0 + b) * td, 1, td);
+        }
     }
-    asr_linear(c, &w->tok_emb, io->xn, batch, NULL, io->logits, 0);
+    asr_linear(c, &w->tok_emb, buf->xn, n_logits, NULL, buf->logits, flags);
+}
+
+static asr_status decode_one(const asr_model *m, const asr_compute *c, const decoder_rows *buf,
+                             const decoder_io *io, const int *tokens, int batch, int n_new, int n_past,
+                             int logit_row, asr_error *err)
+{
+    decoder_group g = {io, tokens, batch, n_new, n_past, logit_row, 0, 0};
+    asr_status s = check_group(m, &g, err);
+    if (s != ASR_OK) return s;
+    if (batch * n_new > buf->rows_cap)
+        return asr_fail(err, ASR_ERR_INTERNAL, "decoder called with %d rows", batch * n_new);
+    /* single-token steps always take the row-invariant kernels, so a state
+     * gets the same numbers alone as in a step shared with others */
+    decode_groups(m, c, buf, &g, 1, batch * n_new, batch, n_new == 1 ? ASR_LINEAR_ROW_INVARIANT : 0);
     return ASR_OK;
+}
+
+static decoder_io state_io(const asr_state *st)
+{
+    return (decoder_io){.self_k = st->self_k, .self_v = st->self_v, .seq_cap = st->batch_cap,
+                        .cross_kv = st->cross_kv, .n_cross = 1, .capture = st->capture};
+}
+
+static decoder_rows state_rows(const asr_state *st)
+{
+    return (decoder_rows){st->dec_x, st->dec_xn, st->dec_qkv, st->dec_attn, st->dec_mlp, st->logits, st->rows_cap};
+}
+
+typedef struct decode_job {
+    const int *tokens;
+    int batch, n_new, n_past, logit_row;
+    asr_state *st;
+} decode_job;
+
+/* On the scheduler: the state's own buffers, the scheduler's threads. */
+static asr_status decode_on(void *ctx, asr_state *ws, asr_error *err)
+{
+    const decode_job *j = ctx;
+    decoder_io io = state_io(j->st);
+    decoder_rows rows = state_rows(j->st);
+    return decode_one(j->st->model, &ws->compute, &rows, &io, j->tokens, j->batch, j->n_new, j->n_past, j->logit_row,
+                      err);
 }
 
 asr_status asr_decode(asr_state *st, const int *tokens, int batch, int n_new, int n_past, int logit_row,
                       asr_error *err)
 {
-    decoder_io io = {
-        .self_k = st->self_k, .self_v = st->self_v, .seq_cap = st->batch_cap, .cross_kv = st->cross_kv, .n_cross = 1,
-        .x = st->dec_x, .xn = st->dec_xn, .qkv = st->dec_qkv, .attn = st->dec_attn, .mlp = st->dec_mlp,
-        .logits = st->logits, .rows_cap = st->rows_cap, .capture = st->capture,
-    };
-    return decode(st, &io, tokens, batch, n_new, n_past, logit_row, err);
+    if (st->sched) {
+        /* one new token per sequence joins the other requests' step; the
+         * prompt and word alignment (which captures scores) run alone */
+        if (n_new == 1 && !st->capture) return asr_sched_step(st, tokens, batch, n_past, err);
+        decode_job j = {tokens, batch, n_new, n_past, logit_row, st};
+        return asr_sched_run(st, decode_on, &j, err);
+    }
+    decoder_io io = state_io(st);
+    decoder_rows rows = state_rows(st);
+    return decode_one(st->model, &st->compute, &rows, &io, tokens, batch, n_new, n_past, logit_row, err);
 }
 
-asr_status asr_decode_batch(asr_state *st, const int *tokens, const int *slot, int n, int n_new, int n_past,
-                            int logit_row, asr_error *err)
+void asr_decode_steps(asr_state *ws, float *logits, asr_step *steps, int n)
+{
+    const asr_model *m = ws->model;
+    decoder_io io[ASR_SCHED_MAX_STATES];
+    decoder_group g[ASR_SCHED_MAX_STATES];
+    int n_groups = 0, R = 0;
+    for (int i = 0; i < n && i < ASR_SCHED_MAX_STATES; i++) {
+        asr_state *st = steps[i].st;
+        io[n_groups] = state_io(st);
+        g[n_groups] = (decoder_group){&io[n_groups], steps[i].tokens, steps[i].batch, 1, steps[i].n_past, 0, R, R};
+        steps[i].status = check_group(m, &g[n_groups], steps[i].err);
+        if (steps[i].status == ASR_OK && R + steps[i].batch > ws->rows_cap)
+            steps[i].status = asr_fail(steps[i].err, ASR_ERR_INTERNAL, "decoder step of %d rows", R + steps[i].batch);
+        if (steps[i].status != ASR_OK) continue;
+        R += steps[i].batch;
+        n_groups++;
+    }
+    if (!n_groups) return;
+    decoder_rows rows = state_rows(ws);
+    rows.logits = logits;
+    decode_groups(m, &ws->compute, &rows, g, n_groups, R, R, ASR_LINEAR_ROW_INVARIANT);
+    for (int i = 0, k = 0; i < n; i++) {
+        if (steps[i].status != ASR_OK) continue;
+        memcpy(steps[i].st->logits, logits + (size_t)g[k].logit0 * (size_t)m->hp.n_vocab,
+               (size_t)steps[i].batch * (size_t)m->hp.n_vocab * sizeof(float));
+        k++;
+    }
+}
+
+typedef struct batch_job {
+    const int *tokens, *slot;
+    int n, n_new, n_past, logit_row;
+    asr_state *st;
+} batch_job;
+
+static asr_status decode_batch_on(asr_state *st, const asr_compute *c, const int *tokens, const int *slot, int n,
+                                  int n_new, int n_past, int logit_row, asr_error *err)
 {
     asr_batch *b = st->batch;
     if (!b || n > b->n_windows) return asr_fail(err, ASR_ERR_INTERNAL, "batched decoder called for %d windows", n);
@@ -271,16 +423,55 @@ asr_status asr_decode_batch(asr_state *st, const int *tokens, const int *slot, i
     decoder_io io = {
         .self_k = b->self_k, .self_v = b->self_v, .seq_cap = b->cap, .cross_kv = b->cross_kv,
         .n_cross = b->n_windows, .slot = slot,
-        .x = b->dec_x, .xn = b->dec_xn, .qkv = b->dec_qkv, .attn = b->dec_attn, .mlp = b->dec_mlp,
-        .logits = b->logits, .rows_cap = b->rows_cap,
     };
-    return decode(st, &io, tokens, n, n_new, n_past, logit_row, err);
+    decoder_rows rows = {b->dec_x, b->dec_xn, b->dec_qkv, b->dec_attn, b->dec_mlp, b->logits, b->rows_cap};
+    return decode_one(st->model, c, &rows, &io, tokens, n, n_new, n_past, logit_row, err);
+}
+
+static asr_status decode_batch_job(void *ctx, asr_state *ws, asr_error *err)
+{
+    const batch_job *j = ctx;
+    return decode_batch_on(j->st, &ws->compute, j->tokens, j->slot, j->n, j->n_new, j->n_past, j->logit_row, err);
+}
+
+asr_status asr_decode_batch(asr_state *st, const int *tokens, const int *slot, int n, int n_new, int n_past,
+                            int logit_row, asr_error *err)
+{
+    if (st->sched) {
+        batch_job j = {tokens, slot, n, n_new, n_past, logit_row, st};
+        return asr_sched_run(st, decode_batch_job, &j, err);
+    }
+    return decode_batch_on(st, &st->compute, tokens, slot, n, n_new, n_past, logit_row, err);
+}
+
+typedef struct rows_job {
+    asr_state *st;
+    int first, n;
+} rows_job;
+
+static void logits_rows_on(asr_state *st, const asr_compute *c, int first, int n)
+{
+    const asr_model *m = st->model;
+    int td = m->hp.n_text_state;
+    asr_layer_norm(c, st->dec_x + (size_t)first * td, m->w.dec_ln_g, m->w.dec_ln_b, st->dec_xn, n, td);
+    asr_linear(c, &m->w.tok_emb, st->dec_xn, n, NULL, st->logits, 0);
+}
+
+static asr_status logits_rows_job(void *ctx, asr_state *ws, asr_error *err)
+{
+    const rows_job *j = ctx;
+    (void)err;
+    logits_rows_on(j->st, &ws->compute, j->first, j->n);
+    return ASR_OK;
 }
 
 void asr_decode_logits_rows(asr_state *st, int first, int n)
 {
-    const asr_model *m = st->model;
-    int td = m->hp.n_text_state;
-    asr_layer_norm(&st->compute, st->dec_x + (size_t)first * td, m->w.dec_ln_g, m->w.dec_ln_b, st->dec_xn, n, td);
-    asr_linear(&st->compute, &m->w.tok_emb, st->dec_xn, n, NULL, st->logits, 0);
+    if (st->sched) {
+        asr_error ignored;
+        rows_job j = {st, first, n};
+        asr_sched_run(st, logits_rows_job, &j, &ignored); /* cannot fail once submitted */
+        return;
+    }
+    logits_rows_on(st, &st->compute, first, n);
 }

@@ -434,6 +434,7 @@ asr_status asr_decode_window(asr_state *st, const asr_decode_options *o, asr_dec
     window_buffers w = {0};
     s = window_buffers_alloc(&w, n_group, beam, C, V, err);
     int sot_index = 0, n_init = 0;
+    if (st->sched) asr_sched_decoding(st, n_group); /* its steps are worth waiting for */
     if (s == ASR_OK) {
         n_init = asr_initial_tokens(m, o, w.init, &sot_index);
         s = prefill(st, w.init, n_init, sot_index, n_group, w.scratch, &r->no_speech_prob, err);
@@ -446,6 +447,7 @@ asr_status asr_decode_window(asr_state *st, const asr_decode_options *o, asr_dec
         }
         s = sample_window(st, o, &w, n_group, beam, n_init, err);
     }
+    if (st->sched) asr_sched_decoding(st, 0);
     if (s == ASR_OK) s = pick_result(m, o, &w, n_group, beam, n_init, r, err);
     window_buffers_free(&w);
     return s;

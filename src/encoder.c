@@ -44,12 +44,10 @@ static void conv3_gelu(const asr_compute *cp, const float *cols, int rows, int c
 
 /* The encoder over io->n windows: every linear layer is one product over
  * n·A rows (the weights are read once for all windows), attention per window. */
-static void encode(asr_state *st, const encoder_io *io)
+static void encode(const asr_model *m, const asr_compute *c, const encoder_io *io)
 {
-    const asr_model *m = st->model;
     const asr_hparams *hp = &m->hp;
     const asr_weights *w = &m->w;
-    const asr_compute *c = &st->compute;
     int d = hp->n_audio_state, A = hp->n_audio_ctx, T = 2 * A, nm = hp->n_mels, n = io->n, R = n * A;
 
     for (int i = 0; i < n; i++)
@@ -67,7 +65,7 @@ static void encode(asr_state *st, const encoder_io *io)
         .q = io->qkv, .k = io->qkv + d, .v = io->qkv + 2 * d, .ldq = 3 * d, .ldk = 3 * d, .ldv = 3 * d,
         .q_seq = (size_t)A * 3 * d, .kv_seq = (size_t)A * 3 * d, .out = io->attn, .ldo = d, .out_seq = (size_t)A * d,
         .n_seq = n, .n_q = A, .n_kv = A, .n_head = hp->n_audio_head, .dh = d / hp->n_audio_head, .causal_past = -1,
-        .bf16 = st->model->compute_type == ASR_COMPUTE_BFLOAT16,
+        .bf16 = m->compute_type == ASR_COMPUTE_BFLOAT16,
     };
     for (int l = 0; l < hp->n_audio_layer; l++) {
         const asr_encoder_layer *L = &w->enc[l];
@@ -90,13 +88,46 @@ static void encode(asr_state *st, const encoder_io *io)
     }
 }
 
-asr_status asr_encode(asr_state *st, const float *mel, asr_error *err)
+typedef struct encode_job {
+    asr_state *st;
+    const float *mel;
+    int n; /* 0: one window into st->cross_kv; else st->batch's first n */
+} encode_job;
+
+/* The buffers of an encoder pass: the batch's, or for one window `work`'s
+ * (the state itself, or its scheduler's workspace) writing into st's cross K/V. */
+static encoder_io job_io(const encode_job *j, const asr_state *work)
+{
+    if (j->n) {
+        asr_batch *b = j->st->batch;
+        return (encoder_io){b->mel, j->n, b->enc_cols, b->enc_conv, b->enc_x, b->enc_xn, b->enc_qkv, b->enc_attn,
+                            b->enc_mlp, b->cross_kv};
+    }
+    return (encoder_io){j->mel, 1, work->enc_cols, work->enc_conv, work->enc_x, work->enc_xn, work->enc_qkv,
+                        work->enc_attn, work->enc_mlp, j->st->cross_kv};
+}
+
+static asr_status encode_on(void *ctx, asr_state *ws, asr_error *err)
 {
     (void)err;
-    encoder_io io = {mel, 1, st->enc_cols, st->enc_conv, st->enc_x, st->enc_xn, st->enc_qkv, st->enc_attn,
-                     st->enc_mlp, st->cross_kv};
-    encode(st, &io);
+    const encode_job *j = ctx;
+    encoder_io io = job_io(j, ws);
+    encode(j->st->model, &ws->compute, &io);
     return ASR_OK;
+}
+
+static asr_status run_encode(asr_state *st, const float *mel, int n, asr_error *err)
+{
+    encode_job j = {st, mel, n};
+    if (st->sched) return asr_sched_run(st, encode_on, &j, err);
+    encoder_io io = job_io(&j, st);
+    encode(st->model, &st->compute, &io);
+    return ASR_OK;
+}
+
+asr_status asr_encode(asr_state *st, const float *mel, asr_error *err)
+{
+    return run_encode(st, mel, 0, err);
 }
 
 asr_status asr_encode_batch(asr_state *st, int n, asr_error *err)
@@ -104,9 +135,7 @@ asr_status asr_encode_batch(asr_state *st, int n, asr_error *err)
     asr_batch *b = st->batch;
     if (!b || n < 1 || n > b->cap)
         return asr_fail(err, ASR_ERR_INTERNAL, "batched encoder called for %d windows", n);
-    encoder_io io = {b->mel, n, b->enc_cols, b->enc_conv, b->enc_x, b->enc_xn, b->enc_qkv, b->enc_attn,
-                     b->enc_mlp, b->cross_kv};
-    encode(st, &io);
-    b->n_windows = n;
-    return ASR_OK;
+    asr_status s = run_encode(st, NULL, n, err);
+    if (s == ASR_OK) b->n_windows = n;
+    return s;
 }

@@ -51,6 +51,11 @@ struct asr_state {
     float *mel;        /* (n_mels, ASR_N_FRAMES) the current window           */
     const asr_cross_capture *capture; /* NULL except during word alignment    */
     struct asr_batch *batch; /* batched long-form buffers, NULL until first used */
+
+    /* Set for asr_state_new_scheduled: encoder and decoder passes run on
+     * the scheduler's compute (scheduler.c); no enc_* buffers then. */
+    asr_scheduler *sched;
+    int sched_sequences; /* sequences of this state in a decode loop, 0 outside */
 };
 
 /* Buffers of batched transcription (batch.c): up to `cap` windows encoded in
@@ -87,6 +92,46 @@ asr_status asr_decode_batch(asr_state *st, const int *tokens, const int *slot, i
 /* Copy window slot's cross K/V into st->cross_kv, so the one-window paths
  * (asr_decode, word alignment) see that window as the encoded one. */
 void asr_batch_load_window(asr_state *st, int slot);
+
+/* ---- the scheduler's side (scheduler.c) ---- */
+
+/* Most states one scheduled decoder step takes. */
+#define ASR_SCHED_MAX_STATES 256
+
+/* Compute a scheduled state hands to its scheduler: run on the scheduler's
+ * thread with ws, its workspace state (thread pool and encoder buffers). */
+typedef asr_status (*asr_sched_job_fn)(void *ctx, asr_state *ws, asr_error *err);
+
+/* Run fn on st's scheduler and wait for it. */
+asr_status asr_sched_run(asr_state *st, asr_sched_job_fn fn, void *ctx, asr_error *err);
+
+/* Feed one token to each of st's `batch` sequences at position n_past, in
+ * the scheduler's next step with the other states' tokens; the logits go to
+ * st->logits (batch, n_vocab) as asr_decode's. */
+asr_status asr_sched_step(asr_state *st, const int *tokens, int batch, int n_past, asr_error *err);
+
+/* st enters (sequences > 0) or leaves (0) a decode loop: the scheduler
+ * waits briefly for the next token of every state inside one. */
+void asr_sched_decoding(asr_state *st, int sequences);
+
+const asr_model *asr_sched_model(const asr_scheduler *s);
+void asr_sched_attach(asr_scheduler *s, asr_state *st);
+void asr_sched_detach(asr_state *st);
+
+/* One state's part of a scheduled step (asr_decode_steps fills status). */
+typedef struct asr_step {
+    asr_state *st;
+    const int *tokens;
+    int batch, n_past;
+    asr_status status;
+    asr_error *err;
+} asr_step;
+
+/* One decoder step over the states of steps[0..n) on ws's compute and rows
+ * (logits: ws->rows_cap × n_vocab scratch); each state's logits are copied
+ * to its own st->logits. A state whose arguments are wrong gets its error
+ * and is left out. */
+void asr_decode_steps(asr_state *ws, float *logits, asr_step *steps, int n);
 
 /* Run the encoder on one window mel (n_mels, ASR_N_FRAMES) and compute the
  * cross-attention keys/values of every decoder layer into st->cross_kv. */

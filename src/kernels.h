@@ -23,6 +23,11 @@ typedef struct asr_compute {
     size_t act_bytes;
     float *act_scale;
     int act_rows;
+    /* The bf16 attention path's packed K and Vᵀ (asr_attention_pack_bytes
+     * of one encoder window), kept so the encoder does not allocate them per
+     * layer; larger calls (batched windows) allocate their own. */
+    void *attn_pack;
+    size_t attn_pack_bytes;
 } asr_compute;
 
 /* A compute context of n_threads for attention over up to max_keys keys and
@@ -30,6 +35,8 @@ typedef struct asr_compute {
 asr_status asr_compute_init(asr_compute *c, int n_threads, unsigned isa, int max_keys, int max_in, int max_rows,
                             asr_error *err);
 void asr_compute_release(asr_compute *c);
+/* Keep room for the bf16 attention's packed operands of `bytes`. */
+asr_status asr_compute_reserve_attention(asr_compute *c, size_t bytes, asr_error *err);
 
 /* Queries handled together by one attention task. */
 #define ASR_ATTN_BLOCK 128
@@ -47,6 +54,10 @@ void asr_compute_init_blas(void);
 enum {
     ASR_LINEAR_ACCUMULATE = 1, /* y += x·wᵀ + b instead of y = …  */
     ASR_LINEAR_GELU = 2,       /* y = GELU(x·wᵀ + b)              */
+    /* Each row's result the same as in a product of fewer rows: the decoder
+     * step that several requests share gives each the numbers it would
+     * get alone (half weights keep the register kernel at any height). */
+    ASR_LINEAR_ROW_INVARIANT = 4,
 };
 
 /* y (n, out) = x (n, in) · w (out, in)ᵀ + b (out) with out = w->rows and
@@ -78,6 +89,8 @@ typedef struct asr_attention_args {
                  the softmax stay float32 */
 } asr_attention_args;
 void asr_attention(const asr_compute *c, const asr_attention_args *a);
+/* Bytes the bf16 path packs for n_seq·n_head heads of n_kv keys of width dh. */
+size_t asr_attention_pack_bytes(int heads, int n_kv, int dh);
 
 /* scores (n_q, n_kv) = q (n_q, dh; stride ldq) · k (n_kv, dh; stride ldk)ᵀ · scale:
  * one head's attention logits, single-threaded. */

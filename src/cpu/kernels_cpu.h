@@ -58,6 +58,16 @@ float asr_logsumexp_avx2(const float *x, int n);
 void asr_attend_one_avx2(const float *q, const float *k, int ldk, const float *v, int ldv, int nk, int dh,
                          float scale, float *scores, float *out);
 void asr_f16_to_f32_avx2(const uint16_t *in, float *out, size_t n);
+/* Keys k (n_kv rows, stride ldk, dh columns) into panels of 16 keys, [dh][16]
+ * floats each, zero past n_kv (attention_bf16.c). */
+void asr_attn_pack_keys_bf16(const float *k, int ldk, int n_kv, int dh, float *dst);
+/* scores (rows, n_kv) = scale · q (rows, dh; stride ldq) · kᵀ, from the packed keys kp. */
+void asr_attn_scores_bf16(const float *q, int ldq, int rows, const float *kp, int n_kv, int dh, float scale,
+                           float *scores);
+/* One row of scores x (first nk live) into e^(x - max) as bf16, zeros from nk
+ * to cols; returns 1 / Σ e (0 when every score is -inf): the caller scales
+ * the weighted sum, so the probabilities are never written in float32. */
+float asr_attn_softmax_bf16(const float *x, int nk, int cols, uint16_t *out);
 void asr_f16_bytes_to_f32_avx2(const unsigned char *in, float *out, size_t n);
 void asr_f32_to_f16_avx2(const float *in, uint16_t *out, size_t n);
 #endif

@@ -66,8 +66,20 @@ asr_status asr_compute_init(asr_compute *c, int n_threads, unsigned isa, int max
     return ASR_OK;
 }
 
+asr_status asr_compute_reserve_attention(asr_compute *c, size_t bytes, asr_error *err)
+{
+    if (bytes <= c->attn_pack_bytes) return ASR_OK;
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!p) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory for attention buffers");
+    free(c->attn_pack);
+    c->attn_pack = p;
+    c->attn_pack_bytes = bytes;
+    return ASR_OK;
+}
+
 void asr_compute_release(asr_compute *c)
 {
+    free(c->attn_pack);
     asr_pool_free(c->pool);
     free(c->scratch);
     free(c->act);
@@ -246,7 +258,7 @@ static void run_blocks(const asr_compute *c, linear_job *j)
         int tasks = (s.n + CONVERT_ROWS - 1) / CONVERT_ROWS;
         if (tasks == 1) convert_task(&s, 0, 0);
         else asr_pool_run(c->pool, convert_task, &s, tasks);
-        s.block_cols = n < SMALL_ROWS ? BLOCK_COLS_SMALL : BLOCK_COLS;
+        s.block_cols = n < SMALL_ROWS || (j->flags & ASR_LINEAR_ROW_INVARIANT) ? BLOCK_COLS_SMALL : BLOCK_COLS;
         s.col_blocks = (s.out + s.block_cols - 1) / s.block_cols;
         int row_blocks = (s.n + BLOCK_ROWS - 1) / BLOCK_ROWS;
         asr_pool_run(c->pool, s.w->dtype == ASR_DTYPE_I8 ? i8_task : bf16_task, &s, row_blocks * s.col_blocks);
@@ -263,13 +275,15 @@ void asr_linear(const asr_compute *c, const asr_tensor *w, const float *x, int n
         /* Slices of a fixed height, not one per thread: OpenBLAS's result
          * for a row can depend on the height of the call it is in (its
          * Haswell kernels, which it also picks on CPUs it does not know,
-         * do), so the slicing must not depend on the thread count. */
+         * do), so the slicing must not depend on the thread count. (No
+         * decoder weight is float32 under any compute type, so
+         * ASR_LINEAR_ROW_INVARIANT needs nothing here.) */
         j.n_tasks = (n + F32_SLICE_ROWS - 1) / F32_SLICE_ROWS;
         asr_pool_run(c->pool, f32_rows_task, &j, j.n_tasks);
         return;
     }
     case ASR_DTYPE_F16:
-        if (n < SMALL_ROWS)
+        if (n < SMALL_ROWS || (flags & ASR_LINEAR_ROW_INVARIANT))
             asr_pool_run(c->pool, f16_small_task, &j, (j.out + SMALL_COLS - 1) / SMALL_COLS);
         else
             asr_pool_run(c->pool, f16_panel_task, &j, (j.out + ASR_HALF_PANEL - 1) / ASR_HALF_PANEL);

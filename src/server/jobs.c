@@ -185,10 +185,10 @@ static asr_state *state_for(srv_worker *w, srv_model *m, int *owned, asr_error *
     if (!model) return NULL;
     asr_state *st;
     if (m->unloadable) {
-        st = asr_state_new(model, err);
+        st = srv_model_state_new(m, model, err);
         *owned = st != NULL;
     } else {
-        if (!w->model_states[m->index]) w->model_states[m->index] = asr_state_new(model, err);
+        if (!w->model_states[m->index]) w->model_states[m->index] = srv_model_state_new(m, model, err);
         st = w->model_states[m->index];
     }
     if (!st) srv_model_release(m);
@@ -382,7 +382,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-srv_pool *srv_pool_start(const asr_model *model, int workers, int queue_cap, int n_threads,
+srv_pool *srv_pool_start(srv_model *model, int workers, int queue_cap, int n_threads,
                          srv_metrics *metrics, asr_error *err)
 {
     if (workers < 1 || queue_cap < 1) {
@@ -394,7 +394,7 @@ srv_pool *srv_pool_start(const asr_model *model, int workers, int queue_cap, int
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->work, NULL);
     pool->cap = queue_cap;
-    pool->model = model;
+    pool->model = model->model;
     pool->n_threads = n_threads;
     pool->metrics = metrics;
     pool->queued = calloc((size_t)queue_cap, sizeof *pool->queued);
@@ -407,7 +407,7 @@ srv_pool *srv_pool_start(const asr_model *model, int workers, int queue_cap, int
     for (int i = 0; i < workers; i++) {
         srv_worker *w = &pool->workers[i];
         w->pool = pool;
-        w->state = asr_state_new(model, err);
+        w->state = srv_model_state_new(model, model->model, err);
         if (!w->state) { srv_pool_stop(pool); return NULL; }
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             asr_state_free(w->state);

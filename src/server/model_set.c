@@ -20,6 +20,7 @@ void srv_models_free(srv_model_set *set)
 {
     if (!set) return;
     for (int i = 0; i < SRV_MAX_MODELS; i++) {
+        asr_scheduler_free(set->items[i].sched); /* after every state made from it */
         asr_model_free(set->items[i].model);
         pthread_mutex_destroy(&set->items[i].mu);
     }
@@ -33,6 +34,15 @@ static asr_status load_locked(srv_model *m, asr_error *err)
     asr_model *model = NULL;
     asr_status st = asr_model_load(m->path, &m->params, &model, err);
     if (st != ASR_OK) return st;
+    if (m->decode_batch > 0) {
+        asr_scheduler_params sp = asr_scheduler_default_params();
+        sp.max_sequences = m->decode_batch;
+        st = asr_scheduler_new(model, &sp, &m->sched, err);
+        if (st != ASR_OK) {
+            asr_model_free(model);
+            return st;
+        }
+    }
     m->model = model;
     m->load_s = srv_now() - t0;
     m->loads++;
@@ -101,18 +111,39 @@ int srv_models_unload_idle(srv_model_set *set)
     for (int i = 0; i < set->count; i++) {
         srv_model *m = &set->items[i];
         asr_model *gone = NULL;
+        asr_scheduler *gone_sched = NULL;
         pthread_mutex_lock(&m->mu);
         if (m->unloadable && m->model && m->refs == 0 && now - m->last_used >= set->idle_unload_s) {
             gone = m->model;
+            gone_sched = m->sched;
             m->model = NULL;
+            m->sched = NULL;
         }
         pthread_mutex_unlock(&m->mu);
-        if (gone) { /* no job holds it, and a new one would load its own copy */
+        if (gone) { /* no job holds it (nor a state of its scheduler), and a new one would load its own copy */
+            asr_scheduler_free(gone_sched);
             asr_model_free(gone);
             freed++;
         }
     }
     return freed;
+}
+
+asr_state *srv_model_state_new(srv_model *m, const asr_model *model, asr_error *err)
+{
+    pthread_mutex_lock(&m->mu);
+    asr_scheduler *sched = m->sched; /* stays while the caller holds the model */
+    pthread_mutex_unlock(&m->mu);
+    return sched ? asr_state_new_scheduled(sched, err) : asr_state_new(model, err);
+}
+
+int srv_model_scheduler_stats(srv_model *m, asr_scheduler_stats *out)
+{
+    pthread_mutex_lock(&m->mu);
+    int have = m->sched != NULL;
+    if (have) asr_scheduler_get_stats(m->sched, out);
+    pthread_mutex_unlock(&m->mu);
+    return have;
 }
 
 void srv_model_status(srv_model *m, int *loaded, int *loads, double *load_s)

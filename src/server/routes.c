@@ -130,6 +130,55 @@ __attribute__((format(printf, 4, 5))) static void appendf(char *out, size_t cap,
     if (n > 0) *len = *len + (size_t)n < cap ? *len + (size_t)n : cap - 1;
 }
 
+/* Each model's scheduler (--decode-batch): how many sequences its decoder
+ * steps carried, what is decoding now, and how long work waited for it. */
+static char *append_scheduler_metrics(srv_model_set *set, char *text)
+{
+    static const int size_le[] = {1, 2, 4, 8, 16, 32, 64, 128};
+    asr_scheduler_stats st[SRV_MAX_MODELS];
+    int have[SRV_MAX_MODELS], any = 0;
+    for (int i = 0; i < set->count; i++) any |= have[i] = srv_model_scheduler_stats(&set->items[i], &st[i]);
+    if (!any) return text;
+    size_t len = strlen(text), cap = len + 2048 + (size_t)set->count * 4096;
+    char *out = realloc(text, cap);
+    if (!out) { free(text); return NULL; }
+    static const char *const families[][3] = {
+        {"asr_decode_batch_sequences", "histogram", "Sequences in each shared decoder step."},
+        {"asr_decode_sequences_active", "gauge", "Sequences of requests inside a decode loop now."},
+        {"asr_scheduler_jobs_total", "counter", "Encoder windows and prompts the scheduler ran (not batched)."},
+        {"asr_scheduler_queued", "gauge", "Compute submissions waiting for the scheduler now."},
+        {"asr_scheduler_wait_seconds_total", "counter", "Seconds submissions waited for the scheduler, summed."},
+        {"asr_scheduler_busy_seconds_total", "counter", "Seconds the scheduler's compute ran."},
+    };
+    for (int f = 0; f < 6; f++) {
+        appendf(out, cap, &len, "# HELP %s %s\n# TYPE %s %s\n", families[f][0], families[f][2], families[f][0],
+                families[f][1]);
+        for (int i = 0; i < set->count; i++) {
+            if (!have[i]) continue;
+            const asr_scheduler_stats *t = &st[i];
+            char name[600];
+            label_escape(set->items[i].name, name, sizeof name);
+            const char *fam = families[f][0];
+            if (f == 0) {
+                unsigned long long cum = 0;
+                for (int b = 0; b < 8; b++) {
+                    cum += t->steps_by_size[b];
+                    appendf(out, cap, &len, "%s_bucket{model=\"%s\",le=\"%d\"} %llu\n", fam, name, size_le[b], cum);
+                }
+                appendf(out, cap, &len, "%s_bucket{model=\"%s\",le=\"+Inf\"} %llu\n%s_sum{model=\"%s\"} %llu\n"
+                        "%s_count{model=\"%s\"} %llu\n", fam, name, (unsigned long long)t->steps, fam, name,
+                        (unsigned long long)t->step_sequences, fam, name, (unsigned long long)t->steps);
+            }
+            if (f == 1) appendf(out, cap, &len, "%s{model=\"%s\"} %d\n", fam, name, t->decoding_sequences);
+            if (f == 2) appendf(out, cap, &len, "%s{model=\"%s\"} %llu\n", fam, name, (unsigned long long)t->jobs);
+            if (f == 3) appendf(out, cap, &len, "%s{model=\"%s\"} %d\n", fam, name, t->queued);
+            if (f == 4) appendf(out, cap, &len, "%s{model=\"%s\"} %.6f\n", fam, name, t->wait_seconds);
+            if (f == 5) appendf(out, cap, &len, "%s{model=\"%s\"} %.6f\n", fam, name, t->busy_seconds);
+        }
+    }
+    return out;
+}
+
 /* The served models' gauges, appended to metrics.c's exposition (malloc'd
  * text in, malloc'd text out; NULL on OOM, the input freed). */
 static char *append_model_metrics(const srv_server *s, char *text)
@@ -175,7 +224,7 @@ static char *append_model_metrics(const srv_server *s, char *text)
             if (f == 3) appendf(out, cap, &len, "%s{model=\"%s\"} %.6f\n", families[f][0], name, load_s[i]);
         }
     }
-    return out;
+    return append_scheduler_metrics(set, out);
 }
 
 /* ---- GET routes ------------------------------------------------------------------ */

@@ -28,9 +28,13 @@ static void usage(FILE *out)
             "                                                     another by its name (default tiny.en)\n"
             "  --host ADDR                 ASR_HOST               listen address (default 127.0.0.1)\n"
             "  --port N                    ASR_PORT               listen port, 0 = any free (default 8000)\n"
-            "  --workers N                 ASR_WORKERS            parallel decodes (default 1)\n"
+            "  --workers N                 ASR_WORKERS            requests decoded at once (default 4)\n"
             "  --queue N                   ASR_QUEUE              jobs waiting before 429 (default 16)\n"
-            "  --threads N                 ASR_THREADS            threads per decode, 0 = all CPUs (default 0)\n"
+            "  --threads N                 ASR_THREADS            compute threads of each model's scheduler (of each\n"
+            "                                                     worker with --decode-batch 0), 0 = all CPUs (default 0)\n"
+            "  --decode-batch N            ASR_DECODE_BATCH       the workers' requests share one compute per model: their\n"
+            "                                                     decoder steps run together, up to N sequences a step\n"
+            "                                                     (16..256); 0 = each worker computes alone (default 64)\n"
             "  --compute-type TYPE         ASR_COMPUTE_TYPE       auto|float32|float16|bfloat16|int8|int8_float32|\n"
             "                                                     int8_bfloat16 (default auto)\n"
             "  --api-key KEY               ASR_API_KEY            require Authorization: Bearer KEY\n"
@@ -127,7 +131,7 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
 {
     double upload_mb = 25, inflight_mb = 0;
     *cfg = (srv_config){
-        .host = "127.0.0.1", .compute_type = "auto", .port = 8000, .workers = 1, .queue = 16, .threads = 0,
+        .host = "127.0.0.1", .compute_type = "auto", .port = 8000, .workers = 4, .decode_batch = 64, .queue = 16, .threads = 0,
         .max_audio_s = SRV_DEFAULT_MAX_AUDIO_S, .request_timeout_s = 900, .decode_timeout_s = 60,
         .max_connections = 128, .max_connections_per_ip = 32, .idle_timeout_s = 30,
         .header_timeout_s = 10, .body_timeout_s = 120, .min_upload_rate = 32768, .write_timeout_s = 60,
@@ -142,6 +146,7 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
         {"--workers", "ASR_WORKERS", OPT_INT, 1, 256, &cfg->workers, 0},
         {"--queue", "ASR_QUEUE", OPT_INT, 1, 100000, &cfg->queue, 0},
         {"--threads", "ASR_THREADS", OPT_INT, 0, 1024, &cfg->threads, 0},
+        {"--decode-batch", "ASR_DECODE_BATCH", OPT_INT, 0, 256, &cfg->decode_batch, 0},
         {"--compute-type", "ASR_COMPUTE_TYPE", OPT_STR, 0, 0, cfg->compute_type, sizeof cfg->compute_type},
         {"--api-key", "ASR_API_KEY", OPT_STR, 0, 0, cfg->api_key, sizeof cfg->api_key},
         {"--max-upload-mb", "ASR_MAX_UPLOAD_MB", OPT_NUM, 0.001, 4096, &upload_mb, 0},
@@ -188,6 +193,11 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
     if (asr_compute_type_parse(cfg->compute_type) < 0) {
         fprintf(stderr, "asr serve: unknown compute type '%s' (auto|float32|float16|bfloat16|int8|int8_float32|"
                         "int8_bfloat16)\n", cfg->compute_type);
+        return -1;
+    }
+    if (cfg->decode_batch > 0 && cfg->decode_batch < 16) {
+        fprintf(stderr, "asr serve: --decode-batch must be 0 (off) or 16..256 (one request's beam or best_of "
+                        "may hold 16 sequences)\n");
         return -1;
     }
     cfg->max_upload_bytes = (size_t)(upload_mb * 1024 * 1024);
@@ -328,6 +338,7 @@ int asr_cli_serve(int argc, char **argv)
         srv_model *m = &models->items[i];
         m->params = mp;
         m->unloadable = i > 0 && idle_unload > 0;
+        m->decode_batch = cfg.decode_batch;
         if (srv_model_load(m, &err) != ASR_OK) {
             log_error(err.message);
             srv_models_free(models);
@@ -337,7 +348,7 @@ int asr_cli_serve(int argc, char **argv)
     asr_model *model = models->items[0].model;
     double load_s = models->items[0].load_s;
     srv_metrics *metrics = srv_metrics_new();
-    srv_pool *pool = metrics ? srv_pool_start(model, cfg.workers, cfg.queue, cfg.threads, metrics, &err) : NULL;
+    srv_pool *pool = metrics ? srv_pool_start(&models->items[0], cfg.workers, cfg.queue, cfg.threads, metrics, &err) : NULL;
     if (!pool) {
         log_error(metrics ? err.message : "out of memory");
         srv_metrics_free(metrics);
@@ -354,11 +365,12 @@ int asr_cli_serve(int argc, char **argv)
     }
     json_t *names = json_array();
     for (int i = 0; i < models->count; i++) json_array_append_new(names, json_string(models->items[i].name));
-    log_event(json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:s, s:s, s:f, s:i, s:i, s:i, s:b, s:b, s:f}", "level", "info",
-                        "event", "listening", "host", cfg.host, "port", srv_server_port(server), "model",
+    log_event(json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:s, s:s, s:f, s:i, s:i, s:i, s:i, s:b, s:b, s:f}", "level",
+                        "info", "event", "listening", "host", cfg.host, "port", srv_server_port(server), "model",
                         cfg.model_name, "models", names, "model_path", cfg.model_path, "compute_type",
                         asr_compute_type_name(asr_model_compute_type(model)), "model_load_s", load_s, "workers",
-                        cfg.workers, "queue", cfg.queue, "threads", cfg.threads, "auth", cfg.api_key[0] != 0,
+                        cfg.workers, "decode_batch", cfg.decode_batch, "queue", cfg.queue, "threads", cfg.threads,
+                        "auth", cfg.api_key[0] != 0,
                         "vad", cfg.vad_default != 0, "model_idle_unload_s", idle_unload));
 
     int sig = 0;

@@ -35,6 +35,10 @@ typedef struct srv_model {
     double last_used;          /* monotonic seconds; guarded by mu */
     double load_s;             /* the last load's seconds; guarded by mu */
     int loads;                 /* loads so far; guarded by mu */
+    int decode_batch;          /* --decode-batch: sequences per shared decoder
+                                  step; 0 = each worker computes alone */
+    asr_scheduler *sched;      /* with the model while loaded when decode_batch
+                                  > 0; guarded by mu */
 } srv_model;
 
 /* `--model a,b,...`: items[0] is the default, what `whisper-1` means. */
@@ -58,6 +62,11 @@ srv_model *srv_model_find(srv_model_set *set, const char *name);
  * or NULL with err. Every acquire is paired with a release. */
 const asr_model *srv_model_acquire(srv_model *m, asr_error *err);
 void srv_model_release(srv_model *m);
+/* A state for m's weights (acquired by the caller): on m's scheduler when
+ * it has one, else with its own threads. */
+asr_state *srv_model_state_new(srv_model *m, const asr_model *model, asr_error *err);
+/* m's scheduler counters; 0 when it has none (batching off, or unloaded). */
+int srv_model_scheduler_stats(srv_model *m, asr_scheduler_stats *out);
 /* Free models unused for idle_unload_s; returns how many were freed. */
 int srv_models_unload_idle(srv_model_set *set);
 /* A consistent look at one model: loaded (0/1), loads so far, last load's seconds. */
@@ -71,6 +80,7 @@ typedef struct srv_config {
     int workers;               /* decoding threads, each with its own asr_state */
     int queue;                 /* jobs waiting for a worker before 429          */
     int threads;               /* matrix threads per worker, 0 = model default  */
+    int decode_batch;          /* sequences per shared decoder step; 0 = off  */
     char model_path[4096];
     char model_name[256];      /* the default (first) model's name, what whisper-1 means */
     char api_key[512];         /* empty = no auth                             */
@@ -186,7 +196,7 @@ typedef struct srv_pool srv_pool;
 /* Start `workers` threads, each with its own state on `model`. NULL + err on
  * failure. A job for another model (job->model) runs on a state the worker
  * creates for that model on first use and keeps. */
-srv_pool *srv_pool_start(const asr_model *model, int workers, int queue_cap, int n_threads,
+srv_pool *srv_pool_start(srv_model *model, int workers, int queue_cap, int n_threads,
                          srv_metrics *metrics, asr_error *err);
 /* Queue a job: 0 = queued, -1 = queue full, -2 = pool stopping. */
 int srv_pool_submit(srv_pool *pool, srv_job *job);
