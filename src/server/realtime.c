@@ -1,6 +1,7 @@
 /* realtime.c — GET /v1/realtime?intent=transcription: OpenAI-Realtime-style live transcription over a WebSocket. */
 #include "server/request.h"
 #include "server/resample.h"
+#include "server/rt_deltas.h"
 #include "server/ws.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@ typedef struct rt_limits {
     double max_session_s;   /* ASR_REALTIME_MAX_SESSION_S: total session time             */
     double max_buffer_s;    /* ASR_REALTIME_MAX_BUFFER_S: uncommitted audio held          */
     size_t max_message;     /* ASR_REALTIME_MAX_MESSAGE_BYTES: one client message         */
+    double partial_s;       /* ASR_REALTIME_PARTIAL_S: new speech between partial decodes, 0 = none */
 } rt_limits;
 
 static double env_double(const char *name, double fallback, double lo, double hi)
@@ -42,6 +44,7 @@ static rt_limits rt_limits_from_env(void)
     l.max_session_s = env_double("ASR_REALTIME_MAX_SESSION_S", 1800, 1, 86400 * 7);
     l.max_buffer_s = env_double("ASR_REALTIME_MAX_BUFFER_S", 60, 1, 3600);
     l.max_message = (size_t)env_double("ASR_REALTIME_MAX_MESSAGE_BYTES", 4 << 20, 1024, 64 << 20);
+    l.partial_s = env_double("ASR_REALTIME_PARTIAL_S", 1, 0, 3600);
     return l;
 }
 
@@ -58,8 +61,10 @@ typedef struct rt_session {
     double t_open, t_last;
     unsigned long long n_events, n_items;
     char session_id[40];
-    int closing;           /* a close frame was sent: stop */
+    atomic_int closing;    /* a close frame was sent, or the peer is gone: stop */
+    pthread_mutex_t send_mu; /* one frame at a time: the session thread and its partial decode both send */
     int use_session_names; /* the client spoke "session.update": answer "session.updated" */
+    int beta;              /* the handshake asked for the beta API (OpenAI-Beta: realtime=v1) */
 
     /* configuration (session.update) */
     char model[64];
@@ -82,9 +87,23 @@ typedef struct rt_session {
     char pending_item[40];         /* item id announced by speech_started */
     char last_item[40];            /* previous committed item, "" = none */
 
-    asr_state *state;              /* created at the first turn */
-    int sent_delta;                /* in the turn being transcribed */
+    /* transcription: one asr_state, used by the partial decode or the final
+     * one, never both (a turn's commit stops its partial first) */
+    srv_model *held;               /* the served model the state is for (its use count held), NULL = none */
+    asr_state *state;              /* created at the first decode */
+    rt_deltas deltas;              /* what the turn in progress has sent */
+    char *final_text;              /* the final decode's segments so far */
+    size_t final_len, final_cap;
     const char *cur_item;
+
+    /* the partial decode of the turn so far (server VAD), on its own thread */
+    pthread_t partial_thread;
+    int partial_started;           /* partial_thread is to be joined */
+    atomic_int partial_done, partial_abort;
+    float *partial_audio;
+    size_t partial_n, partial_cap;
+    char partial_item[40];
+    unsigned long long partial_next; /* the audio end (absolute) the next partial waits for */
 } rt_session;
 
 static size_t max_buffer_samples(const rt_session *ss) { return (size_t)(ss->lim.max_buffer_s * ASR_SAMPLE_RATE); }
@@ -106,11 +125,15 @@ static int send_all(rt_session *ss, const void *data, size_t n)
 
 static int send_frame(rt_session *ss, int opcode, const void *data, size_t n)
 {
-    if (ss->closing) return -1;
-    uint8_t head[10];
-    size_t hn = ws_frame_header(head, opcode, n);
-    if (send_all(ss, head, hn) != 0) return -1;
-    return n ? send_all(ss, data, n) : 0;
+    pthread_mutex_lock(&ss->send_mu);
+    int r = -1;
+    if (!ss->closing) {
+        uint8_t head[10];
+        size_t hn = ws_frame_header(head, opcode, n);
+        r = send_all(ss, head, hn) != 0 ? -1 : n ? send_all(ss, data, n) : 0;
+    }
+    pthread_mutex_unlock(&ss->send_mu);
+    return r;
 }
 
 static void send_close(rt_session *ss, int code, const char *reason)
@@ -130,17 +153,19 @@ static void send_close(rt_session *ss, int code, const char *reason)
     ss->closing = 1;
 }
 
-/* Send a server event (takes the reference); adds its event_id. */
+/* Send a server event (takes the reference); adds its event_id, numbered in
+ * the order the events go out (from either thread). */
 static void send_event(rt_session *ss, json_t *ev)
 {
     if (!ev) return;
+    pthread_mutex_lock(&ss->send_mu); /* recursive: send_frame takes it again */
     char id[40];
     snprintf(id, sizeof id, "event_%llu", ++ss->n_events);
     json_object_set_new(ev, "event_id", json_string(id));
     char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
-    if (!text) return;
-    send_frame(ss, WS_OP_TEXT, text, strlen(text));
+    if (text) send_frame(ss, WS_OP_TEXT, text, strlen(text));
+    pthread_mutex_unlock(&ss->send_mu);
     free(text);
 }
 
@@ -161,31 +186,77 @@ static void send_error(rt_session *ss, const char *code, const char *param, cons
                              client_event_id));
 }
 
-static json_t *session_json(const rt_session *ss)
+/* The session as OpenAI shows it: the beta shape, or GA's (ga) with the
+ * audio settings under audio.input. */
+static json_t *session_json(const rt_session *ss, int ga)
 {
     json_t *td = json_null();
     if (ss->vad_on)
         td = json_pack("{s:s, s:f, s:i, s:i}", "type", "server_vad", "threshold", ss->threshold, "prefix_padding_ms",
                        ss->prefix_padding_ms, "silence_duration_ms", ss->silence_duration_ms);
-    return json_pack("{s:s, s:s, s:s, s:{s:s, s:s?, s:s}, s:o, s:[]}", "id", ss->session_id, "object",
-                     "realtime.transcription_session", "input_audio_format", "pcm16", "input_audio_transcription",
-                     "model", ss->model, "language", ss->language[0] ? ss->language : NULL, "prompt",
-                     ss->prompt ? ss->prompt : "",
-                     "turn_detection", td, "include");
+    json_t *tr = json_pack("{s:s, s:s?, s:s}", "model", ss->model, "language", ss->language[0] ? ss->language : NULL,
+                           "prompt", ss->prompt ? ss->prompt : "");
+    if (ga)
+        return json_pack("{s:s, s:s, s:s, s:{s:{s:{s:s, s:i}, s:o, s:o, s:n}}, s:[]}", "type", "transcription", "id",
+                         ss->session_id, "object", "realtime.transcription_session", "audio", "input", "format", "type",
+                         "audio/pcm", "rate", 24000, "transcription", tr, "turn_detection", td, "noise_reduction",
+                         "include");
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:[]}", "id", ss->session_id, "object", "realtime.transcription_session",
+                     "input_audio_format", "pcm16", "input_audio_transcription", tr, "turn_detection", td, "include");
 }
 
 /* ---- transcription of a turn ---- */
 
-static void on_segment(const asr_segment *seg, void *user)
+static unsigned long long ms_to_samples(int ms) { return (unsigned long long)ms * ASR_SAMPLE_RATE / 1000; }
+static long long samples_to_ms(unsigned long long n) { return (long long)(n * 1000 / ASR_SAMPLE_RATE); }
+
+/* Where the turn in progress begins: its first speech frame less the prefix padding. */
+static unsigned long long turn_start(const rt_session *ss)
 {
-    rt_session *ss = user;
-    const char *text = seg->text ? seg->text : "";
-    if (!ss->sent_delta)
-        while (*text == ' ') text++;
-    if (!*text) return;
-    ss->sent_delta = 1;
+    unsigned long long pad = ms_to_samples(ss->prefix_padding_ms);
+    unsigned long long from = ss->speech_start > pad ? ss->speech_start - pad : 0;
+    return from < ss->audio_base ? ss->audio_base : from;
+}
+
+static void send_delta(rt_session *ss, const char *item, char *delta)
+{
+    if (!delta) return;
     send_event(ss, json_pack("{s:s, s:s, s:i, s:s}", "type", "conversation.item.input_audio_transcription.delta",
-                             "item_id", ss->cur_item, "content_index", 0, "delta", text));
+                             "item_id", item, "content_index", 0, "delta", delta));
+    free(delta);
+}
+
+/* The decoding state for the session's model, made at the first decode; the
+ * model's use count is held while it lives, so an idle unload cannot take it. */
+static asr_state *session_state(rt_session *ss, asr_error *err)
+{
+    if (ss->state) return ss->state;
+    srv_model_set *set = ss->srv->cfg.models;
+    const asr_model *model = ss->srv->model;
+    srv_model *m = NULL;
+    if (set) {
+        if (!(m = srv_model_find(set, ss->model))) { /* checked by session.update: cannot happen */
+            err->code = ASR_ERR_INVALID_ARGUMENT;
+            snprintf(err->message, sizeof err->message, "model '%s' is not served here", ss->model);
+            return NULL;
+        }
+        if (!(model = srv_model_acquire(m, err))) return NULL;
+    }
+    ss->state = asr_state_new(model, err);
+    if (!ss->state) {
+        if (m) srv_model_release(m);
+        return NULL;
+    }
+    ss->held = m;
+    return ss->state;
+}
+
+static void drop_state(rt_session *ss)
+{
+    asr_state_free(ss->state);
+    ss->state = NULL;
+    if (ss->held) srv_model_release(ss->held);
+    ss->held = NULL;
 }
 
 static int should_abort(void *user)
@@ -194,9 +265,103 @@ static int should_abort(void *user)
     return atomic_load(&ss->srv->draining) || ss->closing || srv_now() - ss->t_open > ss->lim.max_session_s;
 }
 
+static int partial_should_abort(void *user)
+{
+    rt_session *ss = user;
+    return atomic_load(&ss->partial_abort) || should_abort(user);
+}
+
+static asr_transcribe_params turn_params(rt_session *ss)
+{
+    asr_transcribe_params tp = asr_transcribe_default_params();
+    tp.language = ss->language[0] ? ss->language : NULL;
+    tp.initial_prompt = ss->prompt && ss->prompt[0] ? ss->prompt : NULL;
+    tp.n_threads = ss->srv->cfg.threads;
+    tp.should_abort = should_abort;
+    tp.user_data = ss;
+    return tp;
+}
+
+/* The partial decode's thread. It reads session fields that only change
+ * once it is stopped (stop_partial): state, language, prompt, deltas. */
+static void *partial_main(void *arg)
+{
+    rt_session *ss = arg;
+    asr_transcribe_params tp = turn_params(ss);
+    tp.should_abort = partial_should_abort;
+    asr_result *result = NULL;
+    asr_error err = {0};
+    if (asr_transcribe(ss->state, ss->partial_audio, ss->partial_n, &tp, &result, &err) == ASR_OK &&
+        !atomic_load(&ss->partial_abort))
+        send_delta(ss, ss->partial_item, rt_deltas_partial(&ss->deltas, asr_result_text(result)));
+    asr_result_free(result);
+    atomic_store(&ss->partial_done, 1);
+    return NULL;
+}
+
+/* Stop the partial decode, if one runs, and wait for it (it stops at its next
+ * decoder step; an encoder pass in progress finishes first). */
+static void stop_partial(rt_session *ss)
+{
+    if (!ss->partial_started) return;
+    atomic_store(&ss->partial_abort, 1);
+    pthread_join(ss->partial_thread, NULL);
+    ss->partial_started = 0;
+}
+
+/* With server VAD, during a turn: once partial_s more seconds of speech have
+ * come, decode the turn so far on another thread, so reading goes on. One at
+ * a time: while one runs, new audio waits for the next (never a queue). */
+static void maybe_start_partial(rt_session *ss)
+{
+    unsigned long long end = ss->audio_base + ss->audio_len;
+    if (ss->lim.partial_s <= 0 || !ss->vad_on || !ss->speaking || ss->closing || end < ss->partial_next) return;
+    if (ss->partial_started) {
+        if (!atomic_load(&ss->partial_done)) return;
+        pthread_join(ss->partial_thread, NULL);
+        ss->partial_started = 0;
+    }
+    asr_error err = {0};
+    if (!session_state(ss, &err)) return; /* the turn's final decode reports it */
+    unsigned long long from = turn_start(ss);
+    size_t n = (size_t)(end - from);
+    if (n > ss->partial_cap) {
+        float *grown = realloc(ss->partial_audio, n * sizeof *grown);
+        if (!grown) return;
+        ss->partial_audio = grown;
+        ss->partial_cap = n;
+    }
+    memcpy(ss->partial_audio, ss->audio + (from - ss->audio_base), n * sizeof *ss->partial_audio);
+    ss->partial_n = n;
+    snprintf(ss->partial_item, sizeof ss->partial_item, "%s", ss->pending_item);
+    ss->partial_next = end + (unsigned long long)(ss->lim.partial_s * ASR_SAMPLE_RATE);
+    atomic_store(&ss->partial_done, 0);
+    atomic_store(&ss->partial_abort, 0);
+    if (pthread_create(&ss->partial_thread, NULL, partial_main, ss) == 0) ss->partial_started = 1;
+}
+
+/* The final decode's segments stream as deltas too, past what the partials sent. */
+static void on_segment(const asr_segment *seg, void *user)
+{
+    rt_session *ss = user;
+    const char *text = seg->text ? seg->text : "";
+    size_t n = strlen(text);
+    if (ss->final_len + n + 1 > ss->final_cap) {
+        size_t cap = (ss->final_len + n + 1) * 2;
+        char *grown = realloc(ss->final_text, cap);
+        if (!grown) return; /* the completed event still carries the text */
+        ss->final_text = grown;
+        ss->final_cap = cap;
+    }
+    memcpy(ss->final_text + ss->final_len, text, n + 1);
+    ss->final_len += n;
+    send_delta(ss, ss->cur_item, rt_deltas_final(&ss->deltas, ss->final_text));
+}
+
 /* Commit audio[from .. to) (absolute indexes) as one item and transcribe it. */
 static void commit_turn(rt_session *ss, unsigned long long from, unsigned long long to, const char *item_id)
 {
+    stop_partial(ss);
     if (from < ss->audio_base) from = ss->audio_base;
     if (to > ss->audio_base + ss->audio_len) to = ss->audio_base + ss->audio_len;
     const float *samples = ss->audio + (from - ss->audio_base);
@@ -211,38 +376,32 @@ static void commit_turn(rt_session *ss, unsigned long long from, unsigned long l
 
     asr_error err = {0};
     asr_status st = ASR_OK;
-    if (!ss->state) {
-        ss->state = asr_state_new(ss->srv->model, &err);
-        if (!ss->state) st = err.code ? err.code : ASR_ERR_NO_MEMORY;
-    }
+    if (!session_state(ss, &err)) st = err.code ? err.code : ASR_ERR_NO_MEMORY;
     asr_result *result = NULL;
     if (st == ASR_OK) {
-        asr_transcribe_params tp = asr_transcribe_default_params();
-        tp.language = ss->language[0] ? ss->language : NULL;
-        tp.initial_prompt = ss->prompt && ss->prompt[0] ? ss->prompt : NULL;
-        tp.n_threads = ss->srv->cfg.threads;
+        asr_transcribe_params tp = turn_params(ss);
         tp.on_segment = on_segment;
-        tp.should_abort = should_abort;
-        tp.user_data = ss;
-        ss->sent_delta = 0;
+        ss->final_len = 0;
         ss->cur_item = item;
         double t0 = srv_now();
         st = asr_transcribe(ss->state, samples, n, &tp, &result, &err);
         srv_metrics_job(ss->srv->metrics, st == ASR_OK ? "ok" : st == ASR_ERR_CANCELLED ? "cancelled" : "error",
                         (double)n / ASR_SAMPLE_RATE, srv_now() - t0);
     }
-    if (st == ASR_OK) {
-        const char *text = asr_result_text(result);
-        while (*text == ' ') text++;
+    char *transcript = st == ASR_OK ? rt_normalise(asr_result_text(result)) : NULL;
+    if (transcript) {
+        send_delta(ss, item, rt_deltas_final(&ss->deltas, transcript));
         send_event(ss, json_pack("{s:s, s:s, s:i, s:s}", "type", "conversation.item.input_audio_transcription.completed",
-                                 "item_id", item, "content_index", 0, "transcript", text));
+                                 "item_id", item, "content_index", 0, "transcript", transcript));
     } else if (!ss->closing) {
         send_event(ss, json_pack("{s:s, s:s, s:i, s:{s:s, s:s, s:s}}", "type",
                                  "conversation.item.input_audio_transcription.failed", "item_id", item, "content_index", 0,
                                  "error", "type", "server_error", "code", "transcription_failed", "message",
-                                 err.message[0] ? err.message : "transcription failed"));
+                                 st == ASR_OK ? "out of memory" : err.message[0] ? err.message : "transcription failed"));
     }
+    free(transcript);
     asr_result_free(result);
+    rt_deltas_reset(&ss->deltas);
 
     /* the committed audio (and anything before it) leaves the buffer */
     size_t drop = (size_t)(to - ss->audio_base);
@@ -254,9 +413,6 @@ static void commit_turn(rt_session *ss, unsigned long long from, unsigned long l
 }
 
 /* ---- server VAD ---- */
-
-static unsigned long long ms_to_samples(int ms) { return (unsigned long long)ms * ASR_SAMPLE_RATE / 1000; }
-static long long samples_to_ms(unsigned long long n) { return (long long)(n * 1000 / ASR_SAMPLE_RATE); }
 
 /* Run the VAD over every whole frame not seen yet; a silence of
  * silence_duration_ms after speech ends the turn. */
@@ -272,11 +428,10 @@ static void run_vad(rt_session *ss)
                 ss->speech_start = ss->vad_pos - ASR_VAD_FRAME_SAMPLES;
                 ss->silence_samples = 0;
                 snprintf(ss->pending_item, sizeof ss->pending_item, "item_%s_%llu", ss->session_id + 5, ++ss->n_items);
-                unsigned long long pad = ms_to_samples(ss->prefix_padding_ms);
-                unsigned long long from = ss->speech_start > pad ? ss->speech_start - pad : 0;
-                if (from < ss->audio_base) from = ss->audio_base;
+                rt_deltas_reset(&ss->deltas);
+                ss->partial_next = ss->speech_start + (unsigned long long)(ss->lim.partial_s * ASR_SAMPLE_RATE);
                 send_event(ss, json_pack("{s:s, s:I, s:s}", "type", "input_audio_buffer.speech_started",
-                                         "audio_start_ms", (json_int_t)samples_to_ms(from), "item_id", ss->pending_item));
+                                         "audio_start_ms", (json_int_t)samples_to_ms(turn_start(ss)), "item_id", ss->pending_item));
             } else {
                 /* silence outside a turn: keep only what prefix padding may need */
                 unsigned long long keep = ms_to_samples(ss->prefix_padding_ms) + ASR_VAD_FRAME_SAMPLES;
@@ -294,10 +449,10 @@ static void run_vad(rt_session *ss)
         int too_long = ss->vad_pos - ss->speech_start >= max_buffer_samples(ss) - ms_to_samples(ss->prefix_padding_ms) - 2 * ASR_VAD_FRAME_SAMPLES;
         if (ss->silence_samples >= ms_to_samples(ss->silence_duration_ms) || too_long) {
             unsigned long long end = ss->vad_pos;
+            stop_partial(ss); /* its deltas go out before speech_stopped */
             send_event(ss, json_pack("{s:s, s:I, s:s}", "type", "input_audio_buffer.speech_stopped", "audio_end_ms",
                                      (json_int_t)samples_to_ms(end - ss->silence_samples), "item_id", ss->pending_item));
-            unsigned long long pad = ms_to_samples(ss->prefix_padding_ms);
-            unsigned long long from = ss->speech_start > pad ? ss->speech_start - pad : 0;
+            unsigned long long from = turn_start(ss);
             ss->speaking = 0;
             char item[40];
             snprintf(item, sizeof item, "%s", ss->pending_item);
@@ -354,6 +509,7 @@ static void on_append(rt_session *ss, json_t *ev, const char *eid)
                 if (append_audio(ss, out + off, (size_t)k) != 0) { send_error(ss, "server_error", NULL, eid, "out of memory"); break; }
                 off += k;
                 if (ss->vad_on) run_vad(ss);
+                maybe_start_partial(ss);
             }
         }
     }
@@ -377,6 +533,8 @@ static void on_commit(rt_session *ss, const char *eid)
 
 static void on_clear(rt_session *ss)
 {
+    stop_partial(ss);
+    rt_deltas_reset(&ss->deltas);
     ss->audio_base += ss->audio_len;
     ss->audio_len = 0;
     ss->vad_pos = ss->audio_base;
@@ -386,74 +544,127 @@ static void on_clear(rt_session *ss)
     send_event(ss, json_pack("{s:s}", "type", "input_audio_buffer.cleared"));
 }
 
-/* session.update / transcription_session.update: checked as a whole, applied only if all of it is valid. */
+/* The name of a session field as the client wrote it: the beta shape's
+ * (session.input_audio_transcription.model) or GA's under audio.input
+ * (session.audio.input.transcription.model). key: format, transcription, turn_detection. */
+static const char *field_name(char *buf, size_t n, int ga, const char *key, const char *suffix)
+{
+    const char *beta = strcmp(key, "format") == 0 ? "input_audio_format"
+                       : strcmp(key, "transcription") == 0 ? "input_audio_transcription" : key;
+    snprintf(buf, n, "session.%s%s%s", ga ? "audio.input." : "", ga ? key : beta, suffix);
+    return buf;
+}
+
+/* session.update / transcription_session.update: checked as a whole, applied only if all of it is valid.
+ * Two shapes of session: the beta one (input_audio_format, input_audio_transcription, turn_detection)
+ * and GA's ({"type": "transcription", "audio": {"input": {format, transcription, turn_detection}}}),
+ * which the official SDK's types describe; the answer has the shape the update had. */
 static void on_update(rt_session *ss, json_t *ev, const char *type, const char *eid)
 {
+    char pn[96];
+#define FIELD(key, suffix) field_name(pn, sizeof pn, ga, key, suffix)
     json_t *sess = json_object_get(ev, "session");
     if (!json_is_object(sess)) return send_error(ss, "invalid_value", "session", eid, "%s needs a \"session\" object", type);
-    json_t *fmt = json_object_get(sess, "input_audio_format");
-    if (fmt && !(json_is_string(fmt) && strcmp(json_string_value(fmt), "pcm16") == 0))
-        return send_error(ss, "invalid_value", "session.input_audio_format", eid,
-                          "input_audio_format must be \"pcm16\" (24 kHz mono little-endian)");
+    json_t *stype = json_object_get(sess, "type");
+    if (stype && !(json_is_string(stype) && strcmp(json_string_value(stype), "transcription") == 0))
+        return send_error(ss, "invalid_value", "session.type", eid,
+                          "this endpoint serves transcription sessions: session.type must be \"transcription\"");
+    int ga = stype || json_object_get(sess, "audio");
+    json_t *fmt, *tr, *td, *input = NULL;
+    if (ga) {
+        json_t *audio = json_object_get(sess, "audio");
+        if (audio && !json_is_object(audio)) return send_error(ss, "invalid_value", "session.audio", eid, "must be an object");
+        input = json_object_get(audio, "input");
+        if (input && !json_is_object(input))
+            return send_error(ss, "invalid_value", "session.audio.input", eid, "must be an object");
+        fmt = json_object_get(input, "format");
+        tr = json_object_get(input, "transcription");
+        td = json_object_get(input, "turn_detection");
+        json_t *nr = json_object_get(input, "noise_reduction");
+        if (nr && !json_is_null(nr))
+            return send_error(ss, "invalid_value", "session.audio.input.noise_reduction", eid,
+                              "noise reduction is not supported here: leave it out or set it to null");
+        if (fmt) {
+            json_t *ft = json_object_get(fmt, "type"), *rate = json_object_get(fmt, "rate");
+            if (!json_is_object(fmt) || (ft && !(json_is_string(ft) && strcmp(json_string_value(ft), "audio/pcm") == 0)) ||
+                (rate && !(json_is_integer(rate) && json_integer_value(rate) == 24000)))
+                return send_error(ss, "invalid_value", "session.audio.input.format", eid,
+                                  "format must be {\"type\": \"audio/pcm\", \"rate\": 24000} (mono 16-bit little-endian)");
+        }
+    } else {
+        fmt = json_object_get(sess, "input_audio_format");
+        tr = json_object_get(sess, "input_audio_transcription");
+        td = json_object_get(sess, "turn_detection");
+        if (fmt && !(json_is_string(fmt) && strcmp(json_string_value(fmt), "pcm16") == 0))
+            return send_error(ss, "invalid_value", "session.input_audio_format", eid,
+                              "input_audio_format must be \"pcm16\" (24 kHz mono little-endian)");
+    }
     char model[64], language[16];
     snprintf(model, sizeof model, "%s", ss->model);
     snprintf(language, sizeof language, "%s", ss->language);
     const char *prompt = NULL;
-    json_t *tr = json_object_get(sess, "input_audio_transcription");
     if (tr && !json_is_null(tr)) {
-        if (!json_is_object(tr))
-            return send_error(ss, "invalid_value", "session.input_audio_transcription", eid, "must be an object");
+        if (!json_is_object(tr)) return send_error(ss, "invalid_value", FIELD("transcription", ""), eid, "must be an object");
         json_t *v;
         if ((v = json_object_get(tr, "model"))) {
             if (!json_is_string(v) || json_string_length(v) >= sizeof model)
-                return send_error(ss, "invalid_value", "session.input_audio_transcription.model", eid, "must be a short string");
+                return send_error(ss, "invalid_value", FIELD("transcription", ".model"), eid, "must be a short string");
             snprintf(model, sizeof model, "%s", json_string_value(v));
         }
         if ((v = json_object_get(tr, "language")) && !json_is_null(v)) {
             if (!json_is_string(v) || json_string_length(v) >= sizeof language)
-                return send_error(ss, "invalid_value", "session.input_audio_transcription.language", eid,
+                return send_error(ss, "invalid_value", FIELD("transcription", ".language"), eid,
                                   "must be a language code such as \"en\"");
             snprintf(language, sizeof language, "%s", json_string_value(v));
         }
         if ((v = json_object_get(tr, "prompt")) && !json_is_null(v)) {
             if (!json_is_string(v) || json_string_length(v) > SRV_PROMPT_MAX)
-                return send_error(ss, "invalid_value", "session.input_audio_transcription.prompt", eid,
+                return send_error(ss, "invalid_value", FIELD("transcription", ".prompt"), eid,
                                   "must be a string of at most %d bytes", SRV_PROMPT_MAX);
             prompt = json_string_value(v);
         }
     }
+    srv_model_set *set = ss->srv->cfg.models;
+    srv_model *picked = set ? srv_model_find(set, model) : NULL;
+    if (set && !picked) {
+        char names[1024];
+        srv_models_names(set, names, sizeof names);
+        return send_error(ss, "model_not_found", FIELD("transcription", ".model"), eid,
+                          "The model `%.100s` does not exist or you do not have access to it. This server has %.400s.",
+                          model, names);
+    }
     int vad_on = ss->vad_on, prefix = ss->prefix_padding_ms, silence = ss->silence_duration_ms;
     double threshold = ss->threshold;
-    json_t *td = json_object_get(sess, "turn_detection");
     if (td && json_is_null(td)) vad_on = 0;
     else if (td) {
         json_t *t = json_object_get(td, "type");
         if (!json_is_object(td) || !json_is_string(t) || strcmp(json_string_value(t), "server_vad") != 0)
-            return send_error(ss, "invalid_value", "session.turn_detection.type", eid,
+            return send_error(ss, "invalid_value", FIELD("turn_detection", ".type"), eid,
                               "turn_detection must be null or {\"type\": \"server_vad\", ...}");
         vad_on = 1;
         json_t *v;
         if ((v = json_object_get(td, "threshold"))) {
             if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 1))
-                return send_error(ss, "invalid_value", "session.turn_detection.threshold", eid, "must be a number in [0, 1]");
+                return send_error(ss, "invalid_value", FIELD("turn_detection", ".threshold"), eid, "must be a number in [0, 1]");
             threshold = json_number_value(v);
         }
         if ((v = json_object_get(td, "prefix_padding_ms"))) {
             if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 10000)
-                return send_error(ss, "invalid_value", "session.turn_detection.prefix_padding_ms", eid,
+                return send_error(ss, "invalid_value", FIELD("turn_detection", ".prefix_padding_ms"), eid,
                                   "must be an integer in [0, 10000]");
             prefix = (int)json_integer_value(v);
         }
         if ((v = json_object_get(td, "silence_duration_ms"))) {
             if (!json_is_integer(v) || json_integer_value(v) < 32 || json_integer_value(v) > 10000)
-                return send_error(ss, "invalid_value", "session.turn_detection.silence_duration_ms", eid,
+                return send_error(ss, "invalid_value", FIELD("turn_detection", ".silence_duration_ms"), eid,
                                   "must be an integer in [32, 10000]");
             silence = (int)json_integer_value(v);
         }
         if (ms_to_samples(prefix) + 4 * ASR_VAD_FRAME_SAMPLES >= max_buffer_samples(ss))
-            return send_error(ss, "invalid_value", "session.turn_detection.prefix_padding_ms", eid,
+            return send_error(ss, "invalid_value", FIELD("turn_detection", ".prefix_padding_ms"), eid,
                               "prefix padding must be well under the %.0f s buffer limit", ss->lim.max_buffer_s);
     }
+#undef FIELD
     if (vad_on && !ss->vad) {
         asr_error err = {0};
         if (!ss->vad_model && asr_vad_model_load(NULL, &ss->vad_model, &err) != ASR_OK)
@@ -461,12 +672,14 @@ static void on_update(rt_session *ss, json_t *ev, const char *type, const char *
         if (asr_vad_stream_new(ss->vad_model, &ss->vad, &err) != ASR_OK)
             return send_error(ss, "server_error", NULL, eid, "VAD unavailable: %s", err.message);
     }
-    if (prompt) {
-        char *copy = strdup(prompt);
-        if (!copy) return send_error(ss, "server_error", NULL, eid, "out of memory");
+    char *copy = prompt ? strdup(prompt) : NULL;
+    if (prompt && !copy) return send_error(ss, "server_error", NULL, eid, "out of memory");
+    stop_partial(ss); /* it reads the prompt, language and state changed below */
+    if (copy) {
         free(ss->prompt);
         ss->prompt = copy;
     }
+    if (ss->held && picked != ss->held) drop_state(ss); /* another model: a state for it at the next decode */
     snprintf(ss->model, sizeof ss->model, "%s", model);
     snprintf(ss->language, sizeof ss->language, "%s", language);
     if (vad_on && !ss->vad_on) { ss->speaking = 0; ss->vad_pos = ss->audio_base + ss->audio_len; asr_vad_stream_reset(ss->vad); }
@@ -476,7 +689,7 @@ static void on_update(rt_session *ss, json_t *ev, const char *type, const char *
     ss->silence_duration_ms = silence;
     ss->use_session_names = strcmp(type, "session.update") == 0;
     send_event(ss, json_pack("{s:s, s:o}", "type", ss->use_session_names ? "session.updated" : "transcription_session.updated",
-                             "session", session_json(ss)));
+                             "session", session_json(ss, ga)));
 }
 
 static void on_message(rt_session *ss, const uint8_t *data, size_t len)
@@ -500,6 +713,10 @@ static void on_message(rt_session *ss, const uint8_t *data, size_t len)
 
 static void session_free(rt_session *ss)
 {
+    stop_partial(ss);
+    rt_deltas_reset(&ss->deltas);
+    free(ss->partial_audio);
+    free(ss->final_text);
     ws_reader_free(&ss->reader);
     free(ss->in);
     rs_free(&ss->rs);
@@ -507,7 +724,8 @@ static void session_free(rt_session *ss)
     free(ss->prompt);
     asr_vad_stream_free(ss->vad);
     asr_vad_model_free(ss->vad_model);
-    asr_state_free(ss->state);
+    drop_state(ss);
+    pthread_mutex_destroy(&ss->send_mu);
     free(ss);
 }
 
@@ -553,7 +771,8 @@ static void *session_main(void *arg)
     struct timeval tv = {10, 0};
     setsockopt(ss->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
-    send_event(ss, json_pack("{s:s, s:o}", "type", "transcription_session.created", "session", session_json(ss)));
+    send_event(ss, json_pack("{s:s, s:o}", "type", ss->beta ? "transcription_session.created" : "session.created",
+                             "session", session_json(ss, !ss->beta)));
     drain_input(ss); /* bytes MHD read past the handshake */
     while (!ss->closing) {
         double now = srv_now();
@@ -588,10 +807,12 @@ static void *session_main(void *arg)
     return NULL;
 }
 
+static int header_has_token(const char *value, const char *token);
+
 static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in, size_t extra_in_size,
                        MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
-    (void)c, (void)con_cls;
+    (void)con_cls;
     srv_server *s = cls;
     rt_session *ss = calloc(1, sizeof *ss);
     rt_limits lim = rt_limits_from_env();
@@ -613,7 +834,18 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
     ss->t_open = ss->t_last = srv_now();
     snprintf(ss->session_id, sizeof ss->session_id, "sess_%llx%04x", (unsigned long long)time(NULL),
              (unsigned)(atomic_fetch_add(&s->next_request_id, 1) & 0xffff));
-    snprintf(ss->model, sizeof ss->model, "%s", "whisper-1");
+    /* the handshake's ?model= (checked there) picks the first model, as the session's may later */
+    const char *qmodel = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
+    snprintf(ss->model, sizeof ss->model, "%s", qmodel && *qmodel ? qmodel : "whisper-1");
+    /* beta clients say so (a header, or a subprotocol from browsers); GA is the default, as at OpenAI */
+    const char *beta = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "OpenAI-Beta");
+    const char *protocols = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol");
+    ss->beta = (beta && strstr(beta, "realtime=v1")) || (protocols && header_has_token(protocols, "openai-beta.realtime-v1"));
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&ss->send_mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     ss->threshold = 0.5;
     ss->prefix_padding_ms = 300;
     ss->silence_duration_ms = 500;
@@ -707,6 +939,15 @@ enum MHD_Result srv_realtime_begin(srv_request *rq)
     if (intent && strcmp(intent, "transcription") != 0)
         return srv_reply_error(rq, 400, "intent", "invalid_value",
                                "only intent=transcription is served here (got '%.64s')", intent);
+    /* ?model= picks the session's first model; one not served is refused as the HTTP API refuses it */
+    const char *qmodel = MHD_lookup_connection_value(rq->mhd, MHD_GET_ARGUMENT_KIND, "model");
+    if (qmodel && *qmodel && s->cfg.models && (strlen(qmodel) >= 64 || !srv_model_find(s->cfg.models, qmodel))) {
+        char names[1024];
+        srv_models_names(s->cfg.models, names, sizeof names);
+        return srv_reply_error(rq, 404, NULL, "model_not_found",
+                               "The model `%.100s` does not exist or you do not have access to it. This server has %.400s.",
+                               qmodel, names);
+    }
     const char *upgrade = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
     const char *connection = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION);
     const char *version = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, "Sec-WebSocket-Version");

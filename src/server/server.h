@@ -54,6 +54,8 @@ asr_status srv_model_load(srv_model *m, asr_error *err);
  * name as listed, or a model type ("tiny", "base") that names exactly one
  * served model. NULL if none. */
 srv_model *srv_model_find(srv_model_set *set, const char *name);
+/* The names a request may use, for messages: "'whisper-1', 'tiny.en', 'base'" (cut to fit n). */
+void srv_models_names(const srv_model_set *set, char *buf, size_t n);
 /* A job's hold on a model, loading it again if it was unloaded: the model,
  * or NULL with err. Every acquire is paired with a release. */
 const asr_model *srv_model_acquire(srv_model *m, asr_error *err);
