@@ -29,38 +29,80 @@ void rt_deltas_reset(rt_deltas *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Is a (normalised) a word prefix of b: b starts with a, at a word boundary? */
-static int word_prefix(const char *a, size_t na, const char *b)
+typedef struct word {
+    const char *p;
+    size_t n;
+} word;
+
+/* The words of a normalised text (malloc'd array, *count of them); NULL on OOM. */
+static word *split(const char *text, size_t *count)
 {
-    return strncmp(a, b, na) == 0 && (b[na] == ' ' || b[na] == 0 || na == 0);
+    size_t n = *text ? 1 : 0;
+    for (const char *c = text; *c; c++) n += *c == ' ';
+    word *w = malloc((n ? n : 1) * sizeof *w);
+    if (!w) return NULL;
+    size_t k = 0;
+    for (const char *c = text; *c;) {
+        const char *e = strchr(c, ' ');
+        size_t len = e ? (size_t)(e - c) : strlen(c);
+        w[k++] = (word){c, len};
+        c += len + (e != NULL);
+    }
+    *count = k;
+    return w;
 }
 
-/* Send cand[sent_len .. stable_len) if cand extends what was sent; cand and
- * stable_len are normalised and at a word boundary. Returns the delta, NULL
- * if there is none; *contradicts says whether cand disagrees with sent. */
-static char *advance(rt_deltas *d, const char *cand, size_t stable_len, int *contradicts)
+/* Letters and digits (ASCII case folded, other UTF-8 bytes as they are) and
+ * apostrophes: "Americans," and "americans." are one word. */
+static int kept(unsigned char c) { return c >= 0x80 || c == '\'' || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'); }
+static unsigned char folded(unsigned char c) { return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c; }
+
+static int same_word(word a, word b)
+{
+    size_t i = 0, j = 0;
+    for (;;) {
+        while (i < a.n && !kept((unsigned char)a.p[i])) i++;
+        while (j < b.n && !kept((unsigned char)b.p[j])) j++;
+        if (i == a.n || j == b.n) return i == a.n && j == b.n;
+        if (folded((unsigned char)a.p[i++]) != folded((unsigned char)b.p[j++])) return 0;
+    }
+}
+
+/* Send words [sent .. stable) of cand if cand agrees with every word sent so
+ * far. Returns the delta, or NULL; *contradicts says whether cand disagrees. */
+static char *advance(rt_deltas *d, const word *cw, size_t nc, size_t stable, int *contradicts)
 {
     *contradicts = 0;
-    if (!word_prefix(d->sent ? d->sent : "", d->sent_len, cand)) {
-        /* cand may be shorter than what was sent and still agree */
-        *contradicts = !(d->sent && word_prefix(cand, strlen(cand), d->sent));
-        return NULL;
-    }
-    if (stable_len <= d->sent_len) return NULL;
-    size_t n = stable_len - d->sent_len;
-    char *delta = malloc(n + 1);
-    char *grown = realloc(d->sent, stable_len + 1);
+    size_t ns = 0;
+    word *sw = split(d->sent ? d->sent : "", &ns);
+    if (!sw) return NULL;
+    for (size_t i = 0; i < ns && i < nc; i++)
+        if (!same_word(sw[i], cw[i])) {
+            *contradicts = 1;
+            free(sw);
+            return NULL;
+        }
+    free(sw);
+    if (stable <= ns) return NULL;
+    size_t len = 0;
+    for (size_t i = ns; i < stable; i++) len += cw[i].n + 1;
+    char *delta = malloc(len + 1);
+    char *grown = realloc(d->sent, d->sent_len + len + 1);
     if (!delta || !grown) {
         free(delta);
         if (grown) d->sent = grown;
         return NULL;
     }
-    memcpy(delta, cand + d->sent_len, n);
-    delta[n] = 0;
     d->sent = grown;
-    memcpy(d->sent, cand, stable_len);
-    d->sent[stable_len] = 0;
-    d->sent_len = stable_len;
+    size_t k = 0;
+    for (size_t i = ns; i < stable; i++) {
+        if (i) delta[k++] = ' ';
+        memcpy(delta + k, cw[i].p, cw[i].n);
+        k += cw[i].n;
+    }
+    delta[k] = 0;
+    memcpy(d->sent + d->sent_len, delta, k + 1);
+    d->sent_len += k;
     return delta;
 }
 
@@ -68,25 +110,24 @@ char *rt_deltas_partial(rt_deltas *d, const char *text)
 {
     if (d->diverged) return NULL;
     char *cand = rt_normalise(text);
-    if (!cand) return NULL;
-    /* the longest common word prefix of the previous hypothesis and this one,
-     * short of this one's last word */
-    size_t stable = 0, last_word_start = 0;
-    for (size_t i = 0; cand[i]; i++)
-        if (cand[i] == ' ') last_word_start = i;
-    if (d->prev) {
-        const char *p = d->prev;
-        size_t i = 0;
-        while (cand[i] && cand[i] == p[i]) {
-            i++;
-            if ((cand[i] == ' ' || cand[i] == 0) && (p[i] == ' ' || p[i] == 0)) stable = i;
-        }
+    size_t nc = 0, np = 0;
+    word *cw = cand ? split(cand, &nc) : NULL;
+    word *pw = cw && d->prev ? split(d->prev, &np) : NULL;
+    char *delta = NULL;
+    if (cw && (pw || !d->prev)) {
+        /* the words this hypothesis and the previous one agree on, short of this one's last */
+        size_t stable = 0;
+        while (stable < np && stable < nc && same_word(pw[stable], cw[stable])) stable++;
+        if (stable + 1 > nc) stable = nc ? nc - 1 : 0;
+        int contradicts;
+        delta = advance(d, cw, nc, stable, &contradicts);
+        free(d->prev);
+        d->prev = cand;
+        cand = NULL;
     }
-    if (stable > last_word_start) stable = last_word_start;
-    int contradicts;
-    char *delta = advance(d, cand, stable, &contradicts);
-    free(d->prev);
-    d->prev = cand;
+    free(pw);
+    free(cw);
+    free(cand);
     return delta;
 }
 
@@ -94,10 +135,15 @@ char *rt_deltas_final(rt_deltas *d, const char *text)
 {
     if (d->diverged) return NULL;
     char *cand = rt_normalise(text);
-    if (!cand) return NULL;
-    int contradicts;
-    char *delta = advance(d, cand, strlen(cand), &contradicts);
-    if (contradicts) d->diverged = 1;
+    size_t nc = 0;
+    word *cw = cand ? split(cand, &nc) : NULL;
+    char *delta = NULL;
+    if (cw) {
+        int contradicts;
+        delta = advance(d, cw, nc, nc, &contradicts);
+        if (contradicts) d->diverged = 1;
+    }
+    free(cw);
     free(cand);
     return delta;
 }

@@ -4,11 +4,13 @@
 
 #include <stddef.h>
 
-/* What one turn has sent so far. Texts are compared as words: runs of
- * non-space bytes, joined by single spaces ("normalised"); a word is the
- * same only if its bytes are (punctuation and case included). */
+/* What one turn has sent so far. Texts are compared as words (runs of
+ * non-space bytes); two words are the same when their letters, digits and
+ * apostrophes are, ASCII case folded ("Americans," = "americans"): Whisper
+ * moves punctuation and case as it hears more, rarely the words. A delta
+ * is the words it adds, each after one space (none before the first). */
 typedef struct rt_deltas {
-    char *sent;       /* the normalised words sent so far (the deltas' concatenation) */
+    char *sent;       /* the deltas' concatenation */
     size_t sent_len;
     char *prev;       /* the previous partial hypothesis, normalised; NULL = none */
     int diverged;     /* the final text contradicted what was sent: no more deltas */
@@ -25,8 +27,9 @@ void rt_deltas_reset(rt_deltas *d);
 char *rt_deltas_partial(rt_deltas *d, const char *text);
 
 /* The final decode's text so far (every finished segment): all its words
- * are stable. Returns the delta to send or NULL as above; a contradiction
- * sets diverged. */
+ * are stable. Returns the delta to send or NULL as above; a word that
+ * contradicts one sent sets diverged (the completed transcript, always the
+ * final text, then differs from the deltas in words, not only punctuation). */
 char *rt_deltas_final(rt_deltas *d, const char *text);
 
 /* text with runs of white space made single spaces, trimmed (malloc'd, NULL on OOM). */
