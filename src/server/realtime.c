@@ -291,8 +291,11 @@ static void *partial_main(void *arg)
     tp.should_abort = partial_should_abort;
     asr_result *result = NULL;
     asr_error err = {0};
-    if (asr_transcribe(ss->state, ss->partial_audio, ss->partial_n, &tp, &result, &err) == ASR_OK &&
-        !atomic_load(&ss->partial_abort))
+    double t0 = srv_now();
+    asr_status st = asr_transcribe(ss->state, ss->partial_audio, ss->partial_n, &tp, &result, &err);
+    int aborted = st == ASR_ERR_CANCELLED || atomic_load(&ss->partial_abort);
+    srv_metrics_realtime_partial(ss->srv->metrics, aborted, srv_now() - t0);
+    if (st == ASR_OK && !aborted)
         send_delta(ss, ss->partial_item, rt_deltas_partial(&ss->deltas, asr_result_text(result)));
     asr_result_free(result);
     atomic_store(&ss->partial_done, 1);

@@ -125,6 +125,8 @@ void srv_metrics_job(srv_metrics *m, const char *outcome, double audio_s, double
 /* Realtime WebSocket sessions (realtime.c): opened (+1) / closed (-1), and one committed turn. */
 void srv_metrics_realtime_session(srv_metrics *m, int delta);
 void srv_metrics_realtime_turn(srv_metrics *m);
+/* One partial decode of a turn in progress: stopped by the turn's end or not, wall seconds. */
+void srv_metrics_realtime_partial(srv_metrics *m, int aborted, double busy_s);
 /* Prometheus text exposition; gauges are passed in by the caller. Returns malloc'd text. */
 typedef struct srv_gauges {
     int queue_depth, queue_capacity, busy_workers, workers, inflight_requests, draining;

@@ -122,6 +122,11 @@ try:
         check(words(joined) == words(transcript), f"the deltas append up to the transcript's words: {joined!r}")
         print(f"     deltas: {[(round(t, 1), e.delta) for t, e in deltas]}")
         print(f"     byte-exact concatenation: {joined == transcript}")
+        n_partials = srv.metric("asr_realtime_partials_total")
+        busy = srv.metric("asr_realtime_partial_seconds_total")
+        check(2 <= n_partials <= 13, f"{n_partials:.0f} partial decodes for 11 s of speech at one a second at most")
+        print(f"     partial decodes: {n_partials:.0f}, {srv.metric('asr_realtime_partials_aborted_total'):.0f} stopped by the "
+              f"turn's end, {busy:.2f} s busy in all ({busy / max(n_partials, 1):.2f} s each)")
 
         # --- no turn detection: the client commits -------------------------------------------
         conn.session.update(session=session(None))
