@@ -25,7 +25,7 @@ char *rt_normalise(const char *text)
 void rt_deltas_reset(rt_deltas *d)
 {
     free(d->sent);
-    free(d->prev);
+    for (int i = 0; i < RT_DELTAS_AGREE - 1; i++) free(d->prev[i]);
     memset(d, 0, sizeof *d);
 }
 
@@ -110,24 +110,27 @@ char *rt_deltas_partial(rt_deltas *d, const char *text)
 {
     if (d->diverged) return NULL;
     char *cand = rt_normalise(text);
-    size_t nc = 0, np = 0;
+    size_t nc = 0;
     word *cw = cand ? split(cand, &nc) : NULL;
-    word *pw = cw && d->prev ? split(d->prev, &np) : NULL;
-    char *delta = NULL;
-    if (cw && (pw || !d->prev)) {
-        /* the words this hypothesis and the previous one agree on, short of this one's last */
-        size_t stable = 0;
-        while (stable < np && stable < nc && same_word(pw[stable], cw[stable])) stable++;
-        if (stable + 1 > nc) stable = nc ? nc - 1 : 0;
-        int contradicts;
-        delta = advance(d, cw, nc, stable, &contradicts);
-        free(d->prev);
-        d->prev = cand;
-        cand = NULL;
+    if (!cw) {
+        free(cand);
+        return NULL;
     }
-    free(pw);
+    /* the words this hypothesis and the previous ones agree on, short of this one's last */
+    size_t stable = nc ? nc - 1 : 0;
+    for (int k = 0; k < RT_DELTAS_AGREE - 1; k++) {
+        size_t np = 0, i = 0;
+        word *pw = d->prev[k] ? split(d->prev[k], &np) : NULL;
+        while (pw && i < np && i < stable && same_word(pw[i], cw[i])) i++;
+        free(pw);
+        stable = i; /* 0 while there are fewer previous ones (or out of memory) */
+    }
+    int contradicts;
+    char *delta = advance(d, cw, nc, stable, &contradicts);
+    free(d->prev[RT_DELTAS_AGREE - 2]);
+    memmove(d->prev + 1, d->prev, (RT_DELTAS_AGREE - 2) * sizeof d->prev[0]);
+    d->prev[0] = cand;
     free(cw);
-    free(cand);
     return delta;
 }
 

@@ -9,10 +9,16 @@
  * apostrophes are, ASCII case folded ("Americans," = "americans"): Whisper
  * moves punctuation and case as it hears more, rarely the words. A delta
  * is the words it adds, each after one space (none before the first). */
+/* Successive partial decodes that must agree on a word before it is sent.
+ * Two is not enough: Whisper flips between readings of an ambiguous word as
+ * the audio grows ("And so my" / "And so am I" on jfk.wav, tiny.en, with
+ * 2.2-2.3 s and 2.8-3.3 s of audio heard as "am I", the rest as "my"). */
+#define RT_DELTAS_AGREE 3
+
 typedef struct rt_deltas {
     char *sent;       /* the deltas' concatenation */
     size_t sent_len;
-    char *prev;       /* the previous partial hypothesis, normalised; NULL = none */
+    char *prev[RT_DELTAS_AGREE - 1]; /* the previous partial hypotheses, newest first, normalised; NULL = none */
     int diverged;     /* the final text contradicted what was sent: no more deltas */
 } rt_deltas;
 
@@ -20,8 +26,8 @@ typedef struct rt_deltas {
 void rt_deltas_reset(rt_deltas *d);
 
 /* A partial hypothesis of the whole turn so far (the audio is cut mid-speech).
- * Its words that the previous partial also had, in the same places, are
- * stable; the last word never is. Returns the delta to send now (malloc'd,
+ * Its words that the RT_DELTAS_AGREE - 1 previous partials also had, in
+ * the same places, are stable; the last word never is. Returns the delta to send now (malloc'd,
  * the caller frees) or NULL: nothing newly stable, the hypothesis contradicts
  * what was sent (the final text decides), or out of memory. */
 char *rt_deltas_partial(rt_deltas *d, const char *text);
