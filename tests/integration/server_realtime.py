@@ -185,6 +185,30 @@ try:
               f"each item has its own utterance: {done[0]['transcript']!r} / {done[1]['transcript']!r}")
     ws.close()
 
+    # --- partial decodes: a turn in progress is changed and abandoned under them -------------------
+    # jfk at the pace of speech with server VAD: partial decodes run on the session's second thread;
+    # a session.update mid-turn stops one, then the client vanishes (no close frame) while the next runs
+    partials_before = srv.metric("asr_realtime_partials_total")
+    ws, first = connect(header=["Authorization: Bearer " + KEY])
+    send(ws, {"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 1500}}})
+    collect(ws, lambda e: e["type"] in ("session.updated", "error"))
+    step = 4800
+    t0 = time.time()
+    for k, i in enumerate(range(0, 24000 * 2 * 6, step)):
+        send(ws, {"type": "input_audio_buffer.append", "audio": base64.b64encode(JFK_PCM24[i:i + step]).decode()})
+        if k == 30:
+            send(ws, {"type": "session.update", "session": {"input_audio_transcription": {"prompt": "Kennedy."}}})
+        time.sleep(max(0.0, t0 + (k + 1) * 0.1 - time.time()))
+    ws.sock.shutdown(socket.SHUT_RDWR)
+    ws.sock.close()
+    deadline = time.time() + 10 * SLOW
+    while time.time() < deadline and srv.metric("asr_realtime_connections_open") > 0:
+        time.sleep(0.2)
+    check(srv.metric("asr_realtime_connections_open") == 0 and srv.metric("asr_realtime_partials_total") - partials_before >= 2,
+          f"a session updated mid-turn and dropped during partial decodes ends cleanly "
+          f"({srv.metric('asr_realtime_partials_total') - partials_before:.0f} partial decodes)")
+    check(requests.get(srv.url + "/healthz", timeout=10).status_code == 200, "server alive after it")
+
     # --- malformed frames: close codes, server alive -------------------------------------------------
     def raw_session():
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
