@@ -1,8 +1,5 @@
-/* realtime.c — GET /v1/realtime?intent=transcription: OpenAI-Realtime-style live transcription over a WebSocket. */
-#include "server/request.h"
-#include "server/resample.h"
-#include "server/rt_deltas.h"
-#include "server/ws.h"
+/* realtime.c — GET /v1/realtime?intent=transcription: OpenAI-Realtime-style live transcription over a WebSocket (handshake, frames, events, server VAD). */
+#include "server/rt_session.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,15 +14,6 @@
 #include <time.h>
 
 /* ---- limits (environment, read when a session opens) ----------------------- */
-
-typedef struct rt_limits {
-    int max_sessions;       /* ASR_REALTIME_MAX_SESSIONS: concurrent sessions, 429 past it */
-    double idle_s;          /* ASR_REALTIME_IDLE_S: no client frame this long → close    */
-    double max_session_s;   /* ASR_REALTIME_MAX_SESSION_S: total session time             */
-    double max_buffer_s;    /* ASR_REALTIME_MAX_BUFFER_S: uncommitted audio held          */
-    size_t max_message;     /* ASR_REALTIME_MAX_MESSAGE_BYTES: one client message         */
-    double partial_s;       /* ASR_REALTIME_PARTIAL_S: new speech between partial decodes, 0 = none */
-} rt_limits;
 
 static double env_double(const char *name, double fallback, double lo, double hi)
 {
@@ -48,67 +36,7 @@ static rt_limits rt_limits_from_env(void)
     return l;
 }
 
-/* ---- the session ------------------------------------------------------------- */
-
-typedef struct rt_session {
-    srv_server *srv;
-    rt_limits lim;
-    MHD_socket fd;
-    struct MHD_UpgradeResponseHandle *urh;
-    ws_reader reader;
-    uint8_t *in;           /* bytes received, not yet parsed */
-    size_t in_len, in_cap;
-    double t_open, t_last;
-    unsigned long long n_events, n_items;
-    char session_id[40];
-    atomic_int closing;    /* a close frame was sent, or the peer is gone: stop */
-    pthread_mutex_t send_mu; /* one frame at a time: the session thread and its partial decode both send */
-    int use_session_names; /* the client spoke "session.update": answer "session.updated" */
-    int beta;              /* the handshake asked for the beta API (OpenAI-Beta: realtime=v1) */
-
-    /* configuration (session.update) */
-    char model[64];
-    char language[16];
-    char *prompt;
-    int vad_on;
-    double threshold;
-    int prefix_padding_ms, silence_duration_ms;
-
-    /* audio of the current turn, 16 kHz, absolute sample indexes from the session start */
-    rt_resampler rs;
-    float *audio;
-    size_t audio_len, audio_cap;
-    unsigned long long audio_base; /* index of audio[0] */
-    unsigned long long vad_pos;    /* next frame the VAD looks at */
-    asr_vad_model *vad_model;
-    asr_vad_stream *vad;
-    int speaking;
-    unsigned long long speech_start, silence_samples;
-    char pending_item[40];         /* item id announced by speech_started */
-    char last_item[40];            /* previous committed item, "" = none */
-
-    /* transcription: one asr_state, used by the partial decode or the final
-     * one, never both (a turn's commit stops its partial first) */
-    srv_model *held;               /* the served model the state is for (its use count held), NULL = none */
-    asr_state *state;              /* created at the first decode */
-    rt_deltas deltas;              /* what the turn in progress has sent */
-    char *final_text;              /* the final decode's segments so far */
-    size_t final_len, final_cap;
-    const char *cur_item;
-
-    /* the partial decode of the turn so far (server VAD), on its own thread */
-    pthread_t partial_thread;
-    int partial_started;           /* partial_thread is to be joined */
-    atomic_int partial_done, partial_abort;
-    float *partial_audio;
-    size_t partial_n, partial_cap;
-    char partial_item[40];
-    unsigned long long partial_next; /* the audio end (absolute) the next partial waits for */
-} rt_session;
-
-static size_t max_buffer_samples(const rt_session *ss) { return (size_t)(ss->lim.max_buffer_s * ASR_SAMPLE_RATE); }
-
-/* ---- sending ---- */
+/* ---- sending (the session's fields are in rt_session.h) ---- */
 
 static int send_all(rt_session *ss, const void *data, size_t n)
 {
@@ -153,9 +81,8 @@ static void send_close(rt_session *ss, int code, const char *reason)
     ss->closing = 1;
 }
 
-/* Send a server event (takes the reference); adds its event_id, numbered in
- * the order the events go out (from either thread). */
-static void send_event(rt_session *ss, json_t *ev)
+/* Adds the event's event_id; called from the session thread and its partial decode's. */
+void rt_send_event(rt_session *ss, json_t *ev)
 {
     if (!ev) return;
     pthread_mutex_lock(&ss->send_mu); /* recursive: send_frame takes it again */
@@ -181,7 +108,7 @@ static void send_error(rt_session *ss, const char *code, const char *param, cons
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!ws_utf8_valid((const uint8_t *)msg, strlen(msg))) snprintf(msg, sizeof msg, "invalid event");
-    send_event(ss, json_pack("{s:s, s:{s:s, s:s, s:s, s:s?, s:s?}}", "type", "error", "error", "type",
+    rt_send_event(ss, json_pack("{s:s, s:{s:s, s:s, s:s, s:s?, s:s?}}", "type", "error", "error", "type",
                              "invalid_request_error", "code", code, "message", msg, "param", param, "event_id",
                              client_event_id));
 }
@@ -205,216 +132,6 @@ static json_t *session_json(const rt_session *ss, int ga)
                      "input_audio_format", "pcm16", "input_audio_transcription", tr, "turn_detection", td, "include");
 }
 
-/* ---- transcription of a turn ---- */
-
-static unsigned long long ms_to_samples(int ms) { return (unsigned long long)ms * ASR_SAMPLE_RATE / 1000; }
-static long long samples_to_ms(unsigned long long n) { return (long long)(n * 1000 / ASR_SAMPLE_RATE); }
-
-/* Where the turn in progress begins: its first speech frame less the prefix padding. */
-static unsigned long long turn_start(const rt_session *ss)
-{
-    unsigned long long pad = ms_to_samples(ss->prefix_padding_ms);
-    unsigned long long from = ss->speech_start > pad ? ss->speech_start - pad : 0;
-    return from < ss->audio_base ? ss->audio_base : from;
-}
-
-static void send_delta(rt_session *ss, const char *item, char *delta)
-{
-    if (!delta) return;
-    send_event(ss, json_pack("{s:s, s:s, s:i, s:s}", "type", "conversation.item.input_audio_transcription.delta",
-                             "item_id", item, "content_index", 0, "delta", delta));
-    free(delta);
-}
-
-/* The decoding state for the session's model, made at the first decode; the
- * model's use count is held while it lives, so an idle unload cannot take it. */
-static asr_state *session_state(rt_session *ss, asr_error *err)
-{
-    if (ss->state) return ss->state;
-    srv_model_set *set = ss->srv->cfg.models;
-    const asr_model *model = ss->srv->model;
-    srv_model *m = NULL;
-    if (set) {
-        if (!(m = srv_model_find(set, ss->model))) { /* checked by session.update: cannot happen */
-            err->code = ASR_ERR_INVALID_ARGUMENT;
-            snprintf(err->message, sizeof err->message, "model '%s' is not served here", ss->model);
-            return NULL;
-        }
-        if (!(model = srv_model_acquire(m, err))) return NULL;
-    }
-    ss->state = asr_state_new(model, err);
-    if (!ss->state) {
-        if (m) srv_model_release(m);
-        return NULL;
-    }
-    ss->held = m;
-    return ss->state;
-}
-
-static void drop_state(rt_session *ss)
-{
-    asr_state_free(ss->state);
-    ss->state = NULL;
-    if (ss->held) srv_model_release(ss->held);
-    ss->held = NULL;
-}
-
-static int should_abort(void *user)
-{
-    rt_session *ss = user;
-    return atomic_load(&ss->srv->draining) || ss->closing || srv_now() - ss->t_open > ss->lim.max_session_s;
-}
-
-static int partial_should_abort(void *user)
-{
-    rt_session *ss = user;
-    return atomic_load(&ss->partial_abort) || should_abort(user);
-}
-
-static asr_transcribe_params turn_params(rt_session *ss)
-{
-    asr_transcribe_params tp = asr_transcribe_default_params();
-    tp.language = ss->language[0] ? ss->language : NULL;
-    tp.initial_prompt = ss->prompt && ss->prompt[0] ? ss->prompt : NULL;
-    tp.n_threads = ss->srv->cfg.threads;
-    tp.should_abort = should_abort;
-    tp.user_data = ss;
-    return tp;
-}
-
-/* The partial decode's thread. It reads session fields that only change
- * once it is stopped (stop_partial): state, language, prompt, deltas. */
-static void *partial_main(void *arg)
-{
-    rt_session *ss = arg;
-    asr_transcribe_params tp = turn_params(ss);
-    tp.should_abort = partial_should_abort;
-    asr_result *result = NULL;
-    asr_error err = {0};
-    double t0 = srv_now();
-    asr_status st = asr_transcribe(ss->state, ss->partial_audio, ss->partial_n, &tp, &result, &err);
-    int aborted = st == ASR_ERR_CANCELLED || atomic_load(&ss->partial_abort);
-    srv_metrics_realtime_partial(ss->srv->metrics, aborted, srv_now() - t0);
-    if (st == ASR_OK && !aborted)
-        send_delta(ss, ss->partial_item, rt_deltas_partial(&ss->deltas, asr_result_text(result)));
-    asr_result_free(result);
-    atomic_store(&ss->partial_done, 1);
-    return NULL;
-}
-
-/* Stop the partial decode, if one runs, and wait for it (it stops at its next
- * decoder step; an encoder pass in progress finishes first). */
-static void stop_partial(rt_session *ss)
-{
-    if (!ss->partial_started) return;
-    atomic_store(&ss->partial_abort, 1);
-    pthread_join(ss->partial_thread, NULL);
-    ss->partial_started = 0;
-}
-
-/* With server VAD, during a turn: once partial_s more seconds of speech have
- * come, decode the turn so far on another thread, so reading goes on. One at
- * a time: while one runs, new audio waits for the next (never a queue). */
-static void maybe_start_partial(rt_session *ss)
-{
-    unsigned long long end = ss->audio_base + ss->audio_len;
-    if (ss->lim.partial_s <= 0 || !ss->vad_on || !ss->speaking || ss->closing || end < ss->partial_next) return;
-    if (ss->partial_started) {
-        if (!atomic_load(&ss->partial_done)) return;
-        pthread_join(ss->partial_thread, NULL);
-        ss->partial_started = 0;
-    }
-    asr_error err = {0};
-    if (!session_state(ss, &err)) return; /* the turn's final decode reports it */
-    unsigned long long from = turn_start(ss);
-    size_t n = (size_t)(end - from);
-    if (n > ss->partial_cap) {
-        float *grown = realloc(ss->partial_audio, n * sizeof *grown);
-        if (!grown) return;
-        ss->partial_audio = grown;
-        ss->partial_cap = n;
-    }
-    memcpy(ss->partial_audio, ss->audio + (from - ss->audio_base), n * sizeof *ss->partial_audio);
-    ss->partial_n = n;
-    snprintf(ss->partial_item, sizeof ss->partial_item, "%s", ss->pending_item);
-    ss->partial_next = end + (unsigned long long)(ss->lim.partial_s * ASR_SAMPLE_RATE);
-    atomic_store(&ss->partial_done, 0);
-    atomic_store(&ss->partial_abort, 0);
-    if (pthread_create(&ss->partial_thread, NULL, partial_main, ss) == 0) ss->partial_started = 1;
-}
-
-/* The final decode's segments stream as deltas too, past what the partials sent. */
-static void on_segment(const asr_segment *seg, void *user)
-{
-    rt_session *ss = user;
-    const char *text = seg->text ? seg->text : "";
-    size_t n = strlen(text);
-    if (ss->final_len + n + 1 > ss->final_cap) {
-        size_t cap = (ss->final_len + n + 1) * 2;
-        char *grown = realloc(ss->final_text, cap);
-        if (!grown) return; /* the completed event still carries the text */
-        ss->final_text = grown;
-        ss->final_cap = cap;
-    }
-    memcpy(ss->final_text + ss->final_len, text, n + 1);
-    ss->final_len += n;
-    send_delta(ss, ss->cur_item, rt_deltas_final(&ss->deltas, ss->final_text));
-}
-
-/* Commit audio[from .. to) (absolute indexes) as one item and transcribe it. */
-static void commit_turn(rt_session *ss, unsigned long long from, unsigned long long to, const char *item_id)
-{
-    stop_partial(ss);
-    if (from < ss->audio_base) from = ss->audio_base;
-    if (to > ss->audio_base + ss->audio_len) to = ss->audio_base + ss->audio_len;
-    const float *samples = ss->audio + (from - ss->audio_base);
-    size_t n = to > from ? (size_t)(to - from) : 0;
-    char item[40];
-    if (item_id && *item_id) snprintf(item, sizeof item, "%s", item_id);
-    else snprintf(item, sizeof item, "item_%s_%llu", ss->session_id + 5, ++ss->n_items);
-    send_event(ss, json_pack("{s:s, s:s?, s:s}", "type", "input_audio_buffer.committed", "previous_item_id",
-                             ss->last_item[0] ? ss->last_item : NULL, "item_id", item));
-    snprintf(ss->last_item, sizeof ss->last_item, "%s", item);
-    srv_metrics_realtime_turn(ss->srv->metrics);
-
-    asr_error err = {0};
-    asr_status st = ASR_OK;
-    if (!session_state(ss, &err)) st = err.code ? err.code : ASR_ERR_NO_MEMORY;
-    asr_result *result = NULL;
-    if (st == ASR_OK) {
-        asr_transcribe_params tp = turn_params(ss);
-        tp.on_segment = on_segment;
-        ss->final_len = 0;
-        ss->cur_item = item;
-        double t0 = srv_now();
-        st = asr_transcribe(ss->state, samples, n, &tp, &result, &err);
-        srv_metrics_job(ss->srv->metrics, st == ASR_OK ? "ok" : st == ASR_ERR_CANCELLED ? "cancelled" : "error",
-                        (double)n / ASR_SAMPLE_RATE, srv_now() - t0);
-    }
-    char *transcript = st == ASR_OK ? rt_normalise(asr_result_text(result)) : NULL;
-    if (transcript) {
-        send_delta(ss, item, rt_deltas_final(&ss->deltas, transcript));
-        send_event(ss, json_pack("{s:s, s:s, s:i, s:s}", "type", "conversation.item.input_audio_transcription.completed",
-                                 "item_id", item, "content_index", 0, "transcript", transcript));
-    } else if (!ss->closing) {
-        send_event(ss, json_pack("{s:s, s:s, s:i, s:{s:s, s:s, s:s}}", "type",
-                                 "conversation.item.input_audio_transcription.failed", "item_id", item, "content_index", 0,
-                                 "error", "type", "server_error", "code", "transcription_failed", "message",
-                                 st == ASR_OK ? "out of memory" : err.message[0] ? err.message : "transcription failed"));
-    }
-    free(transcript);
-    asr_result_free(result);
-    rt_deltas_reset(&ss->deltas);
-
-    /* the committed audio (and anything before it) leaves the buffer */
-    size_t drop = (size_t)(to - ss->audio_base);
-    if (drop > ss->audio_len) drop = ss->audio_len;
-    memmove(ss->audio, ss->audio + drop, (ss->audio_len - drop) * sizeof *ss->audio);
-    ss->audio_len -= drop;
-    ss->audio_base += drop;
-    if (ss->vad_pos < ss->audio_base) ss->vad_pos = ss->audio_base;
-}
-
 /* ---- server VAD ---- */
 
 /* Run the VAD over every whole frame not seen yet; a silence of
@@ -433,11 +150,11 @@ static void run_vad(rt_session *ss)
                 snprintf(ss->pending_item, sizeof ss->pending_item, "item_%s_%llu", ss->session_id + 5, ++ss->n_items);
                 rt_deltas_reset(&ss->deltas);
                 ss->partial_next = ss->speech_start + (unsigned long long)(ss->lim.partial_s * ASR_SAMPLE_RATE);
-                send_event(ss, json_pack("{s:s, s:I, s:s}", "type", "input_audio_buffer.speech_started",
-                                         "audio_start_ms", (json_int_t)samples_to_ms(turn_start(ss)), "item_id", ss->pending_item));
+                rt_send_event(ss, json_pack("{s:s, s:I, s:s}", "type", "input_audio_buffer.speech_started",
+                                         "audio_start_ms", (json_int_t)rt_samples_to_ms(rt_turn_start(ss)), "item_id", ss->pending_item));
             } else {
                 /* silence outside a turn: keep only what prefix padding may need */
-                unsigned long long keep = ms_to_samples(ss->prefix_padding_ms) + ASR_VAD_FRAME_SAMPLES;
+                unsigned long long keep = rt_ms_to_samples(ss->prefix_padding_ms) + ASR_VAD_FRAME_SAMPLES;
                 if (ss->vad_pos > ss->audio_base + keep) {
                     size_t drop = (size_t)(ss->vad_pos - keep - ss->audio_base);
                     memmove(ss->audio, ss->audio + drop, (ss->audio_len - drop) * sizeof *ss->audio);
@@ -449,18 +166,18 @@ static void run_vad(rt_session *ss)
         }
         if (p < neg) ss->silence_samples += ASR_VAD_FRAME_SAMPLES;
         else if (p >= ss->threshold) ss->silence_samples = 0;
-        int too_long = ss->vad_pos - ss->speech_start >= max_buffer_samples(ss) - ms_to_samples(ss->prefix_padding_ms) - 2 * ASR_VAD_FRAME_SAMPLES;
-        if (ss->silence_samples >= ms_to_samples(ss->silence_duration_ms) || too_long) {
+        int too_long = ss->vad_pos - ss->speech_start >= rt_max_buffer_samples(ss) - rt_ms_to_samples(ss->prefix_padding_ms) - 2 * ASR_VAD_FRAME_SAMPLES;
+        if (ss->silence_samples >= rt_ms_to_samples(ss->silence_duration_ms) || too_long) {
             unsigned long long end = ss->vad_pos;
-            stop_partial(ss); /* its deltas go out before speech_stopped */
-            send_event(ss, json_pack("{s:s, s:I, s:s}", "type", "input_audio_buffer.speech_stopped", "audio_end_ms",
-                                     (json_int_t)samples_to_ms(end - ss->silence_samples), "item_id", ss->pending_item));
-            unsigned long long from = turn_start(ss);
+            rt_stop_partial(ss); /* its deltas go out before speech_stopped */
+            rt_send_event(ss, json_pack("{s:s, s:I, s:s}", "type", "input_audio_buffer.speech_stopped", "audio_end_ms",
+                                     (json_int_t)rt_samples_to_ms(end - ss->silence_samples), "item_id", ss->pending_item));
+            unsigned long long from = rt_turn_start(ss);
             ss->speaking = 0;
             char item[40];
             snprintf(item, sizeof item, "%s", ss->pending_item);
             ss->pending_item[0] = 0;
-            commit_turn(ss, from, end, item);
+            rt_commit_turn(ss, from, end, item);
         }
     }
 }
@@ -501,7 +218,7 @@ static void on_append(rt_session *ss, json_t *ev, const char *eid)
         for (size_t i = 0; i < ns; i++) in[i] = (float)(int16_t)(pcm[2 * i] | pcm[2 * i + 1] << 8) / 32768.0f;
         long m = rs_push(&ss->rs, in, ns, out);
         if (m < 0) send_error(ss, "server_error", NULL, eid, "out of memory");
-        else if (!ss->vad_on && ss->audio_len + (size_t)m > max_buffer_samples(ss))
+        else if (!ss->vad_on && ss->audio_len + (size_t)m > rt_max_buffer_samples(ss))
             send_error(ss, "input_audio_buffer_full", "audio", eid,
                        "the input audio buffer holds at most %.0f s; commit or clear it (audio dropped)",
                        ss->lim.max_buffer_s);
@@ -512,7 +229,7 @@ static void on_append(rt_session *ss, json_t *ev, const char *eid)
                 if (append_audio(ss, out + off, (size_t)k) != 0) { send_error(ss, "server_error", NULL, eid, "out of memory"); break; }
                 off += k;
                 if (ss->vad_on) run_vad(ss);
-                maybe_start_partial(ss);
+                rt_maybe_start_partial(ss);
             }
         }
     }
@@ -530,13 +247,13 @@ static void on_commit(rt_session *ss, const char *eid)
     ss->pending_item[0] = 0;
     ss->speaking = 0;
     unsigned long long end = ss->audio_base + ss->audio_len;
-    commit_turn(ss, ss->audio_base, end, item);
+    rt_commit_turn(ss, ss->audio_base, end, item);
     ss->vad_pos = ss->audio_base;
 }
 
 static void on_clear(rt_session *ss)
 {
-    stop_partial(ss);
+    rt_stop_partial(ss);
     rt_deltas_reset(&ss->deltas);
     ss->audio_base += ss->audio_len;
     ss->audio_len = 0;
@@ -544,7 +261,7 @@ static void on_clear(rt_session *ss)
     ss->speaking = 0;
     ss->pending_item[0] = 0;
     if (ss->vad) asr_vad_stream_reset(ss->vad);
-    send_event(ss, json_pack("{s:s}", "type", "input_audio_buffer.cleared"));
+    rt_send_event(ss, json_pack("{s:s}", "type", "input_audio_buffer.cleared"));
 }
 
 /* The name of a session field as the client wrote it: the beta shape's
@@ -663,7 +380,7 @@ static void on_update(rt_session *ss, json_t *ev, const char *type, const char *
                                   "must be an integer in [32, 10000]");
             silence = (int)json_integer_value(v);
         }
-        if (ms_to_samples(prefix) + 4 * ASR_VAD_FRAME_SAMPLES >= max_buffer_samples(ss))
+        if (rt_ms_to_samples(prefix) + 4 * ASR_VAD_FRAME_SAMPLES >= rt_max_buffer_samples(ss))
             return send_error(ss, "invalid_value", FIELD("turn_detection", ".prefix_padding_ms"), eid,
                               "prefix padding must be well under the %.0f s buffer limit", ss->lim.max_buffer_s);
     }
@@ -677,12 +394,12 @@ static void on_update(rt_session *ss, json_t *ev, const char *type, const char *
     }
     char *copy = prompt ? strdup(prompt) : NULL;
     if (prompt && !copy) return send_error(ss, "server_error", NULL, eid, "out of memory");
-    stop_partial(ss); /* it reads the prompt, language and state changed below */
+    rt_stop_partial(ss); /* it reads the prompt, language and state changed below */
     if (copy) {
         free(ss->prompt);
         ss->prompt = copy;
     }
-    if (ss->held && picked != ss->held) drop_state(ss); /* another model: a state for it at the next decode */
+    if (ss->held && picked != ss->held) rt_drop_state(ss); /* another model: a state for it at the next decode */
     snprintf(ss->model, sizeof ss->model, "%s", model);
     snprintf(ss->language, sizeof ss->language, "%s", language);
     if (vad_on && !ss->vad_on) { ss->speaking = 0; ss->vad_pos = ss->audio_base + ss->audio_len; asr_vad_stream_reset(ss->vad); }
@@ -691,7 +408,7 @@ static void on_update(rt_session *ss, json_t *ev, const char *type, const char *
     ss->prefix_padding_ms = prefix;
     ss->silence_duration_ms = silence;
     ss->use_session_names = strcmp(type, "session.update") == 0;
-    send_event(ss, json_pack("{s:s, s:o}", "type", ss->use_session_names ? "session.updated" : "transcription_session.updated",
+    rt_send_event(ss, json_pack("{s:s, s:o}", "type", ss->use_session_names ? "session.updated" : "transcription_session.updated",
                              "session", session_json(ss, ga)));
 }
 
@@ -716,7 +433,7 @@ static void on_message(rt_session *ss, const uint8_t *data, size_t len)
 
 static void session_free(rt_session *ss)
 {
-    stop_partial(ss);
+    rt_stop_partial(ss);
     rt_deltas_reset(&ss->deltas);
     free(ss->partial_audio);
     free(ss->final_text);
@@ -727,7 +444,7 @@ static void session_free(rt_session *ss)
     free(ss->prompt);
     asr_vad_stream_free(ss->vad);
     asr_vad_model_free(ss->vad_model);
-    drop_state(ss);
+    rt_drop_state(ss);
     pthread_mutex_destroy(&ss->send_mu);
     free(ss);
 }
@@ -774,7 +491,7 @@ static void *session_main(void *arg)
     struct timeval tv = {10, 0};
     setsockopt(ss->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
-    send_event(ss, json_pack("{s:s, s:o}", "type", ss->beta ? "transcription_session.created" : "session.created",
+    rt_send_event(ss, json_pack("{s:s, s:o}", "type", ss->beta ? "transcription_session.created" : "session.created",
                              "session", session_json(ss, !ss->beta)));
     drain_input(ss); /* bytes MHD read past the handshake */
     while (!ss->closing) {
