@@ -34,6 +34,8 @@ struct srv_metrics {
     double rtf_sum;
     long long realtime_open;
     unsigned long long realtime_total, realtime_turns;
+    unsigned long long realtime_partials, realtime_partials_aborted;
+    double realtime_partial_s;
 };
 
 const char *srv_route_label(srv_route route)
@@ -122,6 +124,15 @@ void srv_metrics_realtime_turn(srv_metrics *m)
     pthread_mutex_unlock(&m->mu);
 }
 
+void srv_metrics_realtime_partial(srv_metrics *m, int aborted, double busy_s)
+{
+    pthread_mutex_lock(&m->mu);
+    m->realtime_partials++;
+    m->realtime_partials_aborted += aborted != 0;
+    m->realtime_partial_s += busy_s;
+    pthread_mutex_unlock(&m->mu);
+}
+
 /* A growable text buffer for the exposition. */
 typedef struct text_buf { char *data; size_t len, cap; int oom; } text_buf;
 
@@ -203,8 +214,15 @@ char *srv_metrics_render(srv_metrics *m, const srv_gauges *g)
             "# HELP asr_realtime_connections_total Realtime WebSocket sessions opened.\n"
             "# TYPE asr_realtime_connections_total counter\nasr_realtime_connections_total %llu\n"
             "# HELP asr_realtime_turns_total Audio turns committed and transcribed by realtime sessions.\n"
-            "# TYPE asr_realtime_turns_total counter\nasr_realtime_turns_total %llu\n",
-        m->realtime_open, m->realtime_total, m->realtime_turns);
+            "# TYPE asr_realtime_turns_total counter\nasr_realtime_turns_total %llu\n"
+            "# HELP asr_realtime_partials_total Partial decodes of turns in progress (server VAD).\n"
+            "# TYPE asr_realtime_partials_total counter\nasr_realtime_partials_total %llu\n"
+            "# HELP asr_realtime_partials_aborted_total Partial decodes stopped by their turn's end.\n"
+            "# TYPE asr_realtime_partials_aborted_total counter\nasr_realtime_partials_aborted_total %llu\n"
+            "# HELP asr_realtime_partial_seconds_total Wall seconds spent in partial decodes.\n"
+            "# TYPE asr_realtime_partial_seconds_total counter\nasr_realtime_partial_seconds_total %.6f\n",
+        m->realtime_open, m->realtime_total, m->realtime_turns, m->realtime_partials, m->realtime_partials_aborted,
+        m->realtime_partial_s);
     pthread_mutex_unlock(&m->mu);
 
     buf_printf(&b, "# HELP asr_queue_depth Jobs waiting for a worker.\n# TYPE asr_queue_depth gauge\nasr_queue_depth %d\n",

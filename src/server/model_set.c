@@ -80,6 +80,15 @@ srv_model *srv_model_find(srv_model_set *set, const char *name)
     return by_type;
 }
 
+void srv_models_names(const srv_model_set *set, char *buf, size_t n)
+{
+    snprintf(buf, n, "'whisper-1'");
+    for (int i = 0; set && i < set->count; i++) {
+        size_t at = strlen(buf);
+        if (at + 1 < n) snprintf(buf + at, n - at, ", '%s'", set->items[i].name);
+    }
+}
+
 /* The load (0.1-1 s for tiny/base) runs under the model's lock, so jobs
  * for that model wait for one load instead of each starting its own. */
 const asr_model *srv_model_acquire(srv_model *m, asr_error *err)

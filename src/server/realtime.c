@@ -1,7 +1,5 @@
-/* realtime.c — GET /v1/realtime?intent=transcription: OpenAI-Realtime-style live transcription over a WebSocket. */
-#include "server/request.h"
-#include "server/resample.h"
-#include "server/ws.h"
+/* realtime.c — GET /v1/realtime?intent=transcription: OpenAI-Realtime-style live transcription over a WebSocket (handshake, frames, events, server VAD). */
+#include "server/rt_session.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,14 +14,6 @@
 #include <time.h>
 
 /* ---- limits (environment, read when a session opens) ----------------------- */
-
-typedef struct rt_limits {
-    int max_sessions;       /* ASR_REALTIME_MAX_SESSIONS: concurrent sessions, 429 past it */
-    double idle_s;          /* ASR_REALTIME_IDLE_S: no client frame this long → close    */
-    double max_session_s;   /* ASR_REALTIME_MAX_SESSION_S: total session time             */
-    double max_buffer_s;    /* ASR_REALTIME_MAX_BUFFER_S: uncommitted audio held          */
-    size_t max_message;     /* ASR_REALTIME_MAX_MESSAGE_BYTES: one client message         */
-} rt_limits;
 
 static double env_double(const char *name, double fallback, double lo, double hi)
 {
@@ -42,54 +32,11 @@ static rt_limits rt_limits_from_env(void)
     l.max_session_s = env_double("ASR_REALTIME_MAX_SESSION_S", 1800, 1, 86400 * 7);
     l.max_buffer_s = env_double("ASR_REALTIME_MAX_BUFFER_S", 60, 1, 3600);
     l.max_message = (size_t)env_double("ASR_REALTIME_MAX_MESSAGE_BYTES", 4 << 20, 1024, 64 << 20);
+    l.partial_s = env_double("ASR_REALTIME_PARTIAL_S", 1, 0, 3600);
     return l;
 }
 
-/* ---- the session ------------------------------------------------------------- */
-
-typedef struct rt_session {
-    srv_server *srv;
-    rt_limits lim;
-    MHD_socket fd;
-    struct MHD_UpgradeResponseHandle *urh;
-    ws_reader reader;
-    uint8_t *in;           /* bytes received, not yet parsed */
-    size_t in_len, in_cap;
-    double t_open, t_last;
-    unsigned long long n_events, n_items;
-    char session_id[40];
-    int closing;           /* a close frame was sent: stop */
-    int use_session_names; /* the client spoke "session.update": answer "session.updated" */
-
-    /* configuration (session.update) */
-    char model[64];
-    char language[16];
-    char *prompt;
-    int vad_on;
-    double threshold;
-    int prefix_padding_ms, silence_duration_ms;
-
-    /* audio of the current turn, 16 kHz, absolute sample indexes from the session start */
-    rt_resampler rs;
-    float *audio;
-    size_t audio_len, audio_cap;
-    unsigned long long audio_base; /* index of audio[0] */
-    unsigned long long vad_pos;    /* next frame the VAD looks at */
-    asr_vad_model *vad_model;
-    asr_vad_stream *vad;
-    int speaking;
-    unsigned long long speech_start, silence_samples;
-    char pending_item[40];         /* item id announced by speech_started */
-    char last_item[40];            /* previous committed item, "" = none */
-
-    asr_state *state;              /* created at the first turn */
-    int sent_delta;                /* in the turn being transcribed */
-    const char *cur_item;
-} rt_session;
-
-static size_t max_buffer_samples(const rt_session *ss) { return (size_t)(ss->lim.max_buffer_s * ASR_SAMPLE_RATE); }
-
-/* ---- sending ---- */
+/* ---- sending (the session's fields are in rt_session.h) ---- */
 
 static int send_all(rt_session *ss, const void *data, size_t n)
 {
@@ -106,11 +53,15 @@ static int send_all(rt_session *ss, const void *data, size_t n)
 
 static int send_frame(rt_session *ss, int opcode, const void *data, size_t n)
 {
-    if (ss->closing) return -1;
-    uint8_t head[10];
-    size_t hn = ws_frame_header(head, opcode, n);
-    if (send_all(ss, head, hn) != 0) return -1;
-    return n ? send_all(ss, data, n) : 0;
+    pthread_mutex_lock(&ss->send_mu);
+    int r = -1;
+    if (!ss->closing) {
+        uint8_t head[10];
+        size_t hn = ws_frame_header(head, opcode, n);
+        r = send_all(ss, head, hn) != 0 ? -1 : n ? send_all(ss, data, n) : 0;
+    }
+    pthread_mutex_unlock(&ss->send_mu);
+    return r;
 }
 
 static void send_close(rt_session *ss, int code, const char *reason)
@@ -130,17 +81,18 @@ static void send_close(rt_session *ss, int code, const char *reason)
     ss->closing = 1;
 }
 
-/* Send a server event (takes the reference); adds its event_id. */
-static void send_event(rt_session *ss, json_t *ev)
+/* Adds the event's event_id; called from the session thread and its partial decode's. */
+void rt_send_event(rt_session *ss, json_t *ev)
 {
     if (!ev) return;
+    pthread_mutex_lock(&ss->send_mu); /* recursive: send_frame takes it again */
     char id[40];
     snprintf(id, sizeof id, "event_%llu", ++ss->n_events);
     json_object_set_new(ev, "event_id", json_string(id));
     char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(ev);
-    if (!text) return;
-    send_frame(ss, WS_OP_TEXT, text, strlen(text));
+    if (text) send_frame(ss, WS_OP_TEXT, text, strlen(text));
+    pthread_mutex_unlock(&ss->send_mu);
     free(text);
 }
 
@@ -156,107 +108,31 @@ static void send_error(rt_session *ss, const char *code, const char *param, cons
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!ws_utf8_valid((const uint8_t *)msg, strlen(msg))) snprintf(msg, sizeof msg, "invalid event");
-    send_event(ss, json_pack("{s:s, s:{s:s, s:s, s:s, s:s?, s:s?}}", "type", "error", "error", "type",
+    rt_send_event(ss, json_pack("{s:s, s:{s:s, s:s, s:s, s:s?, s:s?}}", "type", "error", "error", "type",
                              "invalid_request_error", "code", code, "message", msg, "param", param, "event_id",
                              client_event_id));
 }
 
-static json_t *session_json(const rt_session *ss)
+/* The session as OpenAI shows it: the beta shape, or GA's (ga) with the
+ * audio settings under audio.input. */
+static json_t *session_json(const rt_session *ss, int ga)
 {
     json_t *td = json_null();
     if (ss->vad_on)
         td = json_pack("{s:s, s:f, s:i, s:i}", "type", "server_vad", "threshold", ss->threshold, "prefix_padding_ms",
                        ss->prefix_padding_ms, "silence_duration_ms", ss->silence_duration_ms);
-    return json_pack("{s:s, s:s, s:s, s:{s:s, s:s?, s:s}, s:o, s:[]}", "id", ss->session_id, "object",
-                     "realtime.transcription_session", "input_audio_format", "pcm16", "input_audio_transcription",
-                     "model", ss->model, "language", ss->language[0] ? ss->language : NULL, "prompt",
-                     ss->prompt ? ss->prompt : "",
-                     "turn_detection", td, "include");
-}
-
-/* ---- transcription of a turn ---- */
-
-static void on_segment(const asr_segment *seg, void *user)
-{
-    rt_session *ss = user;
-    const char *text = seg->text ? seg->text : "";
-    if (!ss->sent_delta)
-        while (*text == ' ') text++;
-    if (!*text) return;
-    ss->sent_delta = 1;
-    send_event(ss, json_pack("{s:s, s:s, s:i, s:s}", "type", "conversation.item.input_audio_transcription.delta",
-                             "item_id", ss->cur_item, "content_index", 0, "delta", text));
-}
-
-static int should_abort(void *user)
-{
-    rt_session *ss = user;
-    return atomic_load(&ss->srv->draining) || ss->closing || srv_now() - ss->t_open > ss->lim.max_session_s;
-}
-
-/* Commit audio[from .. to) (absolute indexes) as one item and transcribe it. */
-static void commit_turn(rt_session *ss, unsigned long long from, unsigned long long to, const char *item_id)
-{
-    if (from < ss->audio_base) from = ss->audio_base;
-    if (to > ss->audio_base + ss->audio_len) to = ss->audio_base + ss->audio_len;
-    const float *samples = ss->audio + (from - ss->audio_base);
-    size_t n = to > from ? (size_t)(to - from) : 0;
-    char item[40];
-    if (item_id && *item_id) snprintf(item, sizeof item, "%s", item_id);
-    else snprintf(item, sizeof item, "item_%s_%llu", ss->session_id + 5, ++ss->n_items);
-    send_event(ss, json_pack("{s:s, s:s?, s:s}", "type", "input_audio_buffer.committed", "previous_item_id",
-                             ss->last_item[0] ? ss->last_item : NULL, "item_id", item));
-    snprintf(ss->last_item, sizeof ss->last_item, "%s", item);
-    srv_metrics_realtime_turn(ss->srv->metrics);
-
-    asr_error err = {0};
-    asr_status st = ASR_OK;
-    if (!ss->state) {
-        ss->state = asr_state_new(ss->srv->model, &err);
-        if (!ss->state) st = err.code ? err.code : ASR_ERR_NO_MEMORY;
-    }
-    asr_result *result = NULL;
-    if (st == ASR_OK) {
-        asr_transcribe_params tp = asr_transcribe_default_params();
-        tp.language = ss->language[0] ? ss->language : NULL;
-        tp.initial_prompt = ss->prompt && ss->prompt[0] ? ss->prompt : NULL;
-        tp.n_threads = ss->srv->cfg.threads;
-        tp.on_segment = on_segment;
-        tp.should_abort = should_abort;
-        tp.user_data = ss;
-        ss->sent_delta = 0;
-        ss->cur_item = item;
-        double t0 = srv_now();
-        st = asr_transcribe(ss->state, samples, n, &tp, &result, &err);
-        srv_metrics_job(ss->srv->metrics, st == ASR_OK ? "ok" : st == ASR_ERR_CANCELLED ? "cancelled" : "error",
-                        (double)n / ASR_SAMPLE_RATE, srv_now() - t0);
-    }
-    if (st == ASR_OK) {
-        const char *text = asr_result_text(result);
-        while (*text == ' ') text++;
-        send_event(ss, json_pack("{s:s, s:s, s:i, s:s}", "type", "conversation.item.input_audio_transcription.completed",
-                                 "item_id", item, "content_index", 0, "transcript", text));
-    } else if (!ss->closing) {
-        send_event(ss, json_pack("{s:s, s:s, s:i, s:{s:s, s:s, s:s}}", "type",
-                                 "conversation.item.input_audio_transcription.failed", "item_id", item, "content_index", 0,
-                                 "error", "type", "server_error", "code", "transcription_failed", "message",
-                                 err.message[0] ? err.message : "transcription failed"));
-    }
-    asr_result_free(result);
-
-    /* the committed audio (and anything before it) leaves the buffer */
-    size_t drop = (size_t)(to - ss->audio_base);
-    if (drop > ss->audio_len) drop = ss->audio_len;
-    memmove(ss->audio, ss->audio + drop, (ss->audio_len - drop) * sizeof *ss->audio);
-    ss->audio_len -= drop;
-    ss->audio_base += drop;
-    if (ss->vad_pos < ss->audio_base) ss->vad_pos = ss->audio_base;
+    json_t *tr = json_pack("{s:s, s:s?, s:s}", "model", ss->model, "language", ss->language[0] ? ss->language : NULL,
+                           "prompt", ss->prompt ? ss->prompt : "");
+    if (ga)
+        return json_pack("{s:s, s:s, s:s, s:{s:{s:{s:s, s:i}, s:o, s:o, s:n}}, s:[]}", "type", "transcription", "id",
+                         ss->session_id, "object", "realtime.transcription_session", "audio", "input", "format", "type",
+                         "audio/pcm", "rate", 24000, "transcription", tr, "turn_detection", td, "noise_reduction",
+                         "include");
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:[]}", "id", ss->session_id, "object", "realtime.transcription_session",
+                     "input_audio_format", "pcm16", "input_audio_transcription", tr, "turn_detection", td, "include");
 }
 
 /* ---- server VAD ---- */
-
-static unsigned long long ms_to_samples(int ms) { return (unsigned long long)ms * ASR_SAMPLE_RATE / 1000; }
-static long long samples_to_ms(unsigned long long n) { return (long long)(n * 1000 / ASR_SAMPLE_RATE); }
 
 /* Run the VAD over every whole frame not seen yet; a silence of
  * silence_duration_ms after speech ends the turn. */
@@ -272,14 +148,13 @@ static void run_vad(rt_session *ss)
                 ss->speech_start = ss->vad_pos - ASR_VAD_FRAME_SAMPLES;
                 ss->silence_samples = 0;
                 snprintf(ss->pending_item, sizeof ss->pending_item, "item_%s_%llu", ss->session_id + 5, ++ss->n_items);
-                unsigned long long pad = ms_to_samples(ss->prefix_padding_ms);
-                unsigned long long from = ss->speech_start > pad ? ss->speech_start - pad : 0;
-                if (from < ss->audio_base) from = ss->audio_base;
-                send_event(ss, json_pack("{s:s, s:I, s:s}", "type", "input_audio_buffer.speech_started",
-                                         "audio_start_ms", (json_int_t)samples_to_ms(from), "item_id", ss->pending_item));
+                rt_deltas_reset(&ss->deltas);
+                ss->partial_next = ss->speech_start + (unsigned long long)(ss->lim.partial_s * ASR_SAMPLE_RATE);
+                rt_send_event(ss, json_pack("{s:s, s:I, s:s}", "type", "input_audio_buffer.speech_started",
+                                         "audio_start_ms", (json_int_t)rt_samples_to_ms(rt_turn_start(ss)), "item_id", ss->pending_item));
             } else {
                 /* silence outside a turn: keep only what prefix padding may need */
-                unsigned long long keep = ms_to_samples(ss->prefix_padding_ms) + ASR_VAD_FRAME_SAMPLES;
+                unsigned long long keep = rt_ms_to_samples(ss->prefix_padding_ms) + ASR_VAD_FRAME_SAMPLES;
                 if (ss->vad_pos > ss->audio_base + keep) {
                     size_t drop = (size_t)(ss->vad_pos - keep - ss->audio_base);
                     memmove(ss->audio, ss->audio + drop, (ss->audio_len - drop) * sizeof *ss->audio);
@@ -291,18 +166,18 @@ static void run_vad(rt_session *ss)
         }
         if (p < neg) ss->silence_samples += ASR_VAD_FRAME_SAMPLES;
         else if (p >= ss->threshold) ss->silence_samples = 0;
-        int too_long = ss->vad_pos - ss->speech_start >= max_buffer_samples(ss) - ms_to_samples(ss->prefix_padding_ms) - 2 * ASR_VAD_FRAME_SAMPLES;
-        if (ss->silence_samples >= ms_to_samples(ss->silence_duration_ms) || too_long) {
+        int too_long = ss->vad_pos - ss->speech_start >= rt_max_buffer_samples(ss) - rt_ms_to_samples(ss->prefix_padding_ms) - 2 * ASR_VAD_FRAME_SAMPLES;
+        if (ss->silence_samples >= rt_ms_to_samples(ss->silence_duration_ms) || too_long) {
             unsigned long long end = ss->vad_pos;
-            send_event(ss, json_pack("{s:s, s:I, s:s}", "type", "input_audio_buffer.speech_stopped", "audio_end_ms",
-                                     (json_int_t)samples_to_ms(end - ss->silence_samples), "item_id", ss->pending_item));
-            unsigned long long pad = ms_to_samples(ss->prefix_padding_ms);
-            unsigned long long from = ss->speech_start > pad ? ss->speech_start - pad : 0;
+            rt_stop_partial(ss); /* its deltas go out before speech_stopped */
+            rt_send_event(ss, json_pack("{s:s, s:I, s:s}", "type", "input_audio_buffer.speech_stopped", "audio_end_ms",
+                                     (json_int_t)rt_samples_to_ms(end - ss->silence_samples), "item_id", ss->pending_item));
+            unsigned long long from = rt_turn_start(ss);
             ss->speaking = 0;
             char item[40];
             snprintf(item, sizeof item, "%s", ss->pending_item);
             ss->pending_item[0] = 0;
-            commit_turn(ss, from, end, item);
+            rt_commit_turn(ss, from, end, item);
         }
     }
 }
@@ -343,7 +218,7 @@ static void on_append(rt_session *ss, json_t *ev, const char *eid)
         for (size_t i = 0; i < ns; i++) in[i] = (float)(int16_t)(pcm[2 * i] | pcm[2 * i + 1] << 8) / 32768.0f;
         long m = rs_push(&ss->rs, in, ns, out);
         if (m < 0) send_error(ss, "server_error", NULL, eid, "out of memory");
-        else if (!ss->vad_on && ss->audio_len + (size_t)m > max_buffer_samples(ss))
+        else if (!ss->vad_on && ss->audio_len + (size_t)m > rt_max_buffer_samples(ss))
             send_error(ss, "input_audio_buffer_full", "audio", eid,
                        "the input audio buffer holds at most %.0f s; commit or clear it (audio dropped)",
                        ss->lim.max_buffer_s);
@@ -354,6 +229,7 @@ static void on_append(rt_session *ss, json_t *ev, const char *eid)
                 if (append_audio(ss, out + off, (size_t)k) != 0) { send_error(ss, "server_error", NULL, eid, "out of memory"); break; }
                 off += k;
                 if (ss->vad_on) run_vad(ss);
+                rt_maybe_start_partial(ss);
             }
         }
     }
@@ -371,89 +247,144 @@ static void on_commit(rt_session *ss, const char *eid)
     ss->pending_item[0] = 0;
     ss->speaking = 0;
     unsigned long long end = ss->audio_base + ss->audio_len;
-    commit_turn(ss, ss->audio_base, end, item);
+    rt_commit_turn(ss, ss->audio_base, end, item);
     ss->vad_pos = ss->audio_base;
 }
 
 static void on_clear(rt_session *ss)
 {
+    rt_stop_partial(ss);
+    rt_deltas_reset(&ss->deltas);
     ss->audio_base += ss->audio_len;
     ss->audio_len = 0;
     ss->vad_pos = ss->audio_base;
     ss->speaking = 0;
     ss->pending_item[0] = 0;
     if (ss->vad) asr_vad_stream_reset(ss->vad);
-    send_event(ss, json_pack("{s:s}", "type", "input_audio_buffer.cleared"));
+    rt_send_event(ss, json_pack("{s:s}", "type", "input_audio_buffer.cleared"));
 }
 
-/* session.update / transcription_session.update: checked as a whole, applied only if all of it is valid. */
+/* The name of a session field as the client wrote it: the beta shape's
+ * (session.input_audio_transcription.model) or GA's under audio.input
+ * (session.audio.input.transcription.model). key: format, transcription, turn_detection. */
+static const char *field_name(char *buf, size_t n, int ga, const char *key, const char *suffix)
+{
+    const char *beta = strcmp(key, "format") == 0 ? "input_audio_format"
+                       : strcmp(key, "transcription") == 0 ? "input_audio_transcription" : key;
+    snprintf(buf, n, "session.%s%s%s", ga ? "audio.input." : "", ga ? key : beta, suffix);
+    return buf;
+}
+
+/* session.update / transcription_session.update: checked as a whole, applied only if all of it is valid.
+ * Two shapes of session: the beta one (input_audio_format, input_audio_transcription, turn_detection)
+ * and GA's ({"type": "transcription", "audio": {"input": {format, transcription, turn_detection}}}),
+ * which the official SDK's types describe; the answer has the shape the update had. */
 static void on_update(rt_session *ss, json_t *ev, const char *type, const char *eid)
 {
+    char pn[96];
+#define FIELD(key, suffix) field_name(pn, sizeof pn, ga, key, suffix)
     json_t *sess = json_object_get(ev, "session");
     if (!json_is_object(sess)) return send_error(ss, "invalid_value", "session", eid, "%s needs a \"session\" object", type);
-    json_t *fmt = json_object_get(sess, "input_audio_format");
-    if (fmt && !(json_is_string(fmt) && strcmp(json_string_value(fmt), "pcm16") == 0))
-        return send_error(ss, "invalid_value", "session.input_audio_format", eid,
-                          "input_audio_format must be \"pcm16\" (24 kHz mono little-endian)");
+    json_t *stype = json_object_get(sess, "type");
+    if (stype && !(json_is_string(stype) && strcmp(json_string_value(stype), "transcription") == 0))
+        return send_error(ss, "invalid_value", "session.type", eid,
+                          "this endpoint serves transcription sessions: session.type must be \"transcription\"");
+    int ga = stype || json_object_get(sess, "audio");
+    json_t *fmt, *tr, *td, *input = NULL;
+    if (ga) {
+        json_t *audio = json_object_get(sess, "audio");
+        if (audio && !json_is_object(audio)) return send_error(ss, "invalid_value", "session.audio", eid, "must be an object");
+        input = json_object_get(audio, "input");
+        if (input && !json_is_object(input))
+            return send_error(ss, "invalid_value", "session.audio.input", eid, "must be an object");
+        fmt = json_object_get(input, "format");
+        tr = json_object_get(input, "transcription");
+        td = json_object_get(input, "turn_detection");
+        json_t *nr = json_object_get(input, "noise_reduction");
+        if (nr && !json_is_null(nr))
+            return send_error(ss, "invalid_value", "session.audio.input.noise_reduction", eid,
+                              "noise reduction is not supported here: leave it out or set it to null");
+        if (fmt) {
+            json_t *ft = json_object_get(fmt, "type"), *rate = json_object_get(fmt, "rate");
+            if (!json_is_object(fmt) || (ft && !(json_is_string(ft) && strcmp(json_string_value(ft), "audio/pcm") == 0)) ||
+                (rate && !(json_is_integer(rate) && json_integer_value(rate) == 24000)))
+                return send_error(ss, "invalid_value", "session.audio.input.format", eid,
+                                  "format must be {\"type\": \"audio/pcm\", \"rate\": 24000} (mono 16-bit little-endian)");
+        }
+    } else {
+        fmt = json_object_get(sess, "input_audio_format");
+        tr = json_object_get(sess, "input_audio_transcription");
+        td = json_object_get(sess, "turn_detection");
+        if (fmt && !(json_is_string(fmt) && strcmp(json_string_value(fmt), "pcm16") == 0))
+            return send_error(ss, "invalid_value", "session.input_audio_format", eid,
+                              "input_audio_format must be \"pcm16\" (24 kHz mono little-endian)");
+    }
     char model[64], language[16];
     snprintf(model, sizeof model, "%s", ss->model);
     snprintf(language, sizeof language, "%s", ss->language);
     const char *prompt = NULL;
-    json_t *tr = json_object_get(sess, "input_audio_transcription");
     if (tr && !json_is_null(tr)) {
-        if (!json_is_object(tr))
-            return send_error(ss, "invalid_value", "session.input_audio_transcription", eid, "must be an object");
+        if (!json_is_object(tr)) return send_error(ss, "invalid_value", FIELD("transcription", ""), eid, "must be an object");
         json_t *v;
         if ((v = json_object_get(tr, "model"))) {
             if (!json_is_string(v) || json_string_length(v) >= sizeof model)
-                return send_error(ss, "invalid_value", "session.input_audio_transcription.model", eid, "must be a short string");
+                return send_error(ss, "invalid_value", FIELD("transcription", ".model"), eid, "must be a short string");
             snprintf(model, sizeof model, "%s", json_string_value(v));
         }
         if ((v = json_object_get(tr, "language")) && !json_is_null(v)) {
             if (!json_is_string(v) || json_string_length(v) >= sizeof language)
-                return send_error(ss, "invalid_value", "session.input_audio_transcription.language", eid,
+                return send_error(ss, "invalid_value", FIELD("transcription", ".language"), eid,
                                   "must be a language code such as \"en\"");
             snprintf(language, sizeof language, "%s", json_string_value(v));
         }
         if ((v = json_object_get(tr, "prompt")) && !json_is_null(v)) {
             if (!json_is_string(v) || json_string_length(v) > SRV_PROMPT_MAX)
-                return send_error(ss, "invalid_value", "session.input_audio_transcription.prompt", eid,
+                return send_error(ss, "invalid_value", FIELD("transcription", ".prompt"), eid,
                                   "must be a string of at most %d bytes", SRV_PROMPT_MAX);
             prompt = json_string_value(v);
         }
     }
+    srv_model_set *set = ss->srv->cfg.models;
+    srv_model *picked = set ? srv_model_find(set, model) : NULL;
+    if (set && !picked) {
+        char names[1024];
+        srv_models_names(set, names, sizeof names);
+        return send_error(ss, "model_not_found", FIELD("transcription", ".model"), eid,
+                          "The model `%.100s` does not exist or you do not have access to it. This server has %.400s.",
+                          model, names);
+    }
     int vad_on = ss->vad_on, prefix = ss->prefix_padding_ms, silence = ss->silence_duration_ms;
     double threshold = ss->threshold;
-    json_t *td = json_object_get(sess, "turn_detection");
     if (td && json_is_null(td)) vad_on = 0;
     else if (td) {
         json_t *t = json_object_get(td, "type");
         if (!json_is_object(td) || !json_is_string(t) || strcmp(json_string_value(t), "server_vad") != 0)
-            return send_error(ss, "invalid_value", "session.turn_detection.type", eid,
+            return send_error(ss, "invalid_value", FIELD("turn_detection", ".type"), eid,
                               "turn_detection must be null or {\"type\": \"server_vad\", ...}");
         vad_on = 1;
         json_t *v;
         if ((v = json_object_get(td, "threshold"))) {
             if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 1))
-                return send_error(ss, "invalid_value", "session.turn_detection.threshold", eid, "must be a number in [0, 1]");
+                return send_error(ss, "invalid_value", FIELD("turn_detection", ".threshold"), eid, "must be a number in [0, 1]");
             threshold = json_number_value(v);
         }
         if ((v = json_object_get(td, "prefix_padding_ms"))) {
             if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 10000)
-                return send_error(ss, "invalid_value", "session.turn_detection.prefix_padding_ms", eid,
+                return send_error(ss, "invalid_value", FIELD("turn_detection", ".prefix_padding_ms"), eid,
                                   "must be an integer in [0, 10000]");
             prefix = (int)json_integer_value(v);
         }
         if ((v = json_object_get(td, "silence_duration_ms"))) {
             if (!json_is_integer(v) || json_integer_value(v) < 32 || json_integer_value(v) > 10000)
-                return send_error(ss, "invalid_value", "session.turn_detection.silence_duration_ms", eid,
+                return send_error(ss, "invalid_value", FIELD("turn_detection", ".silence_duration_ms"), eid,
                                   "must be an integer in [32, 10000]");
             silence = (int)json_integer_value(v);
         }
-        if (ms_to_samples(prefix) + 4 * ASR_VAD_FRAME_SAMPLES >= max_buffer_samples(ss))
-            return send_error(ss, "invalid_value", "session.turn_detection.prefix_padding_ms", eid,
+        if (rt_ms_to_samples(prefix) + 4 * ASR_VAD_FRAME_SAMPLES >= rt_max_buffer_samples(ss))
+            return send_error(ss, "invalid_value", FIELD("turn_detection", ".prefix_padding_ms"), eid,
                               "prefix padding must be well under the %.0f s buffer limit", ss->lim.max_buffer_s);
     }
+#undef FIELD
     if (vad_on && !ss->vad) {
         asr_error err = {0};
         if (!ss->vad_model && asr_vad_model_load(NULL, &ss->vad_model, &err) != ASR_OK)
@@ -461,12 +392,14 @@ static void on_update(rt_session *ss, json_t *ev, const char *type, const char *
         if (asr_vad_stream_new(ss->vad_model, &ss->vad, &err) != ASR_OK)
             return send_error(ss, "server_error", NULL, eid, "VAD unavailable: %s", err.message);
     }
-    if (prompt) {
-        char *copy = strdup(prompt);
-        if (!copy) return send_error(ss, "server_error", NULL, eid, "out of memory");
+    char *copy = prompt ? strdup(prompt) : NULL;
+    if (prompt && !copy) return send_error(ss, "server_error", NULL, eid, "out of memory");
+    rt_stop_partial(ss); /* it reads the prompt, language and state changed below */
+    if (copy) {
         free(ss->prompt);
         ss->prompt = copy;
     }
+    if (ss->held && picked != ss->held) rt_drop_state(ss); /* another model: a state for it at the next decode */
     snprintf(ss->model, sizeof ss->model, "%s", model);
     snprintf(ss->language, sizeof ss->language, "%s", language);
     if (vad_on && !ss->vad_on) { ss->speaking = 0; ss->vad_pos = ss->audio_base + ss->audio_len; asr_vad_stream_reset(ss->vad); }
@@ -475,8 +408,8 @@ static void on_update(rt_session *ss, json_t *ev, const char *type, const char *
     ss->prefix_padding_ms = prefix;
     ss->silence_duration_ms = silence;
     ss->use_session_names = strcmp(type, "session.update") == 0;
-    send_event(ss, json_pack("{s:s, s:o}", "type", ss->use_session_names ? "session.updated" : "transcription_session.updated",
-                             "session", session_json(ss)));
+    rt_send_event(ss, json_pack("{s:s, s:o}", "type", ss->use_session_names ? "session.updated" : "transcription_session.updated",
+                             "session", session_json(ss, ga)));
 }
 
 static void on_message(rt_session *ss, const uint8_t *data, size_t len)
@@ -500,6 +433,10 @@ static void on_message(rt_session *ss, const uint8_t *data, size_t len)
 
 static void session_free(rt_session *ss)
 {
+    rt_stop_partial(ss);
+    rt_deltas_reset(&ss->deltas);
+    free(ss->partial_audio);
+    free(ss->final_text);
     ws_reader_free(&ss->reader);
     free(ss->in);
     rs_free(&ss->rs);
@@ -507,7 +444,8 @@ static void session_free(rt_session *ss)
     free(ss->prompt);
     asr_vad_stream_free(ss->vad);
     asr_vad_model_free(ss->vad_model);
-    asr_state_free(ss->state);
+    rt_drop_state(ss);
+    pthread_mutex_destroy(&ss->send_mu);
     free(ss);
 }
 
@@ -553,7 +491,8 @@ static void *session_main(void *arg)
     struct timeval tv = {10, 0};
     setsockopt(ss->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
-    send_event(ss, json_pack("{s:s, s:o}", "type", "transcription_session.created", "session", session_json(ss)));
+    rt_send_event(ss, json_pack("{s:s, s:o}", "type", ss->beta ? "transcription_session.created" : "session.created",
+                             "session", session_json(ss, !ss->beta)));
     drain_input(ss); /* bytes MHD read past the handshake */
     while (!ss->closing) {
         double now = srv_now();
@@ -588,10 +527,12 @@ static void *session_main(void *arg)
     return NULL;
 }
 
+static int header_has_token(const char *value, const char *token);
+
 static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in, size_t extra_in_size,
                        MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
-    (void)c, (void)con_cls;
+    (void)con_cls;
     srv_server *s = cls;
     rt_session *ss = calloc(1, sizeof *ss);
     rt_limits lim = rt_limits_from_env();
@@ -613,7 +554,18 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
     ss->t_open = ss->t_last = srv_now();
     snprintf(ss->session_id, sizeof ss->session_id, "sess_%llx%04x", (unsigned long long)time(NULL),
              (unsigned)(atomic_fetch_add(&s->next_request_id, 1) & 0xffff));
-    snprintf(ss->model, sizeof ss->model, "%s", "whisper-1");
+    /* the handshake's ?model= (checked there) picks the first model, as the session's may later */
+    const char *qmodel = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
+    snprintf(ss->model, sizeof ss->model, "%s", qmodel && *qmodel ? qmodel : "whisper-1");
+    /* beta clients say so (a header, or a subprotocol from browsers); GA is the default, as at OpenAI */
+    const char *beta = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "OpenAI-Beta");
+    const char *protocols = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol");
+    ss->beta = (beta && strstr(beta, "realtime=v1")) || (protocols && header_has_token(protocols, "openai-beta.realtime-v1"));
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&ss->send_mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     ss->threshold = 0.5;
     ss->prefix_padding_ms = 300;
     ss->silence_duration_ms = 500;
@@ -707,6 +659,15 @@ enum MHD_Result srv_realtime_begin(srv_request *rq)
     if (intent && strcmp(intent, "transcription") != 0)
         return srv_reply_error(rq, 400, "intent", "invalid_value",
                                "only intent=transcription is served here (got '%.64s')", intent);
+    /* ?model= picks the session's first model; one not served is refused as the HTTP API refuses it */
+    const char *qmodel = MHD_lookup_connection_value(rq->mhd, MHD_GET_ARGUMENT_KIND, "model");
+    if (qmodel && *qmodel && s->cfg.models && (strlen(qmodel) >= 64 || !srv_model_find(s->cfg.models, qmodel))) {
+        char names[1024];
+        srv_models_names(s->cfg.models, names, sizeof names);
+        return srv_reply_error(rq, 404, NULL, "model_not_found",
+                               "The model `%.100s` does not exist or you do not have access to it. This server has %.400s.",
+                               qmodel, names);
+    }
     const char *upgrade = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
     const char *connection = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION);
     const char *version = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, "Sec-WebSocket-Version");

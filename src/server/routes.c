@@ -451,11 +451,8 @@ static srv_model *pick_model(srv_request *rq, const char *name, enum MHD_Result 
     srv_model_set *set = served_models(rq->srv);
     srv_model *m = srv_model_find(set, name[0] ? name : "whisper-1");
     if (m) return m;
-    char names[1024] = "'whisper-1'";
-    for (int i = 0; set && i < set->count; i++) {
-        size_t at = strlen(names);
-        snprintf(names + at, sizeof names - at, ", '%s'", set->items[i].name);
-    }
+    char names[1024];
+    srv_models_names(set, names, sizeof names);
     *answer = srv_reply_error(rq, 404, NULL, "model_not_found",
                               "The model `%.100s` does not exist or you do not have access to it. This server has %.400s.",
                               name, names);

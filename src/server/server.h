@@ -58,6 +58,8 @@ asr_status srv_model_load(srv_model *m, asr_error *err);
  * name as listed, or a model type ("tiny", "base") that names exactly one
  * served model. NULL if none. */
 srv_model *srv_model_find(srv_model_set *set, const char *name);
+/* The names a request may use, for messages: "'whisper-1', 'tiny.en', 'base'" (cut to fit n). */
+void srv_models_names(const srv_model_set *set, char *buf, size_t n);
 /* A job's hold on a model, loading it again if it was unloaded: the model,
  * or NULL with err. Every acquire is paired with a release. */
 const asr_model *srv_model_acquire(srv_model *m, asr_error *err);
@@ -133,6 +135,8 @@ void srv_metrics_job(srv_metrics *m, const char *outcome, double audio_s, double
 /* Realtime WebSocket sessions (realtime.c): opened (+1) / closed (-1), and one committed turn. */
 void srv_metrics_realtime_session(srv_metrics *m, int delta);
 void srv_metrics_realtime_turn(srv_metrics *m);
+/* One partial decode of a turn in progress: stopped by the turn's end or not, wall seconds. */
+void srv_metrics_realtime_partial(srv_metrics *m, int aborted, double busy_s);
 /* Prometheus text exposition; gauges are passed in by the caller. Returns malloc'd text. */
 typedef struct srv_gauges {
     int queue_depth, queue_capacity, busy_workers, workers, inflight_requests, draining;

@@ -102,8 +102,10 @@ try:
     r = requests.get(WS_URL.replace("ws://", "http://"), headers=AUTH, timeout=10)
     check(r.status_code == 426 and r.json()["error"]["code"] == "upgrade_required", f"plain GET: 426 upgrade_required ({r.status_code})")
 
-    # --- the clip in 100 ms chunks, manual commit ---------------------------------------------------
-    ws, first = connect(header=["Authorization: Bearer " + KEY])
+    # --- the clip in 100 ms chunks, manual commit (a beta client: OpenAI-Beta: realtime=v1) ----------
+    ws, first = connect(header=["Authorization: Bearer " + KEY, "OpenAI-Beta: realtime=v1"])
+    check(first.get("type") == "transcription_session.created" and first["session"].get("input_audio_format") == "pcm16",
+          f"OpenAI-Beta: realtime=v1 → the beta transcription_session.created, beta session shape ({first.get('type')})")
     send(ws, {"type": "transcription_session.update", "session": {
         "input_audio_format": "pcm16", "input_audio_transcription": {"model": "whisper-1", "language": "en"},
         "turn_detection": None}})
@@ -123,7 +125,7 @@ try:
           f"{len(deltas)} delta event(s) for the item before it completed")
     transcript = done[0]["transcript"] if done else ""
     check(words(transcript) == words(FILE_TEXT), f"completed transcript has the file transcription's words: {transcript!r}")
-    check(words("".join(d["delta"] for d in deltas)) == words(transcript), "the deltas add up to the transcript")
+    check("".join(d["delta"] for d in deltas) == transcript, "the deltas add up to the transcript, byte for byte")
     print(f"     streamed 11 s clip → completed in {time.time() - t0:.2f} s")
 
     # --- bad events on the same session: error events, session continues ---------------------------
@@ -149,8 +151,11 @@ try:
     check(e and e[0]["type"] == "input_audio_buffer.cleared", "clear → cleared")
     ws.close()
 
-    # --- server VAD: two utterances 2 s apart → two items -------------------------------------------
+    # --- server VAD: two utterances 2 s apart → two items (a GA client: no beta header) --------------
     ws, first = connect(header=["Authorization: Bearer " + KEY])
+    check(first.get("type") == "session.created" and first["session"].get("type") == "transcription"
+          and first["session"]["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000},
+          f"no beta header → GA's session.created with a transcription session ({first})")
     send(ws, {"type": "session.update", "session": {"input_audio_transcription": {"language": "en"},
               "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 1200}}})
     upd = collect(ws, lambda e: e["type"] in ("session.updated", "error"))
@@ -179,6 +184,30 @@ try:
         check("americans" in w0 and "country" not in w0 and "country" in w1 and "americans" not in w1,
               f"each item has its own utterance: {done[0]['transcript']!r} / {done[1]['transcript']!r}")
     ws.close()
+
+    # --- partial decodes: a turn in progress is changed and abandoned under them -------------------
+    # jfk at the pace of speech with server VAD: partial decodes run on the session's second thread;
+    # a session.update mid-turn stops one, then the client vanishes (no close frame) while the next runs
+    partials_before = srv.metric("asr_realtime_partials_total")
+    ws, first = connect(header=["Authorization: Bearer " + KEY])
+    send(ws, {"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 1500}}})
+    collect(ws, lambda e: e["type"] in ("session.updated", "error"))
+    step = 4800
+    t0 = time.time()
+    for k, i in enumerate(range(0, 24000 * 2 * 6, step)):
+        send(ws, {"type": "input_audio_buffer.append", "audio": base64.b64encode(JFK_PCM24[i:i + step]).decode()})
+        if k == 30:
+            send(ws, {"type": "session.update", "session": {"input_audio_transcription": {"prompt": "Kennedy."}}})
+        time.sleep(max(0.0, t0 + (k + 1) * 0.1 - time.time()))
+    ws.sock.shutdown(socket.SHUT_RDWR)
+    ws.sock.close()
+    deadline = time.time() + 10 * SLOW
+    while time.time() < deadline and srv.metric("asr_realtime_connections_open") > 0:
+        time.sleep(0.2)
+    check(srv.metric("asr_realtime_connections_open") == 0 and srv.metric("asr_realtime_partials_total") - partials_before >= 2,
+          f"a session updated mid-turn and dropped during partial decodes ends cleanly "
+          f"({srv.metric('asr_realtime_partials_total') - partials_before:.0f} partial decodes)")
+    check(requests.get(srv.url + "/healthz", timeout=10).status_code == 200, "server alive after it")
 
     # --- malformed frames: close codes, server alive -------------------------------------------------
     def raw_session():
@@ -293,7 +322,7 @@ srv = Server("--workers", "1", "--grace", "10", name="limited server",
 WS_URL = f"ws://127.0.0.1:{srv.port}/v1/realtime?intent=transcription"
 try:
     ws, first = connect()
-    check(first.get("type") == "transcription_session.created", "no key configured: a session opens without one")
+    check(first.get("type") == "session.created", "no key configured: a session opens without one")
     try:
         websocket.create_connection(WS_URL, timeout=10)
         check(False, "a second session past ASR_REALTIME_MAX_SESSIONS=1 is refused")
@@ -307,7 +336,7 @@ try:
     ws.close()
     time.sleep(0.5)
     ws, first = connect()
-    check(first.get("type") == "transcription_session.created", "after it closed, a new session fits again")
+    check(first.get("type") == "session.created", "after it closed, a new session fits again")
     ws.settimeout(15)
     t0 = time.time()
     srv.proc.send_signal(__import__("signal").SIGTERM)

@@ -53,6 +53,7 @@
     let msg;
     try { msg = JSON.parse(ev.data); } catch (e) { return; }
     switch (msg.type) {
+    case 'session.created':
     case 'transcription_session.created':
       setStatus('Connected: listening…');
       break;
@@ -64,7 +65,7 @@
       setStatus('Transcribing…');
       break;
     case 'conversation.item.input_audio_transcription.delta':
-      itemNode(msg.item_id).textContent += (itemNode(msg.item_id).textContent ? ' ' : '') + msg.delta.trim();
+      itemNode(msg.item_id).textContent += msg.delta; // append-only: the deltas concatenate to the transcript
       break;
     case 'conversation.item.input_audio_transcription.completed': {
       const li = itemNode(msg.item_id);
