@@ -21,7 +21,8 @@ static void send_delta(rt_session *ss, const char *item, char *delta)
 }
 
 /* The decoding state for the session's model, made at the first decode; the
- * model's use count is held while it lives, so an idle unload cannot take it. */
+ * model's use count is held while it lives, so an idle unload cannot take it
+ * (nor its scheduler). */
 static asr_state *session_state(rt_session *ss, asr_error *err)
 {
     if (ss->state) return ss->state;
@@ -36,7 +37,9 @@ static asr_state *session_state(rt_session *ss, asr_error *err)
         }
         if (!(model = srv_model_acquire(m, err))) return NULL;
     }
-    ss->state = asr_state_new(model, err);
+    /* on the model's scheduler (--decode-batch), so realtime turns share the
+     * compute, and the decoder steps, of the HTTP requests */
+    ss->state = m ? srv_model_state_new(m, model, err) : asr_state_new(model, err);
     if (!ss->state) {
         if (m) srv_model_release(m);
         return NULL;
