@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define VAD_OPTIONS_HELP                                                                              \
@@ -91,18 +90,11 @@ typedef struct progress_ctx {
     double started;
 } progress_ctx;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void on_progress(float fraction, void *user_data)
 {
     progress_ctx *p = user_data;
     if (!p->enabled) return;
-    fprintf(stderr, "\r%s: %5.1f%% (%.1f s)", p->file, 100.0 * fraction, now_s() - p->started);
+    fprintf(stderr, "\r%s: %5.1f%% (%.1f s)", p->file, 100.0 * fraction, srv_now() - p->started);
     if (fraction >= 1.0f) fputc('\n', stderr);
     fflush(stderr);
 }
@@ -381,7 +373,7 @@ static int cmd_transcribe(int argc, char **argv)
     asr_model_params mp = asr_model_default_params();
     mp.n_threads = threads;
     mp.compute_type = (asr_compute_type)compute_type;
-    double t0 = now_s();
+    double t0 = srv_now();
     asr_status s = asr_model_load(model_path, &mp, &model, &err);
     if (s != ASR_OK) {
         fprintf(stderr, "asr: cannot load model %s: %s\n", model_path, err.message);
@@ -389,7 +381,7 @@ static int cmd_transcribe(int argc, char **argv)
     }
     if (progress)
         fprintf(stderr, "asr: loaded %s model (%s) from %s in %.2f s\n", asr_model_type(model),
-                asr_compute_type_name(asr_model_compute_type(model)), model_path, now_s() - t0);
+                asr_compute_type_name(asr_model_compute_type(model)), model_path, srv_now() - t0);
     asr_state *state = asr_state_new(model, &err);
     if (!state) {
         fprintf(stderr, "asr: %s\n", err.message);
@@ -409,7 +401,7 @@ static int cmd_transcribe(int argc, char **argv)
             if (rc == EXIT_OK) rc = exit_code_for(s);
             continue;
         }
-        progress_ctx pc = {.file = file, .enabled = progress, .started = now_s()};
+        progress_ctx pc = {.file = file, .enabled = progress, .started = srv_now()};
         tp.on_progress = on_progress;
         tp.user_data = &pc;
         asr_result *result = NULL;
@@ -422,7 +414,7 @@ static int cmd_transcribe(int argc, char **argv)
             continue;
         }
         if (progress) {
-            double took = now_s() - pc.started;
+            double took = srv_now() - pc.started;
             fprintf(stderr, "asr: %s: %.1f s of audio in %.2f s (real-time factor %.3f), language %s\n", file,
                     audio_s, took, audio_s > 0 ? took / audio_s : 0.0, asr_result_language(result));
         }

@@ -299,11 +299,7 @@ int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until)
 {
     pthread_mutex_lock(&job->mu);
     while (job->phase < until) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        pthread_cond_timedwait(&job->changed, &job->mu, &ts);
+        srv_cond_wait_for(&job->changed, &job->mu, 0.1);
         if (job->phase >= until) break;
         /* Still queued past the deadline (workers busy with long files): give
          * up now rather than when a worker finally dequeues it. */

@@ -7,25 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-double srv_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 srv_job *srv_job_new(void)
 {
     srv_job *job = calloc(1, sizeof *job);
     if (!job) return NULL;
     pthread_mutex_init(&job->mu, NULL);
-    pthread_condattr_t attr; /* waiters use CLOCK_MONOTONIC deadlines */
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&job->changed, &attr);
-    pthread_condattr_destroy(&attr);
+    srv_cond_init(&job->changed); /* waiters poll the client every 100 ms */
     job->refs = 1;
     job->temperature = -1.0f;
     job->limits = asr_audio_default_limits();

@@ -311,11 +311,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
             pthread_mutex_unlock(&job->mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        pthread_cond_timedwait(&job->changed, &job->mu, &ts);
+        srv_cond_wait_for(&job->changed, &job->mu, 0.1);
         if ((size_t)(pos - st->injected) < job->stream_len || job->phase == SRV_JOB_DONE) continue;
         pthread_mutex_unlock(&job->mu);
         if (srv_now() - st->last_write > st->keepalive_s && max >= sizeof sse_keepalive - 1) {

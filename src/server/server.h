@@ -206,7 +206,13 @@ int srv_pool_stuck(srv_pool *pool, double stuck_s);
 /* Seconds a new job should expect to wait, for Retry-After (1..120). */
 int srv_pool_retry_after(srv_pool *pool);
 
-double srv_now(void); /* monotonic seconds */
+/* ---- the monotonic clock (clock.c) ------------------------------------------- */
+
+double srv_now(void); /* monotonic seconds: every deadline and duration the server measures */
+/* A condition variable whose timed waits run on that clock. */
+void srv_cond_init(pthread_cond_t *cond);
+/* pthread_cond_timedwait for at most `seconds` from now (cond made by srv_cond_init). */
+int srv_cond_wait_for(pthread_cond_t *cond, pthread_mutex_t *mu, double seconds);
 
 /* ---- the HTTP service (http.c) ---------------------------------------------- */
 
