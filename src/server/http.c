@@ -254,7 +254,7 @@ enum MHD_Result srv_reply_error(srv_request *rq, int status, const char *param, 
     }
     if (status == 405) {
         headers[h++] = MHD_HTTP_HEADER_ALLOW;
-        headers[h++] = srv_route_is_post(rq->route) ? "POST" : "GET, HEAD";
+        headers[h++] = srv_route_is_post(rq->def) ? "POST" : "GET, HEAD";
     }
     return srv_reply(rq, status, "application/json", body, strlen(body), headers);
 }
@@ -434,8 +434,7 @@ static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const ch
     srv_request *rq = cls;
     srv_form *f = &rq->form;
     if (!key) return MHD_YES;
-    const char *file_key = (rq->route == SRV_ROUTE_ASR || rq->route == SRV_ROUTE_DETECT_LANGUAGE) ? "audio_file" : "file";
-    if (strcmp(key, file_key) == 0) {
+    if (rq->def && rq->def->file_field && strcmp(key, rq->def->file_field) == 0) {
         if (off == 0 && f->file_len > 0) { form_fail(f, "more than one file was uploaded"); return MHD_YES; }
         if (!f->have_file && filename) snprintf(f->filename, sizeof f->filename, "%s", filename);
         f->have_file = 1;
@@ -496,7 +495,7 @@ static int token_matches(const char *given, const char *expected)
 static int authorized(srv_request *rq)
 {
     const char *key = rq->srv->cfg.api_key;
-    if (!key[0] || !srv_route_needs_auth(rq->route)) return 1;
+    if (!key[0] || !rq->def->auth) return 1;
     const char *h = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
     h += 7;
@@ -555,15 +554,15 @@ static enum MHD_Result early_error(srv_request *rq, int status, const char *para
 static enum MHD_Result begin_request(srv_request *rq)
 {
     srv_server *s = rq->srv;
-    if (rq->route == SRV_ROUTE_OTHER) return early_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
+    if (!rq->def) return early_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
     int is_get = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
     int is_post = strcmp(rq->method, "POST") == 0;
-    if (rq->route == SRV_ROUTE_REALTIME) return srv_realtime_begin(rq); /* own auth: also a subprotocol */
-    if (srv_route_is_post(rq->route) ? !is_post : !is_get)
+    if (rq->def->handshake) return rq->def->handler(rq); /* a WebSocket: its key may come as a subprotocol */
+    if (srv_route_is_post(rq->def) ? !is_post : !is_get)
         return early_error(rq, 405, NULL, "method_not_allowed", "method %s is not allowed on %s", rq->method, rq->path);
     if (!authorized(rq))
         return early_error(rq, 401, NULL, "invalid_api_key", "missing or incorrect API key (use Authorization: Bearer KEY)");
-    if (is_get) return srv_handle_get(rq);
+    if (is_get) return rq->def->handler(rq);
 
     if (atomic_load(&s->draining))
         return early_error(rq, 503, NULL, "shutting_down", "the server is shutting down");
@@ -632,7 +631,7 @@ static enum MHD_Result finish_request(srv_request *rq)
     if (rq->form.error[0]) return srv_reply_error(rq, 400, NULL, "invalid_multipart", "%s", rq->form.error);
     if (complete != MHD_YES)
         return srv_reply_error(rq, 400, NULL, "invalid_multipart", "the multipart/form-data body is truncated or malformed");
-    return srv_handle_post(rq);
+    return rq->def->handler(rq);
 }
 
 /* Request framing MHD lets through: a repeated Content-Length (MHD reads the
@@ -651,6 +650,12 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+static void set_route(srv_request *rq, const char *path)
+{
+    rq->def = srv_route_find(path);
+    rq->route = rq->def ? rq->def->id : SRV_ROUTE_OTHER;
+}
+
 /* A request object, made when MHD has read the request line (so MHD's own
  * error answers and clients that leave mid-headers are counted too) or, at
  * the latest, with the headers. */
@@ -664,7 +669,7 @@ static srv_request *request_new(srv_server *s, struct MHD_Connection *c, const c
     rq->id = atomic_fetch_add(&s->next_request_id, 1) + 1;
     snprintf(rq->path, sizeof rq->path, "%.*s", (int)strcspn(uri ? uri : "", "?"), uri ? uri : "");
     utf8_sanitize(rq->path);
-    rq->route = srv_route_of(rq->path);
+    set_route(rq, rq->path);
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     rq->conn = info ? info->socket_context : NULL;
     return rq;
@@ -691,7 +696,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(rq->path, sizeof rq->path, "%s", url);
         utf8_sanitize(rq->method);
         utf8_sanitize(rq->path);
-        rq->route = srv_route_of(url);
+        set_route(rq, url);
         atomic_fetch_add(&s->inflight, 1);
         set_conn_phase(s, rq->conn, SRV_CONN_BODY);
         framing fr = {0};

@@ -74,11 +74,14 @@ typedef struct srv_form {
 } srv_form;
 #define SRV_PROMPT_MAX (64 * 1024)
 
+typedef struct srv_route_def srv_route_def;
+
 typedef struct srv_request {
     srv_server *srv;
     struct MHD_Connection *mhd;
     srv_conn *conn;
-    srv_route route;
+    const srv_route_def *def; /* the route table's row for the path; NULL = none (404) */
+    srv_route route;          /* its metrics slot (SRV_ROUTE_OTHER when def is NULL) */
     char method[16];
     char path[256];
     unsigned long long id;
@@ -136,11 +139,31 @@ void srv_realtime_stop(srv_server *s);
  * processor (a value may arrive in pieces: off is the piece's offset). */
 void srv_form_chunking_part(srv_form *f, const char *key, const char *data, uint64_t off, size_t size);
 
-srv_route srv_route_of(const char *path);
-int srv_route_is_post(srv_route route);
-int srv_route_needs_auth(srv_route route);
-enum MHD_Result srv_handle_get(srv_request *rq);
-/* The body is complete and the form parsed without error. */
-enum MHD_Result srv_handle_post(srv_request *rq);
+/* One row of the route table: everything the transport, the metrics and
+ * /openapi.json know about an endpoint. */
+typedef enum MHD_Result (*srv_handler)(srv_request *rq);
+struct srv_route_def {
+    const char *path;       /* as /openapi.json names it; a last segment "{name}" matches any non-empty rest */
+    int (*match)(const char *path); /* instead of path, if set: the paths this row serves */
+    const char *method;     /* "POST", or "GET" (HEAD too) */
+    int handshake;          /* the handler takes the request at its headers and checks method and key itself */
+    int auth;               /* needs the API key when the server has one */
+    const char *file_field; /* POST: the multipart part that holds the upload */
+    srv_handler handler;    /* GET: at the headers; POST: once the form is parsed without error */
+    srv_route id;           /* the metrics slot */
+    const char *label;      /* asr_http_requests_total's route label */
+    const char *doc;        /* this path's item in /openapi.json (openapi.c) */
+};
+
+/* The table, in /openapi.json's order; *n = its rows. */
+const srv_route_def *srv_route_table(int *n);
+/* The row that serves `path`, or NULL. */
+const srv_route_def *srv_route_find(const char *path);
+int srv_route_is_post(const srv_route_def *def);
+
+/* Each route's OpenAPI path item (openapi.c), named by its row. */
+extern const char srv_doc_transcriptions[], srv_doc_translations[], srv_doc_models[], srv_doc_model[],
+    srv_doc_asr[], srv_doc_detect_language[], srv_doc_realtime[], srv_doc_healthz[], srv_doc_readyz[],
+    srv_doc_metrics[], srv_doc_openapi[], srv_doc_web[];
 
 #endif /* ASR_SERVER_REQUEST_H */

@@ -11,41 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-srv_route srv_route_of(const char *path)
-{
-    static const struct { const char *path; srv_route route; } table[] = {
-        {"/v1/audio/transcriptions", SRV_ROUTE_TRANSCRIPTIONS},
-        {"/v1/audio/translations", SRV_ROUTE_TRANSLATIONS},
-        {"/asr", SRV_ROUTE_ASR},
-        {"/detect-language", SRV_ROUTE_DETECT_LANGUAGE},
-        {"/v1/models", SRV_ROUTE_MODELS},
-        {"/healthz", SRV_ROUTE_HEALTHZ},
-        {"/readyz", SRV_ROUTE_READYZ},
-        {"/metrics", SRV_ROUTE_METRICS},
-        {"/openapi.json", SRV_ROUTE_OPENAPI},
-        {"/v1/realtime", SRV_ROUTE_REALTIME},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(path, table[i].path) == 0) return table[i].route;
-    if (strncmp(path, "/v1/models/", 11) == 0 && path[11]) return SRV_ROUTE_MODELS; /* /v1/models/{id} */
-    if (srv_web_find(path)) return SRV_ROUTE_WEB;
-    return SRV_ROUTE_OTHER;
-}
-
-int srv_route_is_post(srv_route route)
-{
-    return route == SRV_ROUTE_TRANSCRIPTIONS || route == SRV_ROUTE_TRANSLATIONS || route == SRV_ROUTE_ASR ||
-           route == SRV_ROUTE_DETECT_LANGUAGE;
-}
-
-/* Probes, metrics, the API description and the web page (whose API calls
- * carry the key the user types) stay reachable without a key. */
-int srv_route_needs_auth(srv_route route)
-{
-    return !(route == SRV_ROUTE_HEALTHZ || route == SRV_ROUTE_READYZ || route == SRV_ROUTE_METRICS ||
-             route == SRV_ROUTE_OPENAPI || route == SRV_ROUTE_WEB);
-}
-
 static enum MHD_Result reply_json(srv_request *rq, int status, json_t *obj)
 {
     char *body = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -180,50 +145,50 @@ static char *append_model_metrics(const srv_server *s, char *text)
 
 /* ---- GET routes ------------------------------------------------------------------ */
 
-enum MHD_Result srv_handle_get(srv_request *rq)
+static enum MHD_Result handle_healthz(srv_request *rq)
 {
     srv_server *s = rq->srv;
-    switch (rq->route) {
-    case SRV_ROUTE_HEALTHZ: {
-        int stuck = srv_pool_stuck(s->pool, s->cfg.stuck_s);
-        if (stuck) return reply_json(rq, 503, json_pack("{s:s, s:i}", "status", "unhealthy", "stuck_workers", stuck));
-        return reply_json(rq, 200, json_pack("{s:s}", "status", "ok"));
-    }
-    case SRV_ROUTE_READYZ: {
-        int depth = srv_pool_queue_depth(s->pool), cap = srv_pool_queue_capacity(s->pool);
-        const char *state = atomic_load(&s->draining) ? "draining" : depth >= cap ? "queue_full" : "ready";
-        return reply_json(rq, strcmp(state, "ready") == 0 ? 200 : 503,
-                          json_pack("{s:s, s:s, s:i, s:i}", "status", state, "model", s->cfg.model_name,
-                                    "queue_depth", depth, "queue_capacity", cap));
-    }
-    case SRV_ROUTE_METRICS: {
-        srv_gauges g = {
-            .queue_depth = srv_pool_queue_depth(s->pool),
-            .queue_capacity = srv_pool_queue_capacity(s->pool),
-            .busy_workers = srv_pool_busy(s->pool),
-            .workers = srv_pool_workers(s->pool),
-            .inflight_requests = atomic_load(&s->inflight),
-            .draining = atomic_load(&s->draining),
-            .model_load_s = s->model_load_s,
-            .inflight_upload_bytes = atomic_load(&s->inflight_bytes),
-            .inflight_upload_budget = s->cfg.max_inflight_bytes,
-        };
-        char *text = srv_metrics_render(s->metrics, &g);
-        if (text) text = append_model_metrics(s, text);
-        if (!text) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
-        return srv_reply(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL);
-    }
-    case SRV_ROUTE_OPENAPI: {
-        const char *doc = srv_openapi_json();
-        char *copy = strdup(doc);
-        if (!copy) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
-        return srv_reply(rq, 200, "application/json", copy, strlen(copy), NULL);
-    }
-    case SRV_ROUTE_WEB: return srv_web_reply(rq);
-    case SRV_ROUTE_MODELS: return reply_models(rq);
-    default:
-        return srv_reply_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
-    }
+    int stuck = srv_pool_stuck(s->pool, s->cfg.stuck_s);
+    if (stuck) return reply_json(rq, 503, json_pack("{s:s, s:i}", "status", "unhealthy", "stuck_workers", stuck));
+    return reply_json(rq, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static enum MHD_Result handle_readyz(srv_request *rq)
+{
+    srv_server *s = rq->srv;
+    int depth = srv_pool_queue_depth(s->pool), cap = srv_pool_queue_capacity(s->pool);
+    const char *state = atomic_load(&s->draining) ? "draining" : depth >= cap ? "queue_full" : "ready";
+    return reply_json(rq, strcmp(state, "ready") == 0 ? 200 : 503,
+                      json_pack("{s:s, s:s, s:i, s:i}", "status", state, "model", s->cfg.model_name,
+                                "queue_depth", depth, "queue_capacity", cap));
+}
+
+static enum MHD_Result handle_metrics(srv_request *rq)
+{
+    srv_server *s = rq->srv;
+    srv_gauges g = {
+        .queue_depth = srv_pool_queue_depth(s->pool),
+        .queue_capacity = srv_pool_queue_capacity(s->pool),
+        .busy_workers = srv_pool_busy(s->pool),
+        .workers = srv_pool_workers(s->pool),
+        .inflight_requests = atomic_load(&s->inflight),
+        .draining = atomic_load(&s->draining),
+        .model_load_s = s->model_load_s,
+        .inflight_upload_bytes = atomic_load(&s->inflight_bytes),
+        .inflight_upload_budget = s->cfg.max_inflight_bytes,
+    };
+    char *text = srv_metrics_render(s->metrics, &g);
+    if (text) text = append_model_metrics(s, text);
+    if (!text) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+    return srv_reply(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL);
+}
+
+static enum MHD_Result handle_openapi(srv_request *rq)
+{
+    const char *doc = srv_openapi_json();
+    char *copy = doc ? strdup(doc) : NULL;
+    if (!copy) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+    return srv_reply(rq, 200, "application/json", copy, strlen(copy), NULL);
 }
 
 /* ---- jobs: submit, wait, map failures ----------------------------------------- */
@@ -837,13 +802,74 @@ static enum MHD_Result handle_detect_language(srv_request *rq)
     return answer;
 }
 
-enum MHD_Result srv_handle_post(srv_request *rq)
+static enum MHD_Result handle_transcriptions(srv_request *rq) { return handle_openai(rq, ASR_TASK_TRANSCRIBE); }
+static enum MHD_Result handle_translations(srv_request *rq) { return handle_openai(rq, ASR_TASK_TRANSLATE); }
+
+/* ---- the route table ------------------------------------------------------------- */
+
+static int web_match(const char *path) { return srv_web_find(path) != NULL; }
+
+/* Probes, metrics, the API description and the web page (whose API calls
+ * carry the key the user types) stay reachable without a key. The order is
+ * /openapi.json's; srv_route_find takes the first row that matches. */
+static const srv_route_def route_table[] = {
+    {.path = "/v1/audio/transcriptions", .method = "POST", .auth = 1, .file_field = "file",
+     .handler = handle_transcriptions, .id = SRV_ROUTE_TRANSCRIPTIONS, .label = "/v1/audio/transcriptions",
+     .doc = srv_doc_transcriptions},
+    {.path = "/v1/audio/translations", .method = "POST", .auth = 1, .file_field = "file",
+     .handler = handle_translations, .id = SRV_ROUTE_TRANSLATIONS, .label = "/v1/audio/translations",
+     .doc = srv_doc_translations},
+    {.path = "/v1/models", .method = "GET", .auth = 1, .handler = reply_models, .id = SRV_ROUTE_MODELS,
+     .label = "/v1/models", .doc = srv_doc_models},
+    {.path = "/v1/models/{model}", .method = "GET", .auth = 1, .handler = reply_models, .id = SRV_ROUTE_MODELS,
+     .label = "/v1/models", .doc = srv_doc_model},
+    {.path = "/asr", .method = "POST", .auth = 1, .file_field = "audio_file", .handler = handle_asr,
+     .id = SRV_ROUTE_ASR, .label = "/asr", .doc = srv_doc_asr},
+    {.path = "/detect-language", .method = "POST", .auth = 1, .file_field = "audio_file",
+     .handler = handle_detect_language, .id = SRV_ROUTE_DETECT_LANGUAGE, .label = "/detect-language",
+     .doc = srv_doc_detect_language},
+    {.path = "/v1/realtime", .method = "GET", .handshake = 1, .auth = 1, .handler = srv_realtime_begin,
+     .id = SRV_ROUTE_REALTIME, .label = "/v1/realtime", .doc = srv_doc_realtime},
+    {.path = "/healthz", .method = "GET", .handler = handle_healthz, .id = SRV_ROUTE_HEALTHZ, .label = "/healthz",
+     .doc = srv_doc_healthz},
+    {.path = "/readyz", .method = "GET", .handler = handle_readyz, .id = SRV_ROUTE_READYZ, .label = "/readyz",
+     .doc = srv_doc_readyz},
+    {.path = "/metrics", .method = "GET", .handler = handle_metrics, .id = SRV_ROUTE_METRICS, .label = "/metrics",
+     .doc = srv_doc_metrics},
+    {.path = "/openapi.json", .method = "GET", .handler = handle_openapi, .id = SRV_ROUTE_OPENAPI,
+     .label = "/openapi.json", .doc = srv_doc_openapi},
+    {.path = "/", .match = web_match, .method = "GET", .handler = srv_web_reply, .id = SRV_ROUTE_WEB, .label = "web",
+     .doc = srv_doc_web},
+};
+#define N_ROUTES ((int)(sizeof route_table / sizeof route_table[0]))
+
+const srv_route_def *srv_route_table(int *n)
 {
-    switch (rq->route) {
-    case SRV_ROUTE_TRANSCRIPTIONS: return handle_openai(rq, ASR_TASK_TRANSCRIBE);
-    case SRV_ROUTE_TRANSLATIONS: return handle_openai(rq, ASR_TASK_TRANSLATE);
-    case SRV_ROUTE_ASR: return handle_asr(rq);
-    case SRV_ROUTE_DETECT_LANGUAGE: return handle_detect_language(rq);
-    default: return srv_reply_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
-    }
+    *n = N_ROUTES;
+    return route_table;
+}
+
+static int path_matches(const srv_route_def *def, const char *path)
+{
+    if (def->match) return def->match(path);
+    const char *param = strchr(def->path, '{');
+    if (!param) return strcmp(path, def->path) == 0;
+    size_t fixed = (size_t)(param - def->path);
+    return strncmp(path, def->path, fixed) == 0 && path[fixed] != 0;
+}
+
+const srv_route_def *srv_route_find(const char *path)
+{
+    for (int i = 0; i < N_ROUTES; i++)
+        if (path_matches(&route_table[i], path)) return &route_table[i];
+    return NULL;
+}
+
+int srv_route_is_post(const srv_route_def *def) { return def && strcmp(def->method, "POST") == 0; }
+
+const char *srv_route_label(srv_route route)
+{
+    for (int i = 0; i < N_ROUTES; i++)
+        if (route_table[i].id == route) return route_table[i].label;
+    return "other";
 }

@@ -111,6 +111,7 @@ typedef enum srv_route {
     SRV_ROUTE_COUNT
 } srv_route;
 
+/* The metrics label of a route (its row in routes.c's table), "other" for none. */
 const char *srv_route_label(srv_route route);
 
 typedef struct srv_metrics srv_metrics;
