@@ -212,17 +212,39 @@ static enum MHD_Result reply_job_error(srv_request *rq, const srv_job *job)
     }
 }
 
-/* Submit the job; on success the caller's reference stays valid. Returns 0,
- * or -1 after queueing an error response. */
-static int submit(srv_request *rq, srv_job *job, enum MHD_Result *answer)
+/* Queue the job and wait, watching the client, until it reaches `until`
+ * (SRV_JOB_RUNNING: a stream's events are then flowing) or ends. Returns 0
+ * with the job there (still the caller's), or -1 after answering (the queue
+ * is full, the server stopping, the job failed, the deadline passed while it
+ * was queued, or the client left) and releasing the job. */
+static int submit_and_wait(srv_request *rq, srv_job *job, srv_job_phase until, enum MHD_Result *answer)
 {
     int rc = srv_pool_submit(rq->srv->pool, job);
-    if (rc == 0) return 0;
-    if (rc == -1)
-        *answer = srv_reply_error(rq, 429, NULL, "queue_full", "the server is busy (%d jobs queued); retry later",
-                                  srv_pool_queue_capacity(rq->srv->pool));
-    else
-        *answer = srv_reply_error(rq, 503, NULL, "shutting_down", "the server is shutting down");
+    if (rc != 0) {
+        if (rc == -1)
+            *answer = srv_reply_error(rq, 429, NULL, "queue_full", "the server is busy (%d jobs queued); retry later",
+                                      srv_pool_queue_capacity(rq->srv->pool));
+        else
+            *answer = srv_reply_error(rq, 503, NULL, "shutting_down", "the server is shutting down");
+        srv_job_release(job);
+        return -1;
+    }
+    int waited = srv_wait_job(rq, job, until);
+    if (waited == -2) {
+        *answer = srv_reply_error(rq, 504, NULL, "request_timeout", "the request waited in the queue past its %.0f s deadline",
+                                  rq->srv->cfg.request_timeout_s);
+    } else if (waited != 0) {
+        rq->error_code = "client_disconnected";
+        *answer = MHD_NO;
+    } else {
+        pthread_mutex_lock(&job->mu);
+        int failed = job->phase == SRV_JOB_DONE && job->status != ASR_OK;
+        pthread_mutex_unlock(&job->mu);
+        rq->audio_s = job->audio_s;
+        if (!failed) return 0;
+        *answer = reply_job_error(rq, job);
+    }
+    srv_job_release(job);
     return -1;
 }
 
@@ -245,6 +267,83 @@ static srv_job *job_from_form(srv_request *rq, srv_job_kind kind)
 
 /* ---- SSE streaming response ------------------------------------------------------ */
 
+/* The SSE bytes of one stream job: its listener state (guarded by job->mu). */
+typedef struct sse_events {
+    char *buf;
+    size_t len, cap;
+    int first_delta_sent;
+} sse_events;
+
+static void sse_events_free(void *listener)
+{
+    sse_events *ev = listener;
+    if (ev) free(ev->buf);
+    free(ev);
+}
+
+/* Append one "data: {json}\n\n" event. On OOM the event is dropped (the
+ * final done event still carries the whole text). */
+static void sse_append(sse_events *ev, json_t *event)
+{
+    char *text = json_dumps(event, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
+    json_decref(event);
+    if (!text) return;
+    size_t need = strlen(text) + 8;
+    if (ev->len + need + 1 > ev->cap) {
+        size_t cap = ev->cap ? ev->cap : 4096;
+        while (cap < ev->len + need + 1) cap *= 2;
+        char *grown = realloc(ev->buf, cap);
+        if (!grown) { free(text); return; }
+        ev->buf = grown;
+        ev->cap = cap;
+    }
+    ev->len += (size_t)sprintf(ev->buf + ev->len, "data: %s\n\n", text);
+    free(text);
+}
+
+/* The job's events as OpenAI's streamed transcription events. */
+static void sse_on_event(srv_job *job, const srv_job_event *e)
+{
+    sse_events *ev = job->listener;
+    switch (e->kind) {
+    case SRV_EVENT_SEGMENT: {
+        const char *delta = e->segment->text;
+        if (!delta) return;
+        if (!ev->first_delta_sent) /* the joined text is reported without its leading space */
+            while (*delta == ' ') delta++;
+        if (!*delta) return;
+        ev->first_delta_sent = 1;
+        /* start/end (beyond OpenAI's event) let a client time the segment, as the web page does */
+        sse_append(ev, json_pack("{s:s, s:s, s:f, s:f}", "type", "transcript.text.delta", "delta", delta, "start",
+                                 isfinite(e->segment->start) ? e->segment->start : 0.0, "end",
+                                 isfinite(e->segment->end) ? e->segment->end : 0.0));
+        return;
+    }
+    case SRV_EVENT_DONE: {
+        char *text = asr_text_strip(asr_result_text(e->result)); /* as the json answer strips it */
+        sse_append(ev, json_pack("{s:s, s:s?}", "type", "transcript.text.done", "text", text));
+        free(text);
+        return;
+    }
+    case SRV_EVENT_ERROR: /* the SDKs raise this as an APIError */
+        sse_append(ev, json_pack("{s:s, s:{s:s, s:s, s:n, s:s}}", "type", "error", "error", "message", e->err->message,
+                                 "type", "server_error", "param", "code", asr_strerror(e->status)));
+        return;
+    case SRV_EVENT_PROGRESS: return; /* OpenAI's stream has no progress event */
+    }
+}
+
+/* Make the job report its events as SSE bytes (before it is submitted). */
+static int sse_listen(srv_job *job)
+{
+    sse_events *ev = calloc(1, sizeof *ev);
+    if (!ev) return -1;
+    job->listener = ev;
+    job->listener_free = sse_events_free;
+    job->on_event = sse_on_event;
+    return 0;
+}
+
 typedef struct sse_stream {
     srv_job *job;
     srv_request probe;      /* just enough of the request to poll its socket */
@@ -261,13 +360,14 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     sse_stream *st = cls;
     srv_job *job = st->job;
+    const sse_events *ev = job->listener;
     pthread_mutex_lock(&job->mu);
     for (;;) {
         size_t at = (size_t)(pos - st->injected); /* offset into the job's events */
-        if (at < job->stream_len) {
-            size_t n = job->stream_len - at;
+        if (at < ev->len) {
+            size_t n = ev->len - at;
             if (n > max) n = max;
-            memcpy(buf, job->stream_buf + at, n);
+            memcpy(buf, ev->buf + at, n);
             pthread_mutex_unlock(&job->mu);
             st->last_write = srv_now();
             return (ssize_t)n;
@@ -277,7 +377,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
         srv_cond_wait_for(&job->changed, &job->mu, 0.1);
-        if ((size_t)(pos - st->injected) < job->stream_len || job->phase == SRV_JOB_DONE) continue;
+        if ((size_t)(pos - st->injected) < ev->len || job->phase == SRV_JOB_DONE) continue;
         pthread_mutex_unlock(&job->mu);
         if (srv_now() - st->last_write > st->keepalive_s && max >= sizeof sse_keepalive - 1) {
             memcpy(buf, sse_keepalive, sizeof sse_keepalive - 1);
@@ -566,26 +666,12 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
     if (f->prompt && f->prompt_len) { job->prompt = f->prompt; f->prompt = NULL; }
     job->temperature = temperature;
     job->word_timestamps = words;
-    job->stream = stream;
-    if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
-
-    int waited = srv_wait_job(rq, job, stream ? SRV_JOB_RUNNING : SRV_JOB_DONE);
-    if (waited != 0) {
+    if (stream && sse_listen(job) != 0) {
         srv_job_release(job);
-        if (waited == -2)
-            return srv_reply_error(rq, 504, NULL, "request_timeout",
-                                   "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
-        rq->error_code = "client_disconnected";
-        return MHD_NO;
+        return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
     }
-    pthread_mutex_lock(&job->mu);
-    int done = job->phase == SRV_JOB_DONE;
-    asr_status st = job->status;
-    pthread_mutex_unlock(&job->mu);
-    rq->audio_s = job->audio_s;
-    if (done && st != ASR_OK) {
-        answer = reply_job_error(rq, job);
-    } else if (stream) {
+    if (submit_and_wait(rq, job, stream ? SRV_JOB_RUNNING : SRV_JOB_DONE, &answer) != 0) return answer;
+    if (stream) {
         answer = reply_stream(rq, job);
     } else {
         char *text = asr_result_format(job->result, openai_formats[fmt].format);
@@ -732,32 +818,18 @@ static enum MHD_Result handle_asr(srv_request *rq)
     job->word_timestamps = words;
     job->model = model;
     job->vad_filter = vad_on;
-    if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
-    int waited = srv_wait_job(rq, job, SRV_JOB_DONE);
-    if (waited != 0) {
-        srv_job_release(job);
-        if (waited == -2)
-            return srv_reply_error(rq, 504, NULL, "request_timeout",
-                                   "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
-        rq->error_code = "client_disconnected";
-        return MHD_NO;
-    }
-    rq->audio_s = job->audio_s;
-    if (job->status != ASR_OK) {
-        answer = reply_job_error(rq, job);
+    if (submit_and_wait(rq, job, SRV_JOB_DONE, &answer) != 0) return answer;
+    char *text = out == 0 ? render_asr_txt(job->result)
+               : out == 4 ? render_asr_json(job->result)
+               : asr_result_format(job->result, out == 1 ? ASR_FORMAT_VTT : out == 2 ? ASR_FORMAT_SRT : ASR_FORMAT_TSV);
+    if (!text) {
+        answer = srv_reply_error(rq, 500, NULL, "internal_error", "could not render the result");
     } else {
-        char *text = out == 0 ? render_asr_txt(job->result)
-                   : out == 4 ? render_asr_json(job->result)
-                   : asr_result_format(job->result, out == 1 ? ASR_FORMAT_VTT : out == 2 ? ASR_FORMAT_SRT : ASR_FORMAT_TSV);
-        if (!text) {
-            answer = srv_reply_error(rq, 500, NULL, "internal_error", "could not render the result");
-        } else {
-            char quoted[800], disposition[900];
-            url_quote(filename, quoted, sizeof quoted);
-            snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.%s\"", quoted, output);
-            const char *headers[] = {"Asr-Engine", "asr", MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition, NULL};
-            answer = srv_reply(rq, 200, "text/plain; charset=utf-8", text, strlen(text), headers);
-        }
+        char quoted[800], disposition[900];
+        url_quote(filename, quoted, sizeof quoted);
+        snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.%s\"", quoted, output);
+        const char *headers[] = {"Asr-Engine", "asr", MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition, NULL};
+        answer = srv_reply(rq, 200, "text/plain; charset=utf-8", text, strlen(text), headers);
     }
     srv_job_release(job);
     return answer;
@@ -781,18 +853,8 @@ static enum MHD_Result handle_detect_language(srv_request *rq)
     if (!job) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
     job->limits.raw_pcm_s16le = raw;
     job->model = model;
-    if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
-    int waited = srv_wait_job(rq, job, SRV_JOB_DONE);
-    if (waited != 0) {
-        srv_job_release(job);
-        if (waited == -2)
-            return srv_reply_error(rq, 504, NULL, "request_timeout",
-                                   "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
-        rq->error_code = "client_disconnected";
-        return MHD_NO;
-    }
-    rq->audio_s = job->audio_s;
-    if (job->status != ASR_OK || job->lang_index < 0)
+    if (submit_and_wait(rq, job, SRV_JOB_DONE, &answer) != 0) return answer;
+    if (job->lang_index < 0)
         answer = reply_job_error(rq, job);
     else
         answer = reply_json(rq, 200, json_pack("{s:s, s:s, s:f}", "detected_language", asr_lang_name(job->lang_index),

@@ -137,13 +137,35 @@ char *srv_metrics_render(srv_metrics *m, const srv_gauges *g);
 typedef enum srv_job_kind { SRV_JOB_TRANSCRIBE, SRV_JOB_DETECT_LANGUAGE } srv_job_kind;
 typedef enum srv_job_phase { SRV_JOB_QUEUED, SRV_JOB_DECODING, SRV_JOB_RUNNING, SRV_JOB_DONE } srv_job_phase;
 
+/* What a job reports while it runs, to whoever listens (routes.c turns
+ * them into Server-Sent Events). Pointers are valid during the call only. */
+typedef enum srv_job_event_kind {
+    SRV_EVENT_SEGMENT,  /* a segment finished: segment */
+    SRV_EVENT_PROGRESS, /* progress: fraction of the audio done */
+    SRV_EVENT_DONE,     /* success, last event: result */
+    SRV_EVENT_ERROR     /* failure, last event: status, err */
+} srv_job_event_kind;
+
+typedef struct srv_job_event {
+    srv_job_event_kind kind;
+    const asr_segment *segment;
+    float fraction;
+    const asr_result *result;
+    asr_status status;
+    const asr_error *err;
+} srv_job_event;
+
+typedef struct srv_job srv_job;
+/* Called by the worker with job->mu held (it broadcasts job->changed after). */
+typedef void (*srv_job_listener)(srv_job *job, const srv_job_event *event);
+
 /* One request's work. Shared by the HTTP thread that waits for it and the
  * worker that runs it; freed when both have released it. Fields under
  * "input" are written before submission and read-only afterwards; the rest
  * are guarded by mu. */
-typedef struct srv_job {
+struct srv_job {
     pthread_mutex_t mu;
-    pthread_cond_t changed; /* phase advanced or stream bytes appended */
+    pthread_cond_t changed; /* phase advanced or an event was reported */
     int refs;
 
     /* input */
@@ -159,7 +181,9 @@ typedef struct srv_job {
     int word_timestamps;   /* timestamp_granularities[] has "word"     */
     int vad_filter;        /* transcribe only the speech Silero VAD finds */
     asr_vad_params vad;    /* its options (chunking_strategy)          */
-    int stream;            /* append SSE events to stream_buf as segments finish */
+    srv_job_listener on_event; /* NULL = no events wanted */
+    void *listener;        /* on_event's state: guarded by mu, freed with the job */
+    void (*listener_free)(void *listener);
     double deadline;       /* monotonic seconds; 0 = none */
     double queued_at;      /* monotonic seconds it entered the queue (set by submit) */
     int size_bounded;      /* submit lowered limits.max_duration_s to the upload's size bound */
@@ -174,10 +198,7 @@ typedef struct srv_job {
     int lang_index;        /* SRV_JOB_DETECT_LANGUAGE on success */
     float lang_prob;
     double audio_s, busy_s;
-    char *stream_buf;      /* SSE bytes so far (stream jobs) */
-    size_t stream_len, stream_cap;
-    int first_delta_sent;
-} srv_job;
+};
 
 srv_job *srv_job_new(void);
 void srv_job_release(srv_job *job);
