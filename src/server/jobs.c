@@ -243,12 +243,9 @@ static void run_job(srv_worker *w, srv_job *job)
     tp.word_timestamps = job->word_timestamps;
     tp.vad_filter = job->vad_filter;
     tp.vad = job->vad;
-    if (job->temperature > 0) { /* whisper's CLI: temperatures = arange(t, 1.0 + eps, 0.2) */
-        int n = 0;
-        for (float t = job->temperature; t <= 1.0f + 1e-6f && n < ASR_MAX_TEMPERATURES; t += 0.2f)
-            tp.temperatures[n++] = t;
-        tp.n_temperatures = n;
-    }
+    if (job->temperature >= 0) /* the ladder from it; unset: the default, the same ladder from 0 */
+        tp.n_temperatures = srv_temperature_ladder(job->temperature, SRV_TEMPERATURE_INCREMENT, tp.temperatures,
+                                                   ASR_MAX_TEMPERATURES);
     tp.on_segment = on_segment;
     tp.on_progress = on_progress;
     tp.should_abort = should_abort;

@@ -236,6 +236,18 @@ void srv_cond_init(pthread_cond_t *cond);
 /* pthread_cond_timedwait for at most `seconds` from now (cond made by srv_cond_init). */
 int srv_cond_wait_for(pthread_cond_t *cond, pthread_mutex_t *mu, double seconds);
 
+/* ---- temperatures (temperature.c) ------------------------------------------- */
+
+/* The fallback ladder a temperature T names, as openai-whisper's CLI builds
+ * it: T, T + increment, ... up to 1.0 (numpy's arange(T, 1.0 + 1e-6,
+ * increment)); T alone when increment is 0 or T is above 1. A window whose
+ * decode fails the compression-ratio or log-probability threshold is decoded
+ * again at the next one. `asr transcribe --temperature T
+ * --temperature-increment-on-fallback D` and the API's `temperature` field
+ * (step 0.2) both mean this. Writes out[0..n) with n <= cap; returns n >= 1. */
+#define SRV_TEMPERATURE_INCREMENT 0.2
+int srv_temperature_ladder(double start, double increment, float *out, int cap);
+
 /* ---- the HTTP service (http.c) ---------------------------------------------- */
 
 typedef struct srv_server srv_server;
