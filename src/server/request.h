@@ -76,9 +76,29 @@ typedef struct srv_form {
 
 typedef struct srv_route_def srv_route_def;
 
+/* A request served without a connection (the fuzz harness,
+ * tests/fuzz/fuzz_routes.c, through srv_local_serve): what libmicrohttpd
+ * would otherwise look up, and where the answer goes. */
+typedef struct srv_local {
+    const char *const *headers; /* NAME, VALUE, ..., NULL (names case-insensitive) */
+    const char *const *args;    /* the query string's NAME, VALUE, ..., NULL */
+    int status;                 /* the answer; 0 = none */
+    char *body;                 /* malloc'd (the caller frees it), NULL for none */
+    size_t body_len;
+} srv_local;
+
+/* One part of a multipart form, as the post processor hands it over. */
+typedef struct srv_local_part {
+    const char *key;
+    const char *filename;       /* NULL: a plain field */
+    const char *data;
+    size_t size;
+} srv_local_part;
+
 typedef struct srv_request {
     srv_server *srv;
-    struct MHD_Connection *mhd;
+    struct MHD_Connection *mhd; /* NULL when local is set */
+    srv_local *local;         /* a request without a connection (srv_local_serve) */
     srv_conn *conn;
     const srv_route_def *def; /* the route table's row for the path; NULL = none (404) */
     srv_route route;          /* its metrics slot (SRV_ROUTE_OTHER when def is NULL) */
@@ -114,6 +134,15 @@ typedef struct srv_request {
  * empty body). headers: NULL or name, value, ..., NULL. */
 enum MHD_Result srv_reply(srv_request *rq, int status, const char *content_type, char *body, size_t len,
                           const char *const *headers);
+/* A request header (MHD_HEADER_KIND) or query argument (MHD_GET_ARGUMENT_KIND), or NULL. */
+const char *srv_request_value(const srv_request *rq, enum MHD_ValueKind kind, const char *name);
+/* Serve one request without a connection, as http.c serves one from a
+ * socket: the route, method, key, Content-Type and size checks, the form
+ * parts (handed to the form collector in pieces of at most `piece` bytes,
+ * as the post processor would), then the endpoint. The answer lands in
+ * local->status and local->body; the request is counted in /metrics. */
+void srv_local_serve(srv_server *s, const char *method, const char *path, srv_local *local,
+                     const srv_local_part *parts, int n_parts, size_t piece);
 /* OpenAI error JSON: {"error":{"message","type","param","code"}}; param and code may be NULL. */
 enum MHD_Result srv_reply_error(srv_request *rq, int status, const char *param, const char *code,
                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));

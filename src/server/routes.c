@@ -404,6 +404,15 @@ static void sse_free(void *cls)
 
 static enum MHD_Result reply_stream(srv_request *rq, srv_job *job)
 {
+    if (!rq->mhd) { /* no connection to stream to (srv_local_serve): the events so far */
+        pthread_mutex_lock(&job->mu);
+        const sse_events *ev = job->listener;
+        char *body = ev->len ? malloc(ev->len) : NULL;
+        if (body) memcpy(body, ev->buf, ev->len);
+        size_t n = body ? ev->len : 0;
+        pthread_mutex_unlock(&job->mu);
+        return srv_reply(rq, 200, "text/event-stream; charset=utf-8", body, n, NULL);
+    }
     sse_stream *st = calloc(1, sizeof *st);
     srv_conn *conn_copy = calloc(1, sizeof *conn_copy);
     if (!st || !conn_copy) {
@@ -694,7 +703,7 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
 
 static const char *query(srv_request *rq, const char *name)
 {
-    const char *v = MHD_lookup_connection_value(rq->mhd, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = srv_request_value(rq, MHD_GET_ARGUMENT_KIND, name);
     return v ? v : "";
 }
 
