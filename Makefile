@@ -2,7 +2,7 @@
 #   make            optimised build in build/
 #   make SAN=1      AddressSanitizer + UndefinedBehaviorSanitizer build in build-san/
 #   make test       build, then run the whole suite (tests/run.sh)
-#   make fuzz       libFuzzer harnesses (model loaders, audio, tokenizer, formats, zip; clang, ASan+UBSan) in build-fuzz/
+#   make fuzz       libFuzzer harnesses (model loaders, audio, tokenizer, formats, zip, ws, routes; clang, ASan+UBSan) in build-fuzz/
 CC      ?= cc
 PKGS    := libavformat libavcodec libswresample libavutil libmicrohttpd jansson zlib libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -128,6 +128,14 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_utf8.h $(BUILD)/libasr.a
 build-fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c src/server/ws.c src/server/ws.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_ws.c src/server/ws.c $(LDSAN)
+
+# The request handling is server code, outside libasr: compiled in with its
+# harness, which stands in for the worker pool (jobs.c) and has no CLI.
+FUZZ_ROUTES_SRC := $(filter-out src/server/jobs.c src/server/serve_cmd.c,$(SERVER_SRC))
+build-fuzz/fuzz_routes: tests/fuzz/fuzz_routes.c $(FUZZ_ROUTES_SRC) $(wildcard src/server/*.h) build-fuzz/gen/web_files.o \
+                        $(BUILD)/libasr.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_routes.c $(FUZZ_ROUTES_SRC) build-fuzz/gen/web_files.o \
+	    $(BUILD)/libasr.a $(LDLIBS)
 
 # The ZIP reader is catalogue code, compiled into its harness from this directory.
 FUZZ_ZIP_DIR := src/catalog

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define VAD_OPTIONS_HELP                                                                              \
@@ -62,8 +61,10 @@ static void transcribe_usage(FILE *f)
             "      --beam-size N          beam search with N beams (default 1: greedy)\n"
             "      --best-of N            candidates when sampling at temperature > 0 (default 5)\n"
             "      --patience P           beam search patience (default 1.0)\n"
-            "      --temperature T        fixed temperature (default: fallback 0,0.2,...,1.0)\n"
-            "      --temperature-increment-on-fallback D  step of the fallback ladder (default 0.2)\n"
+            "      --temperature T        first temperature of the fallback ladder (default 0): a window whose\n"
+            "                             decode fails the compression or log-probability threshold is decoded\n"
+            "                             again at T+D, T+2D, ... up to 1.0, as openai-whisper's CLI does\n"
+            "      --temperature-increment-on-fallback D  the ladder's step D (default 0.2; 0 = T alone, no fallback)\n"
             "      --prompt TEXT          initial prompt\n"
             "      --no-condition-on-previous-text\n"
             "      --without-timestamps   decode without timestamp tokens\n"
@@ -91,18 +92,11 @@ typedef struct progress_ctx {
     double started;
 } progress_ctx;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void on_progress(float fraction, void *user_data)
 {
     progress_ctx *p = user_data;
     if (!p->enabled) return;
-    fprintf(stderr, "\r%s: %5.1f%% (%.1f s)", p->file, 100.0 * fraction, now_s() - p->started);
+    fprintf(stderr, "\r%s: %5.1f%% (%.1f s)", p->file, 100.0 * fraction, srv_now() - p->started);
     if (fraction >= 1.0f) fputc('\n', stderr);
     fflush(stderr);
 }
@@ -282,7 +276,7 @@ static int cmd_transcribe(int argc, char **argv)
     asr_transcribe_params tp = asr_transcribe_default_params();
     const char *model_arg = getenv("ASR_MODEL"), *out_dir = NULL, *compute = getenv("ASR_COMPUTE_TYPE");
     int fmt = ASR_FORMAT_TXT, threads = 0, progress = isatty(STDERR_FILENO);
-    float fixed_temp = -1.0f, temp_inc = 0.2f, max_duration = 0.0f;
+    float temperature = 0.0f, temp_inc = (float)SRV_TEMPERATURE_INCREMENT, max_duration = 0.0f;
     /* Local files are trusted no more than uploads: the default limits bound
      * how much memory one file can make the decoder allocate. */
     asr_audio_limits limits = asr_audio_default_limits();
@@ -307,7 +301,7 @@ static int cmd_transcribe(int argc, char **argv)
             if (!parse_float(optarg, 0.01f, 4.0f, &tp.patience)) { fprintf(stderr, "asr: bad --patience\n"); return EXIT_USAGE; }
             break;
         case OPT_TEMP:
-            if (!parse_float(optarg, 0.0f, 2.0f, &fixed_temp)) { fprintf(stderr, "asr: --temperature must be 0..2\n"); return EXIT_USAGE; }
+            if (!parse_float(optarg, 0.0f, 2.0f, &temperature)) { fprintf(stderr, "asr: --temperature must be 0..2\n"); return EXIT_USAGE; }
             break;
         case OPT_TEMP_INC:
             if (!parse_float(optarg, 0.0f, 1.0f, &temp_inc)) { fprintf(stderr, "asr: bad --temperature-increment-on-fallback\n"); return EXIT_USAGE; }
@@ -354,17 +348,7 @@ static int cmd_transcribe(int argc, char **argv)
         transcribe_usage(stderr);
         return EXIT_USAGE;
     }
-    if (fixed_temp >= 0.0f) {
-        tp.temperatures[0] = fixed_temp;
-        tp.n_temperatures = 1;
-    } else if (temp_inc > 0.0f) {
-        tp.n_temperatures = 0;
-        for (float t = 0.0f; t <= 1.0f + 1e-6f && tp.n_temperatures < ASR_MAX_TEMPERATURES; t += temp_inc)
-            tp.temperatures[tp.n_temperatures++] = t;
-    } else {
-        tp.temperatures[0] = 0.0f;
-        tp.n_temperatures = 1;
-    }
+    tp.n_temperatures = srv_temperature_ladder(temperature, temp_inc, tp.temperatures, ASR_MAX_TEMPERATURES);
     if (out_dir) {
         int nrc = check_output_names(argv + optind, argc - optind);
         if (nrc != EXIT_OK) return nrc;
@@ -381,7 +365,7 @@ static int cmd_transcribe(int argc, char **argv)
     asr_model_params mp = asr_model_default_params();
     mp.n_threads = threads;
     mp.compute_type = (asr_compute_type)compute_type;
-    double t0 = now_s();
+    double t0 = srv_now();
     asr_status s = asr_model_load(model_path, &mp, &model, &err);
     if (s != ASR_OK) {
         fprintf(stderr, "asr: cannot load model %s: %s\n", model_path, err.message);
@@ -389,7 +373,7 @@ static int cmd_transcribe(int argc, char **argv)
     }
     if (progress)
         fprintf(stderr, "asr: loaded %s model (%s) from %s in %.2f s\n", asr_model_type(model),
-                asr_compute_type_name(asr_model_compute_type(model)), model_path, now_s() - t0);
+                asr_compute_type_name(asr_model_compute_type(model)), model_path, srv_now() - t0);
     asr_state *state = asr_state_new(model, &err);
     if (!state) {
         fprintf(stderr, "asr: %s\n", err.message);
@@ -409,7 +393,7 @@ static int cmd_transcribe(int argc, char **argv)
             if (rc == EXIT_OK) rc = exit_code_for(s);
             continue;
         }
-        progress_ctx pc = {.file = file, .enabled = progress, .started = now_s()};
+        progress_ctx pc = {.file = file, .enabled = progress, .started = srv_now()};
         tp.on_progress = on_progress;
         tp.user_data = &pc;
         asr_result *result = NULL;
@@ -422,7 +406,7 @@ static int cmd_transcribe(int argc, char **argv)
             continue;
         }
         if (progress) {
-            double took = now_s() - pc.started;
+            double took = srv_now() - pc.started;
             fprintf(stderr, "asr: %s: %.1f s of audio in %.2f s (real-time factor %.3f), language %s\n", file,
                     audio_s, took, audio_s > 0 ? took / audio_s : 0.0, asr_result_language(result));
         }

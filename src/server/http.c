@@ -191,11 +191,34 @@ static enum MHD_Result abort_mid_body(srv_request *rq, int status, const char *c
     return MHD_NO;
 }
 
+/* ---- request values ----------------------------------------------------------- */
+
+static const char *pairs_lookup(const char *const *pairs, const char *name, int nocase)
+{
+    for (int i = 0; pairs && pairs[i] && pairs[i + 1]; i += 2)
+        if (nocase ? strcasecmp(pairs[i], name) == 0 : strcmp(pairs[i], name) == 0) return pairs[i + 1];
+    return NULL;
+}
+
+const char *srv_request_value(const srv_request *rq, enum MHD_ValueKind kind, const char *name)
+{
+    if (rq->local) return pairs_lookup(kind == MHD_HEADER_KIND ? rq->local->headers : rq->local->args, name,
+                                       kind == MHD_HEADER_KIND);
+    return rq->mhd ? MHD_lookup_connection_value(rq->mhd, kind, name) : NULL;
+}
+
 /* ---- responses --------------------------------------------------------------- */
 
 enum MHD_Result srv_reply(srv_request *rq, int status, const char *content_type, char *body, size_t len,
                           const char *const *headers)
 {
+    if (rq->local) { /* no connection: the answer is the caller's */
+        free(rq->local->body);
+        rq->local->body = body;
+        rq->local->body_len = body ? len : 0;
+        rq->local->status = rq->status = status;
+        return MHD_YES;
+    }
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!r) { free(body); return MHD_NO; }
@@ -254,7 +277,7 @@ enum MHD_Result srv_reply_error(srv_request *rq, int status, const char *param, 
     }
     if (status == 405) {
         headers[h++] = MHD_HTTP_HEADER_ALLOW;
-        headers[h++] = srv_route_is_post(rq->route) ? "POST" : "GET, HEAD";
+        headers[h++] = srv_route_is_post(rq->def) ? "POST" : "GET, HEAD";
     }
     return srv_reply(rq, status, "application/json", body, strlen(body), headers);
 }
@@ -299,11 +322,7 @@ int srv_wait_job(srv_request *rq, srv_job *job, srv_job_phase until)
 {
     pthread_mutex_lock(&job->mu);
     while (job->phase < until) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        pthread_cond_timedwait(&job->changed, &job->mu, &ts);
+        srv_cond_wait_for(&job->changed, &job->mu, 0.1);
         if (job->phase >= until) break;
         /* Still queued past the deadline (workers busy with long files): give
          * up now rather than when a worker finally dequeues it. */
@@ -438,8 +457,7 @@ static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const ch
     srv_request *rq = cls;
     srv_form *f = &rq->form;
     if (!key) return MHD_YES;
-    const char *file_key = (rq->route == SRV_ROUTE_ASR || rq->route == SRV_ROUTE_DETECT_LANGUAGE) ? "audio_file" : "file";
-    if (strcmp(key, file_key) == 0) {
+    if (rq->def && rq->def->file_field && strcmp(key, rq->def->file_field) == 0) {
         if (off == 0 && f->file_len > 0) { form_fail(f, "more than one file was uploaded"); return MHD_YES; }
         if (!f->have_file && filename) snprintf(f->filename, sizeof f->filename, "%s", filename);
         f->have_file = 1;
@@ -500,8 +518,8 @@ static int token_matches(const char *given, const char *expected)
 static int authorized(srv_request *rq)
 {
     const char *key = rq->srv->cfg.api_key;
-    if (!key[0] || !srv_route_needs_auth(rq->route)) return 1;
-    const char *h = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!key[0] || !rq->def->auth) return 1;
+    const char *h = srv_request_value(rq, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
     h += 7;
     while (*h == ' ') h++;
@@ -545,7 +563,7 @@ static enum MHD_Result early_error(srv_request *rq, int status, const char *para
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    const char *expect = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    const char *expect = srv_request_value(rq, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
     int waits = expect && strcasestr(expect, "100-continue");
     if (rq->has_body && !waits && rq->expected_bytes <= drain_limit(rq->srv)) {
         set_pending(rq, status, param, code, "%s", message);
@@ -559,19 +577,19 @@ static enum MHD_Result early_error(srv_request *rq, int status, const char *para
 static enum MHD_Result begin_request(srv_request *rq)
 {
     srv_server *s = rq->srv;
-    if (rq->route == SRV_ROUTE_OTHER) return early_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
+    if (!rq->def) return early_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
     int is_get = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
     int is_post = strcmp(rq->method, "POST") == 0;
-    if (rq->route == SRV_ROUTE_REALTIME) return srv_realtime_begin(rq); /* own auth: also a subprotocol */
-    if (srv_route_is_post(rq->route) ? !is_post : !is_get)
+    if (rq->def->handshake) return rq->def->handler(rq); /* a WebSocket: its key may come as a subprotocol */
+    if (srv_route_is_post(rq->def) ? !is_post : !is_get)
         return early_error(rq, 405, NULL, "method_not_allowed", "method %s is not allowed on %s", rq->method, rq->path);
     if (!authorized(rq))
         return early_error(rq, 401, NULL, "invalid_api_key", "missing or incorrect API key (use Authorization: Bearer KEY)");
-    if (is_get) return srv_handle_get(rq);
+    if (is_get) return rq->def->handler(rq);
 
     if (atomic_load(&s->draining))
         return early_error(rq, 503, NULL, "shutting_down", "the server is shutting down");
-    const char *ctype = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ctype = srv_request_value(rq, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!ctype || strncasecmp(ctype, "multipart/form-data", 19) != 0)
         return early_error(rq, 415, NULL, "unsupported_media_type",
                            "Content-Type must be multipart/form-data, got '%.100s'", ctype ? ctype : "(none)");
@@ -582,30 +600,36 @@ static enum MHD_Result begin_request(srv_request *rq)
     if (rq->expected_bytes && !budget_reserve(rq, rq->expected_bytes + 1))
         return early_error(rq, 503, NULL, "server_busy", "the server is holding its limit of %zu MiB of uploads; retry later",
                            s->cfg.max_inflight_bytes >> 20);
+    if (rq->local) return MHD_YES; /* srv_local_serve hands the form parts over itself */
     rq->pp = MHD_create_post_processor(rq->mhd, 16 * 1024, on_form_part, rq);
     if (!rq->pp) return early_error(rq, 400, NULL, "invalid_multipart", "multipart/form-data without a usable boundary");
     set_conn_phase(s, rq->conn, SRV_CONN_BODY);
     return MHD_YES;
 }
 
-static enum MHD_Result receive_body(srv_request *rq, const char *data, size_t *size)
+/* The checks on n more body bytes: -1 after giving up on the request, 0 to
+ * read and discard them (an answer is pending, or the form is already
+ * invalid), 1 to parse them. */
+static int body_arrived(srv_request *rq, size_t n)
 {
     srv_server *s = rq->srv;
-    size_t n = *size;
-    *size = 0;
     if (rq->conn) {
         pthread_mutex_lock(&s->conn_mu);
         int killed = rq->conn->killed;
         pthread_mutex_unlock(&s->conn_mu);
-        if (killed) { rq->status = 408; rq->error_code = "request_timeout"; return MHD_NO; }
+        if (killed) { rq->status = 408; rq->error_code = "request_timeout"; return -1; }
     }
     rq->body_bytes += n;
     double elapsed = srv_now() - rq->t_start;
-    if (elapsed > s->cfg.body_timeout_s)
-        return abort_mid_body(rq, 408, "request_timeout", "request body was not received in time");
+    if (elapsed > s->cfg.body_timeout_s) {
+        abort_mid_body(rq, 408, "request_timeout", "request body was not received in time");
+        return -1;
+    }
     if (s->cfg.min_upload_rate > 0 && elapsed > SRV_RATE_GRACE_S &&
-        (double)rq->body_bytes < s->cfg.min_upload_rate * elapsed)
-        return abort_mid_body(rq, 408, "request_too_slow", "request body is arriving too slowly");
+        (double)rq->body_bytes < s->cfg.min_upload_rate * elapsed) {
+        abort_mid_body(rq, 408, "request_too_slow", "request body is arriving too slowly");
+        return -1;
+    }
     if (rq->body_bytes > s->cfg.max_upload_bytes && !rq->over_limit) {
         rq->over_limit = 1;
         set_pending(rq, 413, "file", "file_too_large", "the upload exceeds the limit of %zu bytes", s->cfg.max_upload_bytes);
@@ -613,12 +637,22 @@ static enum MHD_Result receive_body(srv_request *rq, const char *data, size_t *s
     if (rq->pending_status) {
         /* Keep reading (so the client can read the answer) but only up to
          * the drain limit; past that, answer raw and drop the connection. */
-        if (rq->body_bytes > drain_limit(s))
-            return abort_mid_body(rq, rq->pending_status, rq->pending_code, rq->pending_message);
-        return MHD_YES;
+        if (rq->body_bytes > drain_limit(s)) {
+            abort_mid_body(rq, rq->pending_status, rq->pending_code, rq->pending_message);
+            return -1;
+        }
+        return 0;
     }
-    if (rq->form.error[0]) return MHD_YES; /* already invalid: drain, then 400 */
-    if (MHD_post_process(rq->pp, data, n) != MHD_YES) form_fail(&rq->form, "malformed multipart/form-data body");
+    return rq->form.error[0] ? 0 : 1; /* already invalid: drain, then 400 */
+}
+
+static enum MHD_Result receive_body(srv_request *rq, const char *data, size_t *size)
+{
+    size_t n = *size;
+    *size = 0;
+    int go = body_arrived(rq, n);
+    if (go < 0) return MHD_NO;
+    if (go > 0 && MHD_post_process(rq->pp, data, n) != MHD_YES) form_fail(&rq->form, "malformed multipart/form-data body");
     return MHD_YES;
 }
 
@@ -636,7 +670,7 @@ static enum MHD_Result finish_request(srv_request *rq)
     if (rq->form.error[0]) return srv_reply_error(rq, 400, NULL, "invalid_multipart", "%s", rq->form.error);
     if (complete != MHD_YES)
         return srv_reply_error(rq, 400, NULL, "invalid_multipart", "the multipart/form-data body is truncated or malformed");
-    return srv_handle_post(rq);
+    return rq->def->handler(rq);
 }
 
 /* Request framing MHD lets through: a repeated Content-Length (MHD reads the
@@ -655,6 +689,12 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+static void set_route(srv_request *rq, const char *path)
+{
+    rq->def = srv_route_find(path);
+    rq->route = rq->def ? rq->def->id : SRV_ROUTE_OTHER;
+}
+
 /* A request object, made when MHD has read the request line (so MHD's own
  * error answers and clients that leave mid-headers are counted too) or, at
  * the latest, with the headers. */
@@ -668,7 +708,7 @@ static srv_request *request_new(srv_server *s, struct MHD_Connection *c, const c
     rq->id = atomic_fetch_add(&s->next_request_id, 1) + 1;
     snprintf(rq->path, sizeof rq->path, "%.*s", (int)strcspn(uri ? uri : "", "?"), uri ? uri : "");
     utf8_sanitize(rq->path);
-    rq->route = srv_route_of(rq->path);
+    set_route(rq, rq->path);
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     rq->conn = info ? info->socket_context : NULL;
     return rq;
@@ -695,7 +735,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(rq->path, sizeof rq->path, "%s", url);
         utf8_sanitize(rq->method);
         utf8_sanitize(rq->path);
-        rq->route = srv_route_of(url);
+        set_route(rq, url);
         atomic_fetch_add(&s->inflight, 1);
         set_conn_phase(s, rq->conn, SRV_CONN_BODY);
         framing fr = {0};
@@ -730,6 +770,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*upload_data_size) return receive_body(rq, upload_data, upload_data_size);
     return finish_request(rq);
+}
+
+/* What a request holds: its post processor, upload, prompt and budget share. */
+static void request_free(srv_request *rq)
+{
+    if (rq->pp) MHD_destroy_post_processor(rq->pp);
+    free(rq->form.file);
+    free(rq->form.prompt);
+    budget_release(rq);
+    if (rq->begun) atomic_fetch_sub(&rq->srv->inflight, 1);
+    free(rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -778,10 +829,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         if (by_library) json_object_set_new(line, "error", json_string("rejected_by_http_library"));
         log_json(s, line);
     }
-    if (rq->pp) MHD_destroy_post_processor(rq->pp);
-    free(rq->form.file);
-    free(rq->form.prompt);
-    budget_release(rq);
     if (rq->conn) {
         pthread_mutex_lock(&s->conn_mu);
         rq->conn->served++;
@@ -790,8 +837,55 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         rq->conn->phase_since = srv_now();
         pthread_mutex_unlock(&s->conn_mu);
     }
-    if (rq->begun) atomic_fetch_sub(&s->inflight, 1);
-    free(rq);
+    request_free(rq);
+}
+
+/* ---- requests without a connection (srv_local_serve) ------------------------------ */
+
+void srv_local_serve(srv_server *s, const char *method, const char *path, srv_local *local,
+                     const srv_local_part *parts, int n_parts, size_t piece)
+{
+    srv_request *rq = calloc(1, sizeof *rq);
+    if (!rq) return;
+    rq->srv = s;
+    rq->local = local;
+    rq->begun = 1;
+    rq->t_start = srv_now();
+    rq->id = atomic_fetch_add(&s->next_request_id, 1) + 1;
+    atomic_fetch_add(&s->inflight, 1);
+    snprintf(rq->method, sizeof rq->method, "%s", method);
+    snprintf(rq->path, sizeof rq->path, "%s", path);
+    utf8_sanitize(rq->method);
+    utf8_sanitize(rq->path);
+    set_route(rq, rq->path);
+    const char *clen = pairs_lookup(local->headers, MHD_HTTP_HEADER_CONTENT_LENGTH, 1);
+    if (clen && clen[0] && clen[strspn(clen, "0123456789")] == 0) { /* MHD refuses any other */
+        unsigned long long n = strtoull(clen, NULL, 10);
+        rq->expected_bytes = n > SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)n;
+    }
+    int post = strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+    rq->has_body = post && (rq->expected_bytes > 0 || n_parts > 0);
+    if (piece < 1) piece = 1;
+    if (rq->def && rq->def->handshake) /* the realtime WebSocket: nothing to upgrade */
+        srv_reply_error(rq, 400, NULL, "no_connection", "%s needs a connection to upgrade", rq->path);
+    else if (begin_request(rq) == MHD_YES && !rq->status && post) {
+        for (int i = 0; i < n_parts && !rq->status; i++) {
+            const srv_local_part *p = &parts[i];
+            size_t off = 0;
+            do { /* an empty part is still handed over once, as MHD does */
+                size_t n = p->size - off < piece ? p->size - off : piece;
+                int go = body_arrived(rq, n);
+                if (go < 0) break;
+                if (go > 0)
+                    on_form_part(rq, MHD_POSTDATA_KIND, p->key, p->filename, NULL, NULL, p->data ? p->data + off : "", off, n);
+                off += n;
+            } while (off < p->size);
+        }
+        if (!rq->status) finish_request(rq);
+    }
+    if (!local->status) local->status = rq->status; /* a raw answer (abort_mid_body) */
+    srv_metrics_request(s->metrics, rq->route, local->status ? local->status : 499, srv_now() - rq->t_start);
+    request_free(rq);
 }
 
 /* ---- daemon lifecycle ---------------------------------------------------------- */

@@ -2,30 +2,17 @@
 #include "server/server.h"
 #include "internal.h" /* asr_fail, asr_error_clear */
 
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-double srv_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 srv_job *srv_job_new(void)
 {
     srv_job *job = calloc(1, sizeof *job);
     if (!job) return NULL;
     pthread_mutex_init(&job->mu, NULL);
-    pthread_condattr_t attr; /* waiters use CLOCK_MONOTONIC deadlines */
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&job->changed, &attr);
-    pthread_condattr_destroy(&attr);
+    srv_cond_init(&job->changed); /* waiters poll the client every 100 ms */
     job->refs = 1;
     job->temperature = -1.0f;
     job->limits = asr_audio_default_limits();
@@ -43,7 +30,7 @@ void srv_job_release(srv_job *job)
     if (left > 0) return;
     free(job->upload);
     free(job->prompt);
-    free(job->stream_buf);
+    if (job->listener_free) job->listener_free(job->listener);
     asr_result_free(job->result);
     pthread_cond_destroy(&job->changed);
     pthread_mutex_destroy(&job->mu);
@@ -74,26 +61,13 @@ struct srv_pool {
     double avg_job_s; /* moving average of job wall time, for Retry-After */
 };
 
-/* ---- streaming: Server-Sent Events appended as segments finish ------------ */
+/* ---- events: reported to the job's listener, if any ----------------------- */
 
-/* Append one "data: {json}\n\n" event; caller holds job->mu. On OOM the event
- * is dropped (the final done event still carries the whole text). */
-static void stream_append_event(srv_job *job, json_t *event)
+static void report(srv_job *job, const srv_job_event *event) /* caller holds job->mu */
 {
-    char *text = json_dumps(event, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
-    json_decref(event);
-    if (!text) return;
-    size_t need = strlen(text) + 8;
-    if (job->stream_len + need + 1 > job->stream_cap) {
-        size_t cap = job->stream_cap ? job->stream_cap : 4096;
-        while (cap < job->stream_len + need + 1) cap *= 2;
-        char *grown = realloc(job->stream_buf, cap);
-        if (!grown) { free(text); return; }
-        job->stream_buf = grown;
-        job->stream_cap = cap;
-    }
-    job->stream_len += (size_t)sprintf(job->stream_buf + job->stream_len, "data: %s\n\n", text);
-    free(text);
+    if (!job->on_event) return;
+    job->on_event(job, event);
+    pthread_cond_broadcast(&job->changed);
 }
 
 static void on_segment(const asr_segment *segment, void *user_data)
@@ -101,20 +75,9 @@ static void on_segment(const asr_segment *segment, void *user_data)
     srv_worker *w = user_data;
     w->last_beat = srv_now();
     srv_job *job = w->job;
-    if (!job->stream || !segment->text) return;
-    const char *delta = segment->text;
+    if (!job->on_event) return;
     pthread_mutex_lock(&job->mu);
-    if (!job->first_delta_sent) { /* the joined text is reported without its leading space */
-        while (*delta == ' ') delta++;
-    }
-    if (*delta) {
-        job->first_delta_sent = 1;
-        /* start/end (beyond OpenAI's event) let a client time the segment, as the web page does */
-        stream_append_event(job, json_pack("{s:s, s:s, s:f, s:f}", "type", "transcript.text.delta", "delta", delta,
-                                           "start", isfinite(segment->start) ? segment->start : 0.0, "end",
-                                           isfinite(segment->end) ? segment->end : 0.0));
-        pthread_cond_broadcast(&job->changed);
-    }
+    report(job, &(srv_job_event){.kind = SRV_EVENT_SEGMENT, .segment = segment});
     pthread_mutex_unlock(&job->mu);
 }
 
@@ -138,9 +101,13 @@ static int decode_should_abort(void *user_data)
 
 static void on_progress(float fraction, void *user_data)
 {
-    (void)fraction;
     srv_worker *w = user_data;
     w->last_beat = srv_now();
+    srv_job *job = w->job;
+    if (!job->on_event) return;
+    pthread_mutex_lock(&job->mu);
+    report(job, &(srv_job_event){.kind = SRV_EVENT_PROGRESS, .fraction = fraction});
+    pthread_mutex_unlock(&job->mu);
 }
 
 static void set_phase(srv_job *job, srv_job_phase phase)
@@ -276,12 +243,9 @@ static void run_job(srv_worker *w, srv_job *job)
     tp.word_timestamps = job->word_timestamps;
     tp.vad_filter = job->vad_filter;
     tp.vad = job->vad;
-    if (job->temperature > 0) { /* whisper's CLI: temperatures = arange(t, 1.0 + eps, 0.2) */
-        int n = 0;
-        for (float t = job->temperature; t <= 1.0f + 1e-6f && n < ASR_MAX_TEMPERATURES; t += 0.2f)
-            tp.temperatures[n++] = t;
-        tp.n_temperatures = n;
-    }
+    if (job->temperature >= 0) /* the ladder from it; unset: the default, the same ladder from 0 */
+        tp.n_temperatures = srv_temperature_ladder(job->temperature, SRV_TEMPERATURE_INCREMENT, tp.temperatures,
+                                                   ASR_MAX_TEMPERATURES);
     tp.on_segment = on_segment;
     tp.on_progress = on_progress;
     tp.should_abort = should_abort;
@@ -294,11 +258,7 @@ static void run_job(srv_worker *w, srv_job *job)
         if (english_only_translate) result->task = ASR_TASK_TRANSLATE;
         pthread_mutex_lock(&job->mu);
         job->result = result;
-        if (job->stream) {
-            char *text = asr_text_strip(asr_result_text(result)); /* as the json answer strips it */
-            stream_append_event(job, json_pack("{s:s, s:s?}", "type", "transcript.text.done", "text", text));
-            free(text);
-        }
+        report(job, &(srv_job_event){.kind = SRV_EVENT_DONE, .result = result});
         pthread_mutex_unlock(&job->mu);
     }
 
@@ -308,9 +268,7 @@ done:
     if (model_held) srv_model_release(job->model);
     double busy = srv_now() - t0;
     pthread_mutex_lock(&job->mu);
-    if (st != ASR_OK && job->stream) /* the SDKs raise this as an APIError */
-        stream_append_event(job, json_pack("{s:s, s:{s:s, s:s, s:n, s:s}}", "type", "error", "error", "message",
-                                           err.message, "type", "server_error", "param", "code", asr_strerror(st)));
+    if (st != ASR_OK) report(job, &(srv_job_event){.kind = SRV_EVENT_ERROR, .status = st, .err = &err});
     job->status = st;
     job->err = err;
     job->busy_s = busy;

@@ -38,25 +38,6 @@ struct srv_metrics {
     double realtime_partial_s;
 };
 
-const char *srv_route_label(srv_route route)
-{
-    static const char *const labels[SRV_ROUTE_COUNT] = {
-        [SRV_ROUTE_TRANSCRIPTIONS] = "/v1/audio/transcriptions",
-        [SRV_ROUTE_TRANSLATIONS] = "/v1/audio/translations",
-        [SRV_ROUTE_ASR] = "/asr",
-        [SRV_ROUTE_DETECT_LANGUAGE] = "/detect-language",
-        [SRV_ROUTE_MODELS] = "/v1/models",
-        [SRV_ROUTE_HEALTHZ] = "/healthz",
-        [SRV_ROUTE_READYZ] = "/readyz",
-        [SRV_ROUTE_METRICS] = "/metrics",
-        [SRV_ROUTE_OPENAPI] = "/openapi.json",
-        [SRV_ROUTE_WEB] = "web",
-        [SRV_ROUTE_REALTIME] = "/v1/realtime",
-        [SRV_ROUTE_OTHER] = "other",
-    };
-    return (route >= 0 && route < SRV_ROUTE_COUNT) ? labels[route] : "other";
-}
-
 srv_metrics *srv_metrics_new(void)
 {
     srv_metrics *m = calloc(1, sizeof *m);

@@ -1,11 +1,18 @@
 /* openapi.c — the OpenAPI 3.1 description of every route and field, served at /openapi.json. */
-#include "server/server.h"
+#include "server/request.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Generated from a Python description once, then maintained here; tests
  * check it parses and names every route. Error answers, the upload body
  * and parameters that several routes share are defined once under
- * components and referenced. */
-static const char openapi_json[] =
+ * components and referenced. The document is this head, then one path
+ * item per row of the route table (routes.c), keyed by the row's path, so
+ * a route cannot be served without being described, nor described without
+ * being served. */
+static const char openapi_head[] =
     "{\n"
     " \"openapi\": \"3.1.0\",\n"
     " \"info\": {\n"
@@ -451,8 +458,10 @@ static const char openapi_json[] =
     "   }\n"
     "  }\n"
     " },\n"
-    " \"paths\": {\n"
-    "  \"/v1/audio/transcriptions\": {\n"
+    " \"paths\": {\n";
+
+const char srv_doc_transcriptions[] =
+    "{\n"
     "   \"post\": {\n"
     "    \"summary\": \"Transcribe audio (OpenAI audio API)\",\n"
     "    \"security\": [\n"
@@ -602,8 +611,10 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  },\n"
-    "  \"/v1/audio/translations\": {\n"
+    "  }";
+
+const char srv_doc_translations[] =
+    "{\n"
     "   \"post\": {\n"
     "    \"summary\": \"Translate audio to English text (OpenAI audio API)\",\n"
     "    \"security\": [\n"
@@ -721,8 +732,10 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  },\n"
-    "  \"/v1/models\": {\n"
+    "  }";
+
+const char srv_doc_models[] =
+    "{\n"
     "   \"get\": {\n"
     "    \"summary\": \"Models this server answers to: whisper-1 (an alias of the default) and every --model entry\",\n"
     "    \"security\": [\n"
@@ -758,8 +771,10 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  },\n"
-    "  \"/v1/models/{model}\": {\n"
+    "  }";
+
+const char srv_doc_model[] =
+    "{\n"
     "   \"get\": {\n"
     "    \"summary\": \"One model: whisper-1 or a served model's name\",\n"
     "    \"security\": [\n"
@@ -797,8 +812,10 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  },\n"
-    "  \"/asr\": {\n"
+    "  }";
+
+const char srv_doc_asr[] =
+    "{\n"
     "   \"post\": {\n"
     "    \"summary\": \"Transcribe (whisper-asr-webservice)\",\n"
     "    \"security\": [\n"
@@ -935,8 +952,10 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  },\n"
-    "  \"/detect-language\": {\n"
+    "  }";
+
+const char srv_doc_detect_language[] =
+    "{\n"
     "   \"post\": {\n"
     "    \"summary\": \"Detect the spoken language (whisper-asr-webservice)\",\n"
     "    \"security\": [\n"
@@ -1013,8 +1032,10 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  },\n"
-    "  \"/v1/realtime\": {\n"
+    "  }";
+
+const char srv_doc_realtime[] =
+    "{\n"
     "   \"get\": {\n"
     "    \"summary\": \"Realtime transcription over a WebSocket (OpenAI Realtime API, intent=transcription)\",\n"
     "    \"description\": \"Upgrades to a WebSocket (RFC 6455). GA events by default (session.created, a session of type transcription with audio.input settings, as the official SDK speaks); the beta ones (transcription_session.created, a flat session) when the handshake sends OpenAI-Beta: realtime=v1 or the subprotocol openai-beta.realtime-v1. Client events: session.update / transcription_session.update, input_audio_buffer.append (base64 PCM16, 24 kHz mono), input_audio_buffer.commit, input_audio_buffer.clear. Server events: session.created / transcription_session.created, session.updated / transcription_session.updated, input_audio_buffer.speech_started / speech_stopped / committed / cleared, conversation.item.input_audio_transcription.delta (append-only; with server VAD also while speech goes on) / completed / failed, error. The session's transcription model picks a served model (model_not_found error event otherwise). The API key may also come as the subprotocol openai-insecure-api-key.KEY.\",\n"
@@ -1092,8 +1113,10 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  },\n"
-    "  \"/healthz\": {\n"
+    "  }";
+
+const char srv_doc_healthz[] =
+    "{\n"
     "   \"get\": {\n"
     "    \"summary\": \"Liveness: 503 when a worker has shown no progress for --stuck-timeout\",\n"
     "    \"responses\": {\n"
@@ -1132,8 +1155,10 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  },\n"
-    "  \"/readyz\": {\n"
+    "  }";
+
+const char srv_doc_readyz[] =
+    "{\n"
     "   \"get\": {\n"
     "    \"summary\": \"Readiness: model loaded, not draining, queue not full\",\n"
     "    \"responses\": {\n"
@@ -1178,8 +1203,10 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  },\n"
-    "  \"/metrics\": {\n"
+    "  }";
+
+const char srv_doc_metrics[] =
+    "{\n"
     "   \"get\": {\n"
     "    \"summary\": \"Prometheus metrics\",\n"
     "    \"responses\": {\n"
@@ -1195,8 +1222,10 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  },\n"
-    "  \"/openapi.json\": {\n"
+    "  }";
+
+const char srv_doc_openapi[] =
+    "{\n"
     "   \"get\": {\n"
     "    \"summary\": \"This document\",\n"
     "    \"responses\": {\n"
@@ -1212,8 +1241,10 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  },\n"
-    "  \"/\": {\n"
+    "  }";
+
+const char srv_doc_web[] =
+    "{\n"
     "   \"get\": {\n"
     "    \"summary\": \"Web page: transcribe a file or a recording in the browser (loads /app.js and /style.css; needs no key, its API calls send the one typed in)\",\n"
     "    \"responses\": {\n"
@@ -1232,8 +1263,35 @@ static const char openapi_json[] =
     "     }\n"
     "    }\n"
     "   }\n"
-    "  }\n"
-    " }\n"
-    "}\n";
+    "  }";
 
-const char *srv_openapi_json(void) { return openapi_json; }
+static const char openapi_tail[] = "\n }\n}\n";
+
+static char *openapi_doc;
+static pthread_once_t openapi_once = PTHREAD_ONCE_INIT;
+
+/* The head, then `  "PATH": ITEM` for each route, comma-separated. */
+static void build_openapi(void)
+{
+    int n = 0;
+    const srv_route_def *routes = srv_route_table(&n);
+    size_t len = strlen(openapi_head) + strlen(openapi_tail) + 1;
+    for (int i = 0; i < n; i++) len += strlen(routes[i].path) + strlen(routes[i].doc) + 8;
+    char *doc = malloc(len), *p = doc;
+    if (!doc) return;
+    p = stpcpy(p, openapi_head);
+    for (int i = 0; i < n; i++) {
+        p = stpcpy(p, i ? ",\n  \"" : "  \"");
+        p = stpcpy(p, routes[i].path);
+        p = stpcpy(p, "\": ");
+        p = stpcpy(p, routes[i].doc);
+    }
+    stpcpy(p, openapi_tail);
+    openapi_doc = doc;
+}
+
+const char *srv_openapi_json(void)
+{
+    pthread_once(&openapi_once, build_openapi);
+    return openapi_doc; /* NULL only if the one allocation failed */
+}

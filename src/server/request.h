@@ -74,11 +74,34 @@ typedef struct srv_form {
 } srv_form;
 #define SRV_PROMPT_MAX (64 * 1024)
 
+typedef struct srv_route_def srv_route_def;
+
+/* A request served without a connection (the fuzz harness,
+ * tests/fuzz/fuzz_routes.c, through srv_local_serve): what libmicrohttpd
+ * would otherwise look up, and where the answer goes. */
+typedef struct srv_local {
+    const char *const *headers; /* NAME, VALUE, ..., NULL (names case-insensitive) */
+    const char *const *args;    /* the query string's NAME, VALUE, ..., NULL */
+    int status;                 /* the answer; 0 = none */
+    char *body;                 /* malloc'd (the caller frees it), NULL for none */
+    size_t body_len;
+} srv_local;
+
+/* One part of a multipart form, as the post processor hands it over. */
+typedef struct srv_local_part {
+    const char *key;
+    const char *filename;       /* NULL: a plain field */
+    const char *data;
+    size_t size;
+} srv_local_part;
+
 typedef struct srv_request {
     srv_server *srv;
-    struct MHD_Connection *mhd;
+    struct MHD_Connection *mhd; /* NULL when local is set */
+    srv_local *local;         /* a request without a connection (srv_local_serve) */
     srv_conn *conn;
-    srv_route route;
+    const srv_route_def *def; /* the route table's row for the path; NULL = none (404) */
+    srv_route route;          /* its metrics slot (SRV_ROUTE_OTHER when def is NULL) */
     char method[16];
     char path[256];
     unsigned long long id;
@@ -111,6 +134,15 @@ typedef struct srv_request {
  * empty body). headers: NULL or name, value, ..., NULL. */
 enum MHD_Result srv_reply(srv_request *rq, int status, const char *content_type, char *body, size_t len,
                           const char *const *headers);
+/* A request header (MHD_HEADER_KIND) or query argument (MHD_GET_ARGUMENT_KIND), or NULL. */
+const char *srv_request_value(const srv_request *rq, enum MHD_ValueKind kind, const char *name);
+/* Serve one request without a connection, as http.c serves one from a
+ * socket: the route, method, key, Content-Type and size checks, the form
+ * parts (handed to the form collector in pieces of at most `piece` bytes,
+ * as the post processor would), then the endpoint. The answer lands in
+ * local->status and local->body; the request is counted in /metrics. */
+void srv_local_serve(srv_server *s, const char *method, const char *path, srv_local *local,
+                     const srv_local_part *parts, int n_parts, size_t piece);
 /* OpenAI error JSON: {"error":{"message","type","param","code"}}; param and code may be NULL. */
 enum MHD_Result srv_reply_error(srv_request *rq, int status, const char *param, const char *code,
                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -136,11 +168,31 @@ void srv_realtime_stop(srv_server *s);
  * processor (a value may arrive in pieces: off is the piece's offset). */
 void srv_form_chunking_part(srv_form *f, const char *key, const char *data, uint64_t off, size_t size);
 
-srv_route srv_route_of(const char *path);
-int srv_route_is_post(srv_route route);
-int srv_route_needs_auth(srv_route route);
-enum MHD_Result srv_handle_get(srv_request *rq);
-/* The body is complete and the form parsed without error. */
-enum MHD_Result srv_handle_post(srv_request *rq);
+/* One row of the route table: everything the transport, the metrics and
+ * /openapi.json know about an endpoint. */
+typedef enum MHD_Result (*srv_handler)(srv_request *rq);
+struct srv_route_def {
+    const char *path;       /* as /openapi.json names it; a last segment "{name}" matches any non-empty rest */
+    int (*match)(const char *path); /* instead of path, if set: the paths this row serves */
+    const char *method;     /* "POST", or "GET" (HEAD too) */
+    int handshake;          /* the handler takes the request at its headers and checks method and key itself */
+    int auth;               /* needs the API key when the server has one */
+    const char *file_field; /* POST: the multipart part that holds the upload */
+    srv_handler handler;    /* GET: at the headers; POST: once the form is parsed without error */
+    srv_route id;           /* the metrics slot */
+    const char *label;      /* asr_http_requests_total's route label */
+    const char *doc;        /* this path's item in /openapi.json (openapi.c) */
+};
+
+/* The table, in /openapi.json's order; *n = its rows. */
+const srv_route_def *srv_route_table(int *n);
+/* The row that serves `path`, or NULL. */
+const srv_route_def *srv_route_find(const char *path);
+int srv_route_is_post(const srv_route_def *def);
+
+/* Each route's OpenAPI path item (openapi.c), named by its row. */
+extern const char srv_doc_transcriptions[], srv_doc_translations[], srv_doc_models[], srv_doc_model[],
+    srv_doc_asr[], srv_doc_detect_language[], srv_doc_realtime[], srv_doc_healthz[], srv_doc_readyz[],
+    srv_doc_metrics[], srv_doc_openapi[], srv_doc_web[];
 
 #endif /* ASR_SERVER_REQUEST_H */

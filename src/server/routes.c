@@ -11,41 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-srv_route srv_route_of(const char *path)
-{
-    static const struct { const char *path; srv_route route; } table[] = {
-        {"/v1/audio/transcriptions", SRV_ROUTE_TRANSCRIPTIONS},
-        {"/v1/audio/translations", SRV_ROUTE_TRANSLATIONS},
-        {"/asr", SRV_ROUTE_ASR},
-        {"/detect-language", SRV_ROUTE_DETECT_LANGUAGE},
-        {"/v1/models", SRV_ROUTE_MODELS},
-        {"/healthz", SRV_ROUTE_HEALTHZ},
-        {"/readyz", SRV_ROUTE_READYZ},
-        {"/metrics", SRV_ROUTE_METRICS},
-        {"/openapi.json", SRV_ROUTE_OPENAPI},
-        {"/v1/realtime", SRV_ROUTE_REALTIME},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(path, table[i].path) == 0) return table[i].route;
-    if (strncmp(path, "/v1/models/", 11) == 0 && path[11]) return SRV_ROUTE_MODELS; /* /v1/models/{id} */
-    if (srv_web_find(path)) return SRV_ROUTE_WEB;
-    return SRV_ROUTE_OTHER;
-}
-
-int srv_route_is_post(srv_route route)
-{
-    return route == SRV_ROUTE_TRANSCRIPTIONS || route == SRV_ROUTE_TRANSLATIONS || route == SRV_ROUTE_ASR ||
-           route == SRV_ROUTE_DETECT_LANGUAGE;
-}
-
-/* Probes, metrics, the API description and the web page (whose API calls
- * carry the key the user types) stay reachable without a key. */
-int srv_route_needs_auth(srv_route route)
-{
-    return !(route == SRV_ROUTE_HEALTHZ || route == SRV_ROUTE_READYZ || route == SRV_ROUTE_METRICS ||
-             route == SRV_ROUTE_OPENAPI || route == SRV_ROUTE_WEB);
-}
-
 static enum MHD_Result reply_json(srv_request *rq, int status, json_t *obj)
 {
     char *body = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -229,50 +194,50 @@ static char *append_model_metrics(const srv_server *s, char *text)
 
 /* ---- GET routes ------------------------------------------------------------------ */
 
-enum MHD_Result srv_handle_get(srv_request *rq)
+static enum MHD_Result handle_healthz(srv_request *rq)
 {
     srv_server *s = rq->srv;
-    switch (rq->route) {
-    case SRV_ROUTE_HEALTHZ: {
-        int stuck = srv_pool_stuck(s->pool, s->cfg.stuck_s);
-        if (stuck) return reply_json(rq, 503, json_pack("{s:s, s:i}", "status", "unhealthy", "stuck_workers", stuck));
-        return reply_json(rq, 200, json_pack("{s:s}", "status", "ok"));
-    }
-    case SRV_ROUTE_READYZ: {
-        int depth = srv_pool_queue_depth(s->pool), cap = srv_pool_queue_capacity(s->pool);
-        const char *state = atomic_load(&s->draining) ? "draining" : depth >= cap ? "queue_full" : "ready";
-        return reply_json(rq, strcmp(state, "ready") == 0 ? 200 : 503,
-                          json_pack("{s:s, s:s, s:i, s:i}", "status", state, "model", s->cfg.model_name,
-                                    "queue_depth", depth, "queue_capacity", cap));
-    }
-    case SRV_ROUTE_METRICS: {
-        srv_gauges g = {
-            .queue_depth = srv_pool_queue_depth(s->pool),
-            .queue_capacity = srv_pool_queue_capacity(s->pool),
-            .busy_workers = srv_pool_busy(s->pool),
-            .workers = srv_pool_workers(s->pool),
-            .inflight_requests = atomic_load(&s->inflight),
-            .draining = atomic_load(&s->draining),
-            .model_load_s = s->model_load_s,
-            .inflight_upload_bytes = atomic_load(&s->inflight_bytes),
-            .inflight_upload_budget = s->cfg.max_inflight_bytes,
-        };
-        char *text = srv_metrics_render(s->metrics, &g);
-        if (text) text = append_model_metrics(s, text);
-        if (!text) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
-        return srv_reply(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL);
-    }
-    case SRV_ROUTE_OPENAPI: {
-        const char *doc = srv_openapi_json();
-        char *copy = strdup(doc);
-        if (!copy) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
-        return srv_reply(rq, 200, "application/json", copy, strlen(copy), NULL);
-    }
-    case SRV_ROUTE_WEB: return srv_web_reply(rq);
-    case SRV_ROUTE_MODELS: return reply_models(rq);
-    default:
-        return srv_reply_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
-    }
+    int stuck = srv_pool_stuck(s->pool, s->cfg.stuck_s);
+    if (stuck) return reply_json(rq, 503, json_pack("{s:s, s:i}", "status", "unhealthy", "stuck_workers", stuck));
+    return reply_json(rq, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static enum MHD_Result handle_readyz(srv_request *rq)
+{
+    srv_server *s = rq->srv;
+    int depth = srv_pool_queue_depth(s->pool), cap = srv_pool_queue_capacity(s->pool);
+    const char *state = atomic_load(&s->draining) ? "draining" : depth >= cap ? "queue_full" : "ready";
+    return reply_json(rq, strcmp(state, "ready") == 0 ? 200 : 503,
+                      json_pack("{s:s, s:s, s:i, s:i}", "status", state, "model", s->cfg.model_name,
+                                "queue_depth", depth, "queue_capacity", cap));
+}
+
+static enum MHD_Result handle_metrics(srv_request *rq)
+{
+    srv_server *s = rq->srv;
+    srv_gauges g = {
+        .queue_depth = srv_pool_queue_depth(s->pool),
+        .queue_capacity = srv_pool_queue_capacity(s->pool),
+        .busy_workers = srv_pool_busy(s->pool),
+        .workers = srv_pool_workers(s->pool),
+        .inflight_requests = atomic_load(&s->inflight),
+        .draining = atomic_load(&s->draining),
+        .model_load_s = s->model_load_s,
+        .inflight_upload_bytes = atomic_load(&s->inflight_bytes),
+        .inflight_upload_budget = s->cfg.max_inflight_bytes,
+    };
+    char *text = srv_metrics_render(s->metrics, &g);
+    if (text) text = append_model_metrics(s, text);
+    if (!text) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+    return srv_reply(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL);
+}
+
+static enum MHD_Result handle_openapi(srv_request *rq)
+{
+    const char *doc = srv_openapi_json();
+    char *copy = doc ? strdup(doc) : NULL;
+    if (!copy) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
+    return srv_reply(rq, 200, "application/json", copy, strlen(copy), NULL);
 }
 
 /* ---- jobs: submit, wait, map failures ----------------------------------------- */
@@ -296,17 +261,39 @@ static enum MHD_Result reply_job_error(srv_request *rq, const srv_job *job)
     }
 }
 
-/* Submit the job; on success the caller's reference stays valid. Returns 0,
- * or -1 after queueing an error response. */
-static int submit(srv_request *rq, srv_job *job, enum MHD_Result *answer)
+/* Queue the job and wait, watching the client, until it reaches `until`
+ * (SRV_JOB_RUNNING: a stream's events are then flowing) or ends. Returns 0
+ * with the job there (still the caller's), or -1 after answering (the queue
+ * is full, the server stopping, the job failed, the deadline passed while it
+ * was queued, or the client left) and releasing the job. */
+static int submit_and_wait(srv_request *rq, srv_job *job, srv_job_phase until, enum MHD_Result *answer)
 {
     int rc = srv_pool_submit(rq->srv->pool, job);
-    if (rc == 0) return 0;
-    if (rc == -1)
-        *answer = srv_reply_error(rq, 429, NULL, "queue_full", "the server is busy (%d jobs queued); retry later",
-                                  srv_pool_queue_capacity(rq->srv->pool));
-    else
-        *answer = srv_reply_error(rq, 503, NULL, "shutting_down", "the server is shutting down");
+    if (rc != 0) {
+        if (rc == -1)
+            *answer = srv_reply_error(rq, 429, NULL, "queue_full", "the server is busy (%d jobs queued); retry later",
+                                      srv_pool_queue_capacity(rq->srv->pool));
+        else
+            *answer = srv_reply_error(rq, 503, NULL, "shutting_down", "the server is shutting down");
+        srv_job_release(job);
+        return -1;
+    }
+    int waited = srv_wait_job(rq, job, until);
+    if (waited == -2) {
+        *answer = srv_reply_error(rq, 504, NULL, "request_timeout", "the request waited in the queue past its %.0f s deadline",
+                                  rq->srv->cfg.request_timeout_s);
+    } else if (waited != 0) {
+        rq->error_code = "client_disconnected";
+        *answer = MHD_NO;
+    } else {
+        pthread_mutex_lock(&job->mu);
+        int failed = job->phase == SRV_JOB_DONE && job->status != ASR_OK;
+        pthread_mutex_unlock(&job->mu);
+        rq->audio_s = job->audio_s;
+        if (!failed) return 0;
+        *answer = reply_job_error(rq, job);
+    }
+    srv_job_release(job);
     return -1;
 }
 
@@ -329,6 +316,83 @@ static srv_job *job_from_form(srv_request *rq, srv_job_kind kind)
 
 /* ---- SSE streaming response ------------------------------------------------------ */
 
+/* The SSE bytes of one stream job: its listener state (guarded by job->mu). */
+typedef struct sse_events {
+    char *buf;
+    size_t len, cap;
+    int first_delta_sent;
+} sse_events;
+
+static void sse_events_free(void *listener)
+{
+    sse_events *ev = listener;
+    if (ev) free(ev->buf);
+    free(ev);
+}
+
+/* Append one "data: {json}\n\n" event. On OOM the event is dropped (the
+ * final done event still carries the whole text). */
+static void sse_append(sse_events *ev, json_t *event)
+{
+    char *text = json_dumps(event, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
+    json_decref(event);
+    if (!text) return;
+    size_t need = strlen(text) + 8;
+    if (ev->len + need + 1 > ev->cap) {
+        size_t cap = ev->cap ? ev->cap : 4096;
+        while (cap < ev->len + need + 1) cap *= 2;
+        char *grown = realloc(ev->buf, cap);
+        if (!grown) { free(text); return; }
+        ev->buf = grown;
+        ev->cap = cap;
+    }
+    ev->len += (size_t)sprintf(ev->buf + ev->len, "data: %s\n\n", text);
+    free(text);
+}
+
+/* The job's events as OpenAI's streamed transcription events. */
+static void sse_on_event(srv_job *job, const srv_job_event *e)
+{
+    sse_events *ev = job->listener;
+    switch (e->kind) {
+    case SRV_EVENT_SEGMENT: {
+        const char *delta = e->segment->text;
+        if (!delta) return;
+        if (!ev->first_delta_sent) /* the joined text is reported without its leading space */
+            while (*delta == ' ') delta++;
+        if (!*delta) return;
+        ev->first_delta_sent = 1;
+        /* start/end (beyond OpenAI's event) let a client time the segment, as the web page does */
+        sse_append(ev, json_pack("{s:s, s:s, s:f, s:f}", "type", "transcript.text.delta", "delta", delta, "start",
+                                 isfinite(e->segment->start) ? e->segment->start : 0.0, "end",
+                                 isfinite(e->segment->end) ? e->segment->end : 0.0));
+        return;
+    }
+    case SRV_EVENT_DONE: {
+        char *text = asr_text_strip(asr_result_text(e->result)); /* as the json answer strips it */
+        sse_append(ev, json_pack("{s:s, s:s?}", "type", "transcript.text.done", "text", text));
+        free(text);
+        return;
+    }
+    case SRV_EVENT_ERROR: /* the SDKs raise this as an APIError */
+        sse_append(ev, json_pack("{s:s, s:{s:s, s:s, s:n, s:s}}", "type", "error", "error", "message", e->err->message,
+                                 "type", "server_error", "param", "code", asr_strerror(e->status)));
+        return;
+    case SRV_EVENT_PROGRESS: return; /* OpenAI's stream has no progress event */
+    }
+}
+
+/* Make the job report its events as SSE bytes (before it is submitted). */
+static int sse_listen(srv_job *job)
+{
+    sse_events *ev = calloc(1, sizeof *ev);
+    if (!ev) return -1;
+    job->listener = ev;
+    job->listener_free = sse_events_free;
+    job->on_event = sse_on_event;
+    return 0;
+}
+
 typedef struct sse_stream {
     srv_job *job;
     srv_request probe;      /* just enough of the request to poll its socket */
@@ -345,13 +409,14 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     sse_stream *st = cls;
     srv_job *job = st->job;
+    const sse_events *ev = job->listener;
     pthread_mutex_lock(&job->mu);
     for (;;) {
         size_t at = (size_t)(pos - st->injected); /* offset into the job's events */
-        if (at < job->stream_len) {
-            size_t n = job->stream_len - at;
+        if (at < ev->len) {
+            size_t n = ev->len - at;
             if (n > max) n = max;
-            memcpy(buf, job->stream_buf + at, n);
+            memcpy(buf, ev->buf + at, n);
             pthread_mutex_unlock(&job->mu);
             st->last_write = srv_now();
             return (ssize_t)n;
@@ -360,12 +425,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
             pthread_mutex_unlock(&job->mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        pthread_cond_timedwait(&job->changed, &job->mu, &ts);
-        if ((size_t)(pos - st->injected) < job->stream_len || job->phase == SRV_JOB_DONE) continue;
+        srv_cond_wait_for(&job->changed, &job->mu, 0.1);
+        if ((size_t)(pos - st->injected) < ev->len || job->phase == SRV_JOB_DONE) continue;
         pthread_mutex_unlock(&job->mu);
         if (srv_now() - st->last_write > st->keepalive_s && max >= sizeof sse_keepalive - 1) {
             memcpy(buf, sse_keepalive, sizeof sse_keepalive - 1);
@@ -392,6 +453,15 @@ static void sse_free(void *cls)
 
 static enum MHD_Result reply_stream(srv_request *rq, srv_job *job)
 {
+    if (!rq->mhd) { /* no connection to stream to (srv_local_serve): the events so far */
+        pthread_mutex_lock(&job->mu);
+        const sse_events *ev = job->listener;
+        char *body = ev->len ? malloc(ev->len) : NULL;
+        if (body) memcpy(body, ev->buf, ev->len);
+        size_t n = body ? ev->len : 0;
+        pthread_mutex_unlock(&job->mu);
+        return srv_reply(rq, 200, "text/event-stream; charset=utf-8", body, n, NULL);
+    }
     sse_stream *st = calloc(1, sizeof *st);
     srv_conn *conn_copy = calloc(1, sizeof *conn_copy);
     if (!st || !conn_copy) {
@@ -651,26 +721,12 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
     if (f->prompt && f->prompt_len) { job->prompt = f->prompt; f->prompt = NULL; }
     job->temperature = temperature;
     job->word_timestamps = words;
-    job->stream = stream;
-    if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
-
-    int waited = srv_wait_job(rq, job, stream ? SRV_JOB_RUNNING : SRV_JOB_DONE);
-    if (waited != 0) {
+    if (stream && sse_listen(job) != 0) {
         srv_job_release(job);
-        if (waited == -2)
-            return srv_reply_error(rq, 504, NULL, "request_timeout",
-                                   "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
-        rq->error_code = "client_disconnected";
-        return MHD_NO;
+        return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
     }
-    pthread_mutex_lock(&job->mu);
-    int done = job->phase == SRV_JOB_DONE;
-    asr_status st = job->status;
-    pthread_mutex_unlock(&job->mu);
-    rq->audio_s = job->audio_s;
-    if (done && st != ASR_OK) {
-        answer = reply_job_error(rq, job);
-    } else if (stream) {
+    if (submit_and_wait(rq, job, stream ? SRV_JOB_RUNNING : SRV_JOB_DONE, &answer) != 0) return answer;
+    if (stream) {
         answer = reply_stream(rq, job);
     } else {
         char *text = asr_result_format(job->result, openai_formats[fmt].format);
@@ -693,7 +749,7 @@ static enum MHD_Result handle_openai(srv_request *rq, asr_task task)
 
 static const char *query(srv_request *rq, const char *name)
 {
-    const char *v = MHD_lookup_connection_value(rq->mhd, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = srv_request_value(rq, MHD_GET_ARGUMENT_KIND, name);
     return v ? v : "";
 }
 
@@ -817,32 +873,18 @@ static enum MHD_Result handle_asr(srv_request *rq)
     job->word_timestamps = words;
     job->model = model;
     job->vad_filter = vad_on;
-    if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
-    int waited = srv_wait_job(rq, job, SRV_JOB_DONE);
-    if (waited != 0) {
-        srv_job_release(job);
-        if (waited == -2)
-            return srv_reply_error(rq, 504, NULL, "request_timeout",
-                                   "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
-        rq->error_code = "client_disconnected";
-        return MHD_NO;
-    }
-    rq->audio_s = job->audio_s;
-    if (job->status != ASR_OK) {
-        answer = reply_job_error(rq, job);
+    if (submit_and_wait(rq, job, SRV_JOB_DONE, &answer) != 0) return answer;
+    char *text = out == 0 ? render_asr_txt(job->result)
+               : out == 4 ? render_asr_json(job->result)
+               : asr_result_format(job->result, out == 1 ? ASR_FORMAT_VTT : out == 2 ? ASR_FORMAT_SRT : ASR_FORMAT_TSV);
+    if (!text) {
+        answer = srv_reply_error(rq, 500, NULL, "internal_error", "could not render the result");
     } else {
-        char *text = out == 0 ? render_asr_txt(job->result)
-                   : out == 4 ? render_asr_json(job->result)
-                   : asr_result_format(job->result, out == 1 ? ASR_FORMAT_VTT : out == 2 ? ASR_FORMAT_SRT : ASR_FORMAT_TSV);
-        if (!text) {
-            answer = srv_reply_error(rq, 500, NULL, "internal_error", "could not render the result");
-        } else {
-            char quoted[800], disposition[900];
-            url_quote(filename, quoted, sizeof quoted);
-            snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.%s\"", quoted, output);
-            const char *headers[] = {"Asr-Engine", "asr", MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition, NULL};
-            answer = srv_reply(rq, 200, "text/plain; charset=utf-8", text, strlen(text), headers);
-        }
+        char quoted[800], disposition[900];
+        url_quote(filename, quoted, sizeof quoted);
+        snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.%s\"", quoted, output);
+        const char *headers[] = {"Asr-Engine", "asr", MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition, NULL};
+        answer = srv_reply(rq, 200, "text/plain; charset=utf-8", text, strlen(text), headers);
     }
     srv_job_release(job);
     return answer;
@@ -866,18 +908,8 @@ static enum MHD_Result handle_detect_language(srv_request *rq)
     if (!job) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");
     job->limits.raw_pcm_s16le = raw;
     job->model = model;
-    if (submit(rq, job, &answer) != 0) { srv_job_release(job); return answer; }
-    int waited = srv_wait_job(rq, job, SRV_JOB_DONE);
-    if (waited != 0) {
-        srv_job_release(job);
-        if (waited == -2)
-            return srv_reply_error(rq, 504, NULL, "request_timeout",
-                                   "the request waited in the queue past its %.0f s deadline", rq->srv->cfg.request_timeout_s);
-        rq->error_code = "client_disconnected";
-        return MHD_NO;
-    }
-    rq->audio_s = job->audio_s;
-    if (job->status != ASR_OK || job->lang_index < 0)
+    if (submit_and_wait(rq, job, SRV_JOB_DONE, &answer) != 0) return answer;
+    if (job->lang_index < 0)
         answer = reply_job_error(rq, job);
     else
         answer = reply_json(rq, 200, json_pack("{s:s, s:s, s:f}", "detected_language", asr_lang_name(job->lang_index),
@@ -887,13 +919,74 @@ static enum MHD_Result handle_detect_language(srv_request *rq)
     return answer;
 }
 
-enum MHD_Result srv_handle_post(srv_request *rq)
+static enum MHD_Result handle_transcriptions(srv_request *rq) { return handle_openai(rq, ASR_TASK_TRANSCRIBE); }
+static enum MHD_Result handle_translations(srv_request *rq) { return handle_openai(rq, ASR_TASK_TRANSLATE); }
+
+/* ---- the route table ------------------------------------------------------------- */
+
+static int web_match(const char *path) { return srv_web_find(path) != NULL; }
+
+/* Probes, metrics, the API description and the web page (whose API calls
+ * carry the key the user types) stay reachable without a key. The order is
+ * /openapi.json's; srv_route_find takes the first row that matches. */
+static const srv_route_def route_table[] = {
+    {.path = "/v1/audio/transcriptions", .method = "POST", .auth = 1, .file_field = "file",
+     .handler = handle_transcriptions, .id = SRV_ROUTE_TRANSCRIPTIONS, .label = "/v1/audio/transcriptions",
+     .doc = srv_doc_transcriptions},
+    {.path = "/v1/audio/translations", .method = "POST", .auth = 1, .file_field = "file",
+     .handler = handle_translations, .id = SRV_ROUTE_TRANSLATIONS, .label = "/v1/audio/translations",
+     .doc = srv_doc_translations},
+    {.path = "/v1/models", .method = "GET", .auth = 1, .handler = reply_models, .id = SRV_ROUTE_MODELS,
+     .label = "/v1/models", .doc = srv_doc_models},
+    {.path = "/v1/models/{model}", .method = "GET", .auth = 1, .handler = reply_models, .id = SRV_ROUTE_MODELS,
+     .label = "/v1/models", .doc = srv_doc_model},
+    {.path = "/asr", .method = "POST", .auth = 1, .file_field = "audio_file", .handler = handle_asr,
+     .id = SRV_ROUTE_ASR, .label = "/asr", .doc = srv_doc_asr},
+    {.path = "/detect-language", .method = "POST", .auth = 1, .file_field = "audio_file",
+     .handler = handle_detect_language, .id = SRV_ROUTE_DETECT_LANGUAGE, .label = "/detect-language",
+     .doc = srv_doc_detect_language},
+    {.path = "/v1/realtime", .method = "GET", .handshake = 1, .auth = 1, .handler = srv_realtime_begin,
+     .id = SRV_ROUTE_REALTIME, .label = "/v1/realtime", .doc = srv_doc_realtime},
+    {.path = "/healthz", .method = "GET", .handler = handle_healthz, .id = SRV_ROUTE_HEALTHZ, .label = "/healthz",
+     .doc = srv_doc_healthz},
+    {.path = "/readyz", .method = "GET", .handler = handle_readyz, .id = SRV_ROUTE_READYZ, .label = "/readyz",
+     .doc = srv_doc_readyz},
+    {.path = "/metrics", .method = "GET", .handler = handle_metrics, .id = SRV_ROUTE_METRICS, .label = "/metrics",
+     .doc = srv_doc_metrics},
+    {.path = "/openapi.json", .method = "GET", .handler = handle_openapi, .id = SRV_ROUTE_OPENAPI,
+     .label = "/openapi.json", .doc = srv_doc_openapi},
+    {.path = "/", .match = web_match, .method = "GET", .handler = srv_web_reply, .id = SRV_ROUTE_WEB, .label = "web",
+     .doc = srv_doc_web},
+};
+#define N_ROUTES ((int)(sizeof route_table / sizeof route_table[0]))
+
+const srv_route_def *srv_route_table(int *n)
 {
-    switch (rq->route) {
-    case SRV_ROUTE_TRANSCRIPTIONS: return handle_openai(rq, ASR_TASK_TRANSCRIBE);
-    case SRV_ROUTE_TRANSLATIONS: return handle_openai(rq, ASR_TASK_TRANSLATE);
-    case SRV_ROUTE_ASR: return handle_asr(rq);
-    case SRV_ROUTE_DETECT_LANGUAGE: return handle_detect_language(rq);
-    default: return srv_reply_error(rq, 404, NULL, "not_found", "no route for %s %s", rq->method, rq->path);
-    }
+    *n = N_ROUTES;
+    return route_table;
+}
+
+static int path_matches(const srv_route_def *def, const char *path)
+{
+    if (def->match) return def->match(path);
+    const char *param = strchr(def->path, '{');
+    if (!param) return strcmp(path, def->path) == 0;
+    size_t fixed = (size_t)(param - def->path);
+    return strncmp(path, def->path, fixed) == 0 && path[fixed] != 0;
+}
+
+const srv_route_def *srv_route_find(const char *path)
+{
+    for (int i = 0; i < N_ROUTES; i++)
+        if (path_matches(&route_table[i], path)) return &route_table[i];
+    return NULL;
+}
+
+int srv_route_is_post(const srv_route_def *def) { return def && strcmp(def->method, "POST") == 0; }
+
+const char *srv_route_label(srv_route route)
+{
+    for (int i = 0; i < N_ROUTES; i++)
+        if (route_table[i].id == route) return route_table[i].label;
+    return "other";
 }

@@ -123,6 +123,7 @@ typedef enum srv_route {
     SRV_ROUTE_COUNT
 } srv_route;
 
+/* The metrics label of a route (its row in routes.c's table), "other" for none. */
 const char *srv_route_label(srv_route route);
 
 typedef struct srv_metrics srv_metrics;
@@ -150,13 +151,35 @@ char *srv_metrics_render(srv_metrics *m, const srv_gauges *g);
 typedef enum srv_job_kind { SRV_JOB_TRANSCRIBE, SRV_JOB_DETECT_LANGUAGE } srv_job_kind;
 typedef enum srv_job_phase { SRV_JOB_QUEUED, SRV_JOB_DECODING, SRV_JOB_RUNNING, SRV_JOB_DONE } srv_job_phase;
 
+/* What a job reports while it runs, to whoever listens (routes.c turns
+ * them into Server-Sent Events). Pointers are valid during the call only. */
+typedef enum srv_job_event_kind {
+    SRV_EVENT_SEGMENT,  /* a segment finished: segment */
+    SRV_EVENT_PROGRESS, /* progress: fraction of the audio done */
+    SRV_EVENT_DONE,     /* success, last event: result */
+    SRV_EVENT_ERROR     /* failure, last event: status, err */
+} srv_job_event_kind;
+
+typedef struct srv_job_event {
+    srv_job_event_kind kind;
+    const asr_segment *segment;
+    float fraction;
+    const asr_result *result;
+    asr_status status;
+    const asr_error *err;
+} srv_job_event;
+
+typedef struct srv_job srv_job;
+/* Called by the worker with job->mu held (it broadcasts job->changed after). */
+typedef void (*srv_job_listener)(srv_job *job, const srv_job_event *event);
+
 /* One request's work. Shared by the HTTP thread that waits for it and the
  * worker that runs it; freed when both have released it. Fields under
  * "input" are written before submission and read-only afterwards; the rest
  * are guarded by mu. */
-typedef struct srv_job {
+struct srv_job {
     pthread_mutex_t mu;
-    pthread_cond_t changed; /* phase advanced or stream bytes appended */
+    pthread_cond_t changed; /* phase advanced or an event was reported */
     int refs;
 
     /* input */
@@ -172,7 +195,9 @@ typedef struct srv_job {
     int word_timestamps;   /* timestamp_granularities[] has "word"     */
     int vad_filter;        /* transcribe only the speech Silero VAD finds */
     asr_vad_params vad;    /* its options (chunking_strategy)          */
-    int stream;            /* append SSE events to stream_buf as segments finish */
+    srv_job_listener on_event; /* NULL = no events wanted */
+    void *listener;        /* on_event's state: guarded by mu, freed with the job */
+    void (*listener_free)(void *listener);
     double deadline;       /* monotonic seconds; 0 = none */
     double queued_at;      /* monotonic seconds it entered the queue (set by submit) */
     int size_bounded;      /* submit lowered limits.max_duration_s to the upload's size bound */
@@ -187,10 +212,7 @@ typedef struct srv_job {
     int lang_index;        /* SRV_JOB_DETECT_LANGUAGE on success */
     float lang_prob;
     double audio_s, busy_s;
-    char *stream_buf;      /* SSE bytes so far (stream jobs) */
-    size_t stream_len, stream_cap;
-    int first_delta_sent;
-} srv_job;
+};
 
 srv_job *srv_job_new(void);
 void srv_job_release(srv_job *job);
@@ -220,7 +242,25 @@ int srv_pool_stuck(srv_pool *pool, double stuck_s);
 /* Seconds a new job should expect to wait, for Retry-After (1..120). */
 int srv_pool_retry_after(srv_pool *pool);
 
-double srv_now(void); /* monotonic seconds */
+/* ---- the monotonic clock (clock.c) ------------------------------------------- */
+
+double srv_now(void); /* monotonic seconds: every deadline and duration the server measures */
+/* A condition variable whose timed waits run on that clock. */
+void srv_cond_init(pthread_cond_t *cond);
+/* pthread_cond_timedwait for at most `seconds` from now (cond made by srv_cond_init). */
+int srv_cond_wait_for(pthread_cond_t *cond, pthread_mutex_t *mu, double seconds);
+
+/* ---- temperatures (temperature.c) ------------------------------------------- */
+
+/* The fallback ladder a temperature T names, as openai-whisper's CLI builds
+ * it: T, T + increment, ... up to 1.0 (numpy's arange(T, 1.0 + 1e-6,
+ * increment)); T alone when increment is 0 or T is above 1. A window whose
+ * decode fails the compression-ratio or log-probability threshold is decoded
+ * again at the next one. `asr transcribe --temperature T
+ * --temperature-increment-on-fallback D` and the API's `temperature` field
+ * (step 0.2) both mean this. Writes out[0..n) with n <= cap; returns n >= 1. */
+#define SRV_TEMPERATURE_INCREMENT 0.2
+int srv_temperature_ladder(double start, double increment, float *out, int cap);
 
 /* ---- the HTTP service (http.c) ---------------------------------------------- */
 

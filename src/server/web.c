@@ -77,7 +77,7 @@ enum MHD_Result srv_web_reply(srv_request *rq)
         "Permissions-Policy", "microphone=(self), camera=(), geolocation=()",
         NULL,
     };
-    const char *inm = MHD_lookup_connection_value(rq->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    const char *inm = srv_request_value(rq, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     if (inm && etag_listed(inm, etag)) return srv_reply(rq, 304, NULL, NULL, 0, headers);
     char *body = malloc(f->size ? f->size : 1);
     if (!body) return srv_reply_error(rq, 500, NULL, "internal_error", "out of memory");

@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 hours=${1:-1}; shift || true
-harnesses=${*:-model_ct2 model_ggml audio tokenizer format zip ws}
+harnesses=${*:-model_ct2 model_ggml audio tokenizer format zip ws routes}
 jobs=${FUZZ_JOBS:-1}
 make -j2 fuzz
 mkdir -p build-fuzz/artifacts build-fuzz/corpus/model_ct2 build-fuzz/corpus/model_ggml

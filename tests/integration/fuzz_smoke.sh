@@ -5,17 +5,19 @@
 # blow-up (-rss_limit_mb) fails the test and leaves the input under
 # build-fuzz/artifacts/. Seeds: the model loaders' are generated
 # (make_fuzz_seeds), the others are committed under tests/fuzz/corpus/ (ws:
-# WebSocket frame streams for src/server/ws.c, first byte = read size).
+# WebSocket frame streams for src/server/ws.c, first byte = read size;
+# routes: text requests for src/server/'s request handling, see
+# tests/fuzz/fuzz_routes.c).
 # Prints each harness's executions and coverage (libFuzzer's cov:) and the
 # total time. For hours-long runs by hand: tests/fuzz/run_long.sh.
 # Environment: FUZZ_SECONDS per harness (default 30), FUZZ_ONLY (a space-
-# separated subset of: model_ct2 model_ggml audio tokenizer format zip ws).
+# separated subset of: model_ct2 model_ggml audio tokenizer format zip ws routes).
 # Needs clang and libclang-rt-14-dev (scripts/install-deps.sh).
 set -u
 source "$(dirname "$0")/../lib.sh"
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-30}
-harnesses=${FUZZ_ONLY:-model_ct2 model_ggml audio tokenizer format zip ws}
+harnesses=${FUZZ_ONLY:-model_ct2 model_ggml audio tokenizer format zip ws routes}
 started=$SECONDS
 
 make -j2 fuzz >"$TMP/build.log" 2>&1
@@ -27,7 +29,7 @@ build-fuzz/make_fuzz_seeds "$TMP/model_ct2" "$TMP/model_ggml"
 expect_eq "seed corpus written" 0 $?
 expect_file "CTranslate2 seed model" "$TMP/model_ct2/good.bin"
 expect_file "ggml seed model" "$TMP/model_ggml/good.bin"
-for kind in audio tokenizer format zip ws; do
+for kind in audio tokenizer format zip ws routes; do
     mkdir -p "$TMP/$kind" && cp tests/fuzz/corpus/$kind/* "$TMP/$kind/"
 done
 
