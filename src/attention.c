@@ -68,10 +68,14 @@ static void pack_task(void *ctx, int task, int thread)
     (void)thread;
     int h = task % a->n_head, s = task / a->n_head;
     const float *v = a->v + (size_t)s * a->kv_seq + (size_t)h * a->dh;
-    pack_p16k2(v, 1, (size_t)a->ldv, a->dh, a->n_kv, j->kv_cols, j->packed + (size_t)task * j->vt_halves);
 #if defined(__x86_64__)
+    uint16_t *vt = j->packed + (size_t)task * j->vt_halves;
+    if (a->dh % ASR_PANEL == 0) asr_attn_pack_values_bf16(v, a->ldv, a->n_kv, a->dh, j->kv_cols, vt);
+    else pack_p16k2(v, 1, (size_t)a->ldv, a->dh, a->n_kv, j->kv_cols, vt);
     const float *k = a->k + (size_t)s * a->kv_seq + (size_t)h * a->dh;
     asr_attn_pack_keys_bf16(k, a->ldk, a->n_kv, a->dh, j->keys + (size_t)task * j->key_floats);
+#else
+    pack_p16k2(v, 1, (size_t)a->ldv, a->dh, a->n_kv, j->kv_cols, j->packed + (size_t)task * j->vt_halves);
 #endif
 }
 

@@ -12,12 +12,33 @@
 
 void asr_attn_pack_keys_bf16(const float *k, int ldk, int n_kv, int dh, float *dst)
 {
+    const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(ldk));
     for (int p0 = 0; p0 < n_kv; p0 += 16) {
         float *panel = dst + (size_t)p0 * dh;
-        for (int lane = 0; lane < 16; lane++) {
-            int t = p0 + lane;
-            const float *row = k + (size_t)t * ldk;
-            for (int e = 0; e < dh; e++) panel[(size_t)e * 16 + lane] = t < n_kv ? row[e] : 0.0f;
+        __mmask16 live = n_kv - p0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_kv - p0)) - 1);
+        const float *base = k + (size_t)p0 * ldk;
+        /* element e of the panel's 16 keys: one gather of a column of the 16 rows */
+        for (int e = 0; e < dh; e++)
+            _mm512_storeu_ps(panel + (size_t)e * 16,
+                             _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, lanes, base + e, 4));
+    }
+}
+
+void asr_attn_pack_values_bf16(const float *v, int ldv, int n_kv, int dh, int cols, uint16_t *dst)
+{
+    /* output r = dimension, input k = key: panel of 16 dimensions, then key
+     * pairs (k, k+1) with each lane's two halves adjacent */
+    const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                           21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int r0 = 0; r0 < dh; r0 += 16) {
+        __mmask16 live = dh - r0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (dh - r0)) - 1);
+        for (int k = 0; k < cols; k += 2) {
+            __m512 a = k < n_kv ? _mm512_maskz_loadu_ps(live, v + (size_t)k * ldv + r0) : _mm512_setzero_ps();
+            __m512 b = k + 1 < n_kv ? _mm512_maskz_loadu_ps(live, v + (size_t)(k + 1) * ldv + r0) : _mm512_setzero_ps();
+            __m512i h = (__m512i)_mm512_cvtne2ps_pbh(b, a); /* halves 0-15: a (key k), 16-31: b (key k+1) */
+            _mm512_storeu_si512((void *)dst, _mm512_permutexvar_epi16(pairs, h));
+            dst += 32;
         }
     }
 }

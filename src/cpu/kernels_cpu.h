@@ -61,6 +61,9 @@ void asr_f16_to_f32_avx2(const uint16_t *in, float *out, size_t n);
 /* Keys k (n_kv rows, stride ldk, dh columns) into panels of 16 keys, [dh][16]
  * floats each, zero past n_kv (attention_bf16.c). */
 void asr_attn_pack_keys_bf16(const float *k, int ldk, int n_kv, int dh, float *dst);
+/* Values v (n_kv rows, stride ldv, dh columns) as Vᵀ, a (dh, cols) P16K2
+ * bf16 tensor (cols even ≥ n_kv, zeros past n_kv; dh a multiple of 16). */
+void asr_attn_pack_values_bf16(const float *v, int ldv, int n_kv, int dh, int cols, uint16_t *dst);
 /* scores (rows, n_kv) = scale · q (rows, dh; stride ldq) · kᵀ, from the packed keys kp. */
 void asr_attn_scores_bf16(const float *q, int ldq, int rows, const float *kp, int n_kv, int dh, float scale,
                            float *scores);

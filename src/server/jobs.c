@@ -59,6 +59,7 @@ struct srv_pool {
     int n_threads;
     srv_metrics *metrics;
     double avg_job_s; /* moving average of job wall time, for Retry-After */
+    int long_batch;   /* --batch-size: batched long-form for uploads over 30 s; 0 = off */
 };
 
 /* ---- events: reported to the job's listener, if any ----------------------- */
@@ -243,6 +244,9 @@ static void run_job(srv_worker *w, srv_job *job)
     tp.word_timestamps = job->word_timestamps;
     tp.vad_filter = job->vad_filter;
     tp.vad = job->vad;
+    /* long uploads: VAD chunks decoded together (no conditioning on the
+     * previous window's text, as faster-whisper's batched pipeline) */
+    if (pool->long_batch > 0 && job->audio_s > 30.0) tp.batch_size = pool->long_batch;
     if (job->temperature >= 0) /* the ladder from it; unset: the default, the same ladder from 0 */
         tp.n_temperatures = srv_temperature_ladder(job->temperature, SRV_TEMPERATURE_INCREMENT, tp.temperatures,
                                                    ASR_MAX_TEMPERATURES);
@@ -377,6 +381,11 @@ srv_pool *srv_pool_start(srv_model *model, int workers, int queue_cap, int n_thr
         pool->n_workers++;
     }
     return pool;
+}
+
+void srv_pool_set_long_batch(srv_pool *pool, int batch_size)
+{
+    pool->long_batch = batch_size;
 }
 
 int srv_pool_submit(srv_pool *pool, srv_job *job)

@@ -35,6 +35,9 @@ static void usage(FILE *out)
             "  --decode-batch N            ASR_DECODE_BATCH       the workers' requests share one compute per model: their\n"
             "                                                     decoder steps run together, up to N sequences a step\n"
             "                                                     (16..256); 0 = each worker computes alone (default 64)\n"
+            "  --batch-size N              ASR_BATCH_SIZE         uploads over 30 s: VAD chunks decoded N windows at a\n"
+            "                                                     time (asr transcribe --batch-size; no conditioning on\n"
+            "                                                     the previous window's text), 1..16; 0 = off (default)\n"
             "  --compute-type TYPE         ASR_COMPUTE_TYPE       auto|float32|float16|bfloat16|int8|int8_float32|\n"
             "                                                     int8_bfloat16 (default auto)\n"
             "  --api-key KEY               ASR_API_KEY            require Authorization: Bearer KEY\n"
@@ -147,6 +150,7 @@ static int parse_config(int argc, char **argv, srv_config *cfg, char *model_arg,
         {"--queue", "ASR_QUEUE", OPT_INT, 1, 100000, &cfg->queue, 0},
         {"--threads", "ASR_THREADS", OPT_INT, 0, 1024, &cfg->threads, 0},
         {"--decode-batch", "ASR_DECODE_BATCH", OPT_INT, 0, 256, &cfg->decode_batch, 0},
+        {"--batch-size", "ASR_BATCH_SIZE", OPT_INT, 0, 16, &cfg->long_batch, 0},
         {"--compute-type", "ASR_COMPUTE_TYPE", OPT_STR, 0, 0, cfg->compute_type, sizeof cfg->compute_type},
         {"--api-key", "ASR_API_KEY", OPT_STR, 0, 0, cfg->api_key, sizeof cfg->api_key},
         {"--max-upload-mb", "ASR_MAX_UPLOAD_MB", OPT_NUM, 0.001, 4096, &upload_mb, 0},
@@ -355,6 +359,7 @@ int asr_cli_serve(int argc, char **argv)
         srv_models_free(models);
         return 1;
     }
+    srv_pool_set_long_batch(pool, cfg.long_batch);
     srv_server *server = srv_server_start(&cfg, model, load_s, pool, metrics, &err);
     if (!server) {
         log_error(err.message);
@@ -365,11 +370,12 @@ int asr_cli_serve(int argc, char **argv)
     }
     json_t *names = json_array();
     for (int i = 0; i < models->count; i++) json_array_append_new(names, json_string(models->items[i].name));
-    log_event(json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:s, s:s, s:f, s:i, s:i, s:i, s:i, s:b, s:b, s:f}", "level",
+    log_event(json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:s, s:s, s:f, s:i, s:i, s:i, s:i, s:i, s:b, s:b, s:f}", "level",
                         "info", "event", "listening", "host", cfg.host, "port", srv_server_port(server), "model",
                         cfg.model_name, "models", names, "model_path", cfg.model_path, "compute_type",
                         asr_compute_type_name(asr_model_compute_type(model)), "model_load_s", load_s, "workers",
-                        cfg.workers, "decode_batch", cfg.decode_batch, "queue", cfg.queue, "threads", cfg.threads,
+                        cfg.workers, "decode_batch", cfg.decode_batch, "batch_size", cfg.long_batch, "queue", cfg.queue,
+                        "threads", cfg.threads,
                         "auth", cfg.api_key[0] != 0,
                         "vad", cfg.vad_default != 0, "model_idle_unload_s", idle_unload));
 

@@ -83,6 +83,7 @@ typedef struct srv_config {
     int queue;                 /* jobs waiting for a worker before 429          */
     int threads;               /* matrix threads per worker, 0 = model default  */
     int decode_batch;          /* sequences per shared decoder step; 0 = off  */
+    int long_batch;            /* --batch-size for uploads over 30 s; 0 = off */
     char model_path[4096];
     char model_name[256];      /* the default (first) model's name, what whisper-1 means */
     char api_key[512];         /* empty = no auth                             */
@@ -224,6 +225,10 @@ typedef struct srv_pool srv_pool;
  * creates for that model on first use and keeps. */
 srv_pool *srv_pool_start(srv_model *model, int workers, int queue_cap, int n_threads,
                          srv_metrics *metrics, asr_error *err);
+/* --batch-size: uploads of more than 30 s are transcribed with the batched
+ * long-form pipeline, batch_size windows at a time (0 = never). Set before
+ * the first job. */
+void srv_pool_set_long_batch(srv_pool *pool, int batch_size);
 /* Queue a job: 0 = queued, -1 = queue full, -2 = pool stopping. */
 int srv_pool_submit(srv_pool *pool, srv_job *job);
 /* Take a job that is still queued out of the queue now (its client left, or

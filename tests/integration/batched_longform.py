@@ -17,7 +17,10 @@ Checks, in float32 on tiny.en (ASR_TEST_MODEL):
   - --word-timestamps with --batch-size 2 on jfk.wav: every segment has words,
     in order, inside the segment and the audio;
   - 30 s of digital silence with --batch-size 8 gives no segments;
-  - --batch-size 0, 17 and x are refused as usage errors.
+  - --batch-size 0, 17 and x are refused as usage errors;
+  - `asr serve --batch-size 8` answers the 5-minute upload with exactly the
+    CLI's --batch-size 8 segments, and a clip under 30 s with the sequential
+    loop's answer (the option is for long uploads only).
 Environment (set by tests/run.sh): ASR_BIN, ASR_TEST_MODEL, ASR_SHARED.
 """
 import collections
@@ -130,6 +133,29 @@ def main() -> None:
         ordered = all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
         check(ordered and words and words[-1]["end"] <= jfk["duration"] + 0.02, "jfk words: in order, within the audio")
         check("ask not what your country" in jfk["text"], f"jfk text: {jfk['text'].strip()!r}")
+
+    # asr serve --batch-size: long uploads take the batched pipeline, short ones the sequential loop
+    sys.path.insert(0, str(HERE))
+    from server_lib import Server  # noqa: E402
+    import requests  # noqa: E402
+    alone = transcribe(asr, model, td / "jfk.wav")
+    srv = Server("--compute-type", "float32", "--threads", "2", "--workers", "2", "--batch-size", "8",
+                 name="batch-size server")
+    try:
+        def post(path):
+            r = requests.post(srv.url + "/v1/audio/transcriptions", files={"file": (path.name, path.read_bytes())},
+                              data={"model": "whisper-1", "response_format": "verbose_json"}, timeout=900)
+            check(r.status_code == 200, f"server --batch-size 8: {path.name} answered 200 ({r.status_code})")
+            return r.json() if r.status_code == 200 else None
+        long_ans, short_ans = post(audio), post(td / "jfk.wav")
+        key = lambda j: [(s["start"], s["end"], s["text"], s["tokens"]) for s in j["segments"]]  # noqa: E731
+        if long_ans and out:
+            check(key(long_ans) == key(out), "server --batch-size 8: the 5-minute upload gets the CLI's "
+                  f"--batch-size 8 segments ({len(long_ans['segments'])} vs {len(out['segments'])})")
+        if short_ans and alone:
+            check(key(short_ans) == key(alone), "server --batch-size 8: an 11 s clip gets the sequential answer")
+    finally:
+        srv.stop()
     finish("batched long-form: OK")
 
 

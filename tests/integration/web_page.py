@@ -298,7 +298,7 @@ try:
 
     # Live mode: the fake microphone streams to /v1/realtime (key via the subprotocol); server VAD
     # cuts turns and their transcripts appear in the page.
-    driver.execute_script("document.getElementById('live-start').scrollIntoView({block: 'center'})")
+    driver.execute_script("document.getElementById('live-start').scrollIntoView({block: 'center', behavior: 'instant'})")
     el("live-start").click()
     waited(lambda d: el("live-start").get_attribute("aria-pressed") == "true", "live mode starts")
     waited(lambda d: "country" in words(" ".join(li.text for li in d.find_elements(By.CSS_SELECTOR, "#live-transcript li.live-final"))),
@@ -308,7 +308,7 @@ try:
     check(common >= len(words(JFK_TRUTH)) - 4 and el("live-error").text == "",
           f"live mode: the microphone's words appear ({live} {el('live-error').text!r})")
     driver.save_screenshot(os.path.join(ARTIFACTS, "web_page_live.png"))
-    driver.execute_script("document.getElementById('live-start').scrollIntoView({block: 'center'})")
+    driver.execute_script("document.getElementById('live-start').scrollIntoView({block: 'center', behavior: 'instant'})")
     el("live-start").click()
     waited(lambda d: el("live-start").get_attribute("aria-pressed") == "false", "live mode stops")
     waited(lambda d: srv.metric("asr_realtime_connections_open") == 0 and srv.metric("asr_realtime_turns_total") >= 1,
