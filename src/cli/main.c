@@ -1,5 +1,6 @@
 /* main.c — the `asr` command: transcribe, models, convert, serve. */
 #include "asr.h"
+#include "files.h"
 #include "models.h"
 #include "../server/server.h"
 
@@ -21,10 +22,7 @@
     "      --vad-min-silence-ms N silence that ends speech (default 2000)\n"                          \
     "      --vad-speech-pad-ms N  padding on each side of speech (default 400)\n"
 
-/* Exit codes: distinguish the caller's mistake from bad input and our failure. */
-enum { EXIT_OK = 0, EXIT_INTERNAL = 1, EXIT_USAGE = 2, EXIT_BAD_INPUT = 3 };
-
-static int exit_code_for(asr_status s)
+int exit_code_for(asr_status s)
 {
     switch (s) {
     case ASR_OK: return EXIT_OK;
@@ -76,6 +74,9 @@ static void transcribe_usage(FILE *f)
             "                             N windows encoded and decoded together, greedy (1..16; default:\n"
             "                             the sequential window loop, conditioned on the previous text)\n"
             "  -t, --threads N            threads (default: all cores)\n"
+            "  -j, --jobs N               files transcribed at once, on one shared compute whose decoder steps\n"
+            "                             serve all of them together; each file's text is the one it gets alone\n"
+            "                             (1..64; default 4, 1 with --batch-size)\n"
             "      --compute-type TYPE    auto|float32|float16|bfloat16|int8|int8_float32|int8_bfloat16\n"
             "                             (default: $ASR_COMPUTE_TYPE or auto)\n"
             "  -f, --output-format FMT    txt|json|verbose_json|srt|vtt|tsv (default txt)\n"
@@ -84,21 +85,6 @@ static void transcribe_usage(FILE *f)
             "\n"
             "exit status: 0 ok, 1 internal error, 2 usage error, 3 bad input (audio or model)\n",
             ASR_AUDIO_DEFAULT_MAX_DURATION_S);
-}
-
-typedef struct progress_ctx {
-    const char *file;
-    int enabled;
-    double started;
-} progress_ctx;
-
-static void on_progress(float fraction, void *user_data)
-{
-    progress_ctx *p = user_data;
-    if (!p->enabled) return;
-    fprintf(stderr, "\r%s: %5.1f%% (%.1f s)", p->file, 100.0 * fraction, srv_now() - p->started);
-    if (fraction >= 1.0f) fputc('\n', stderr);
-    fflush(stderr);
 }
 
 static const char *format_extension(int fmt)
@@ -194,6 +180,17 @@ done:
     return rc;
 }
 
+typedef struct output_ctx {
+    const char *out_dir;
+    int fmt;
+} output_ctx;
+
+static int write_file_output(const char *file, const char *body, void *ctx)
+{
+    const output_ctx *oc = ctx;
+    return write_output(file, oc->out_dir, oc->fmt, body);
+}
+
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
     char *end;
@@ -258,7 +255,8 @@ static int parse_vad_option(int c, const char *arg, asr_vad_params *vp)
 static int cmd_transcribe(int argc, char **argv)
 {
     enum { OPT_TASK = 1000, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMP, OPT_TEMP_INC, OPT_PROMPT,
-           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS, OPT_COMPUTE, OPT_MAX_DURATION, OPT_VAD, OPT_BATCH };
+           OPT_NO_COND, OPT_NO_TS, OPT_WORDS, OPT_PROGRESS, OPT_COMPUTE, OPT_MAX_DURATION, OPT_VAD, OPT_BATCH,
+           OPT_JOBS };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},       {"language", required_argument, 0, 'l'},
         {"task", required_argument, 0, OPT_TASK},   {"beam-size", required_argument, 0, OPT_BEAM},
@@ -271,18 +269,18 @@ static int cmd_transcribe(int argc, char **argv)
         {"max-duration", required_argument, 0, OPT_MAX_DURATION},
         {"output-format", required_argument, 0, 'f'}, {"output-dir", required_argument, 0, 'o'},
         {"progress", no_argument, 0, OPT_PROGRESS}, {"help", no_argument, 0, 'h'},
-        {"vad", no_argument, 0, OPT_VAD}, {"batch-size", required_argument, 0, OPT_BATCH}, VAD_LONG_OPTIONS,
-        {0, 0, 0, 0}};
+        {"vad", no_argument, 0, OPT_VAD}, {"batch-size", required_argument, 0, OPT_BATCH},
+        {"jobs", required_argument, 0, 'j'}, VAD_LONG_OPTIONS, {0, 0, 0, 0}};
     asr_transcribe_params tp = asr_transcribe_default_params();
     const char *model_arg = getenv("ASR_MODEL"), *out_dir = NULL, *compute = getenv("ASR_COMPUTE_TYPE");
-    int fmt = ASR_FORMAT_TXT, threads = 0, progress = isatty(STDERR_FILENO);
+    int fmt = ASR_FORMAT_TXT, threads = 0, jobs = 0, progress = isatty(STDERR_FILENO);
     float temperature = 0.0f, temp_inc = (float)SRV_TEMPERATURE_INCREMENT, max_duration = 0.0f;
     /* Local files are trusted no more than uploads: the default limits bound
      * how much memory one file can make the decoder allocate. */
     asr_audio_limits limits = asr_audio_default_limits();
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:l:t:f:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:l:t:f:o:j:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_arg = optarg; break;
         case 'l': tp.language = optarg; break;
@@ -318,6 +316,9 @@ static int cmd_transcribe(int argc, char **argv)
             if (fmt < 0) { fprintf(stderr, "asr: unknown output format '%s' (txt|json|verbose_json|srt|vtt|tsv)\n", optarg); return EXIT_USAGE; }
             break;
         case 'o': out_dir = optarg; break;
+        case 'j':
+            if (!parse_int(optarg, 1, 64, &jobs)) { fprintf(stderr, "asr: --jobs must be 1..64\n"); return EXIT_USAGE; }
+            break;
         case OPT_MAX_DURATION:
             if (!parse_float(optarg, 0.0f, 1e7f, &max_duration)) { fprintf(stderr, "asr: --max-duration must be 0..10000000 seconds\n"); return EXIT_USAGE; }
             limits.max_duration_s = max_duration;
@@ -374,54 +375,11 @@ static int cmd_transcribe(int argc, char **argv)
     if (progress)
         fprintf(stderr, "asr: loaded %s model (%s) from %s in %.2f s\n", asr_model_type(model),
                 asr_compute_type_name(asr_model_compute_type(model)), model_path, srv_now() - t0);
-    asr_state *state = asr_state_new(model, &err);
-    if (!state) {
-        fprintf(stderr, "asr: %s\n", err.message);
-        asr_model_free(model);
-        return EXIT_INTERNAL;
-    }
-    int rc = EXIT_OK;
-    for (int i = optind; i < argc; i++) {
-        const char *file = argv[i];
-        asr_audio audio = {0};
-        s = asr_audio_decode_file(file, &limits, &audio, &err);
-        if (s != ASR_OK) {
-            if (s == ASR_ERR_TOO_LARGE)
-                fprintf(stderr, "asr: %s: %s (set another limit with --max-duration SECONDS, 0 = none)\n", file, err.message);
-            else
-                fprintf(stderr, "asr: %s: %s\n", file, err.message);
-            if (rc == EXIT_OK) rc = exit_code_for(s);
-            continue;
-        }
-        progress_ctx pc = {.file = file, .enabled = progress, .started = srv_now()};
-        tp.on_progress = on_progress;
-        tp.user_data = &pc;
-        asr_result *result = NULL;
-        s = asr_transcribe(state, audio.samples, audio.n_samples, &tp, &result, &err);
-        double audio_s = (double)audio.n_samples / ASR_SAMPLE_RATE;
-        asr_audio_free(&audio);
-        if (s != ASR_OK) {
-            fprintf(stderr, "asr: %s: %s\n", file, err.message);
-            if (rc == EXIT_OK) rc = exit_code_for(s);
-            continue;
-        }
-        if (progress) {
-            double took = srv_now() - pc.started;
-            fprintf(stderr, "asr: %s: %.1f s of audio in %.2f s (real-time factor %.3f), language %s\n", file,
-                    audio_s, took, audio_s > 0 ? took / audio_s : 0.0, asr_result_language(result));
-        }
-        char *body = asr_result_format(result, (asr_format)fmt);
-        asr_result_free(result);
-        if (!body) {
-            fprintf(stderr, "asr: out of memory\n");
-            rc = EXIT_INTERNAL;
-            continue;
-        }
-        int wrc = write_output(file, out_dir, fmt, body);
-        free(body);
-        if (wrc != EXIT_OK && rc == EXIT_OK) rc = wrc;
-    }
-    asr_state_free(state);
+    output_ctx oc = {out_dir, fmt};
+    if (jobs == 0) jobs = tp.batch_size > 0 ? 1 : 4; /* a batch holds N windows' buffers already */
+    cli_files run = {.model = model, .tp = &tp, .limits = &limits, .fmt = fmt, .progress = progress, .jobs = jobs,
+                     .write = write_file_output, .write_ctx = &oc};
+    int rc = cli_transcribe_files(&run, argv + optind, argc - optind);
     asr_model_free(model);
     return rc;
 }
