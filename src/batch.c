@@ -44,7 +44,7 @@ asr_status asr_batch_reserve(asr_state *st, int windows, asr_error *err)
         b->enc_xn = alloc_floats(n * A * d, &ok);
         b->enc_qkv = alloc_floats(n * A * 3 * d, &ok);
         b->enc_attn = alloc_floats(n * A * d, &ok);
-        b->enc_mlp = alloc_floats(n * A * 4 * d, &ok);
+        b->enc_mlp = alloc_floats((size_t)ASR_MLP_ROWS * 4 * d, &ok);
         b->cross_kv = alloc_floats(L * n * A * 2 * td, &ok);
         b->self_k = alloc_floats(L * n * C * td, &ok);
         b->self_v = alloc_floats(L * n * C * td, &ok);

@@ -75,8 +75,11 @@ static void encode(const asr_model *m, const asr_compute *c, const encoder_io *i
         asr_linear(c, &L->attn_out_w, io->attn, R, L->attn_out_b, io->x, ASR_LINEAR_ACCUMULATE);
 
         asr_layer_norm(c, io->x, L->mlp_ln_g, L->mlp_ln_b, io->xn, R, d);
-        asr_linear(c, &L->mlp_fc1_w, io->xn, R, L->mlp_fc1_b, io->mlp, ASR_LINEAR_GELU);
-        asr_linear(c, &L->mlp_fc2_w, io->mlp, R, L->mlp_fc2_b, io->x, ASR_LINEAR_ACCUMULATE);
+        for (int r0 = 0; r0 < R; r0 += ASR_MLP_ROWS) { /* io->mlp holds ASR_MLP_ROWS hidden rows */
+            int rows = R - r0 < ASR_MLP_ROWS ? R - r0 : ASR_MLP_ROWS;
+            asr_linear(c, &L->mlp_fc1_w, io->xn + (size_t)r0 * d, rows, L->mlp_fc1_b, io->mlp, ASR_LINEAR_GELU);
+            asr_linear(c, &L->mlp_fc2_w, io->mlp, rows, L->mlp_fc2_b, io->x + (size_t)r0 * d, ASR_LINEAR_ACCUMULATE);
+        }
     }
     asr_layer_norm(c, io->x, w->enc_ln_g, w->enc_ln_b, io->x, R, d);
 

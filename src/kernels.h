@@ -31,9 +31,11 @@ typedef struct asr_compute {
 } asr_compute;
 
 /* A compute context of n_threads for attention over up to max_keys keys and
- * linear layers of up to max_in inputs and max_rows rows at a time. */
+ * linear layers of up to max_in inputs and max_rows rows at a time, whose
+ * int8/bf16 activation buffer holds act_values values (0: max_rows·max_in;
+ * a product with more rows × inputs is done in slices of rows). */
 asr_status asr_compute_init(asr_compute *c, int n_threads, unsigned isa, int max_keys, int max_in, int max_rows,
-                            asr_error *err);
+                            size_t act_values, asr_error *err);
 void asr_compute_release(asr_compute *c);
 /* Keep room for the bf16 attention's packed operands of `bytes`. */
 asr_status asr_compute_reserve_attention(asr_compute *c, size_t bytes, asr_error *err);

@@ -46,12 +46,15 @@ size_t asr_compute_scratch_floats(int max_keys, int max_in)
 }
 
 asr_status asr_compute_init(asr_compute *c, int n_threads, unsigned isa, int max_keys, int max_in, int max_rows,
-                            asr_error *err)
+                            size_t act_values, asr_error *err)
 {
     if (n_threads < 1) n_threads = 1;
     if (max_rows < 1) max_rows = 1;
     size_t per_thread = asr_compute_scratch_floats(max_keys, max_in);
-    size_t act = 2 * (size_t)max_rows * (size_t)max_in;
+    /* at least one row of the widest input: run_blocks slices rows */
+    if (act_values == 0) act_values = (size_t)max_rows * (size_t)max_in;
+    if (act_values < (size_t)max_in) act_values = (size_t)max_in;
+    size_t act = 2 * act_values; /* bytes: bf16 values, or u8 with room to spare */
     asr_compute_init_blas();
     asr_compute n = {.pool = asr_pool_new(n_threads), .scratch_floats = per_thread, .isa = isa,
                      .act_bytes = act, .act_rows = max_rows};

@@ -38,7 +38,7 @@ typedef struct compute_box {
 
 static int make_compute(compute_box *b, int threads, int max_keys, int max_in)
 {
-    return asr_compute_init(&b->c, threads, asr_cpu_features(), max_keys, max_in, 64, NULL) == ASR_OK;
+    return asr_compute_init(&b->c, threads, asr_cpu_features(), max_keys, max_in, 64, 0, NULL) == ASR_OK;
 }
 
 static void free_compute(compute_box *b)
