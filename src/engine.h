@@ -33,7 +33,8 @@ struct asr_state {
     float *enc_qkv;    /* (A, 3d)                                            */
     float *enc_attn;   /* (A, d) attention output before projection; = enc_xn */
     float *enc_mlp;    /* (ASR_MLP_ROWS, 4d) MLP hidden rows; = enc_qkv       */
-    float *cross_kv;   /* [n_text_layer] (A, 2·td): keys then values per row  */
+    void *cross_kv;    /* [n_text_layer] (A, 2·td): keys then values per row,
+                          float32, or bfloat16 under that compute type (asr_cross_bf16) */
 
     /* decoder; R = rows in flight (batch · new tokens), C = n_text_ctx */
     int batch_cap;     /* sequences the self-attention cache holds           */
@@ -59,6 +60,12 @@ struct asr_state {
     int sched_sequences; /* sequences of this state in a decode loop, 0 outside */
 };
 
+/* Whether a state of m keeps the cross-attention K/V in bfloat16 (under
+ * the bfloat16 compute type: half the memory, and half the bytes each
+ * decoder step reads), else float32. */
+static inline int asr_cross_bf16(const asr_model *m) { return m->compute_type == ASR_COMPUTE_BFLOAT16; }
+static inline size_t asr_cross_elem(const asr_model *m) { return asr_cross_bf16(m) ? 2 : 4; }
+
 /* Rows of the encoder's MLP computed at a time: its (rows, 4d) hidden
  * activations are the largest buffer of the encoder, and one slice of them
  * fits where q/k/v were (dead by then). A multiple of the float32 path's
@@ -75,7 +82,7 @@ typedef struct asr_batch {
     float *enc_cols, *enc_conv, *enc_x, *enc_xn, *enc_qkv, *enc_attn; /* as in asr_state, × cap */
     float *enc_mlp;    /* (ASR_MLP_ROWS, 4d), as in asr_state                 */
     int n_windows;     /* windows the last asr_encode_batch encoded           */
-    float *cross_kv;   /* [n_text_layer][n_windows] (A, 2·td)                 */
+    void *cross_kv;    /* [n_text_layer][n_windows] (A, 2·td), as st->cross_kv */
     float *self_k, *self_v; /* [n_text_layer][cap] (C, td)                    */
     int rows_cap;      /* decoder rows in flight: cap × (prompt of up to C/2+4) */
     float *dec_x, *dec_xn, *dec_qkv, *dec_attn, *dec_mlp;

@@ -74,15 +74,24 @@ asr_status asr_compute_reserve_attention(asr_compute *c, size_t bytes, asr_error
     if (bytes <= c->attn_pack_bytes) return ASR_OK;
     void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!p) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory for attention buffers");
-    free(c->attn_pack);
+    if (!c->attn_pack_borrowed) free(c->attn_pack);
     c->attn_pack = p;
     c->attn_pack_bytes = bytes;
+    c->attn_pack_borrowed = 0;
     return ASR_OK;
+}
+
+void asr_compute_borrow_attention(asr_compute *c, void *mem, size_t bytes)
+{
+    if (!c->attn_pack_borrowed) free(c->attn_pack);
+    c->attn_pack = mem;
+    c->attn_pack_bytes = bytes;
+    c->attn_pack_borrowed = 1;
 }
 
 void asr_compute_release(asr_compute *c)
 {
-    free(c->attn_pack);
+    if (!c->attn_pack_borrowed) free(c->attn_pack);
     asr_pool_free(c->pool);
     free(c->scratch);
     free(c->act);
