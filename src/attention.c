@@ -208,8 +208,14 @@ void asr_attention(const asr_compute *c, const asr_attention_args *a)
 }
 
 void asr_attention_scores_k16(const float *q, int ldq, const uint16_t *k, int ldk, int n_q, int n_kv, int dh,
-                              float scale, float *scores)
+                              float scale, float *scores, float *keys)
 {
+    if (keys) {
+        for (int t = 0; t < n_kv; t++)
+            for (int e = 0; e < dh; e++) keys[(size_t)t * dh + e] = asr_bf16_to_f32(k[(size_t)t * ldk + e]);
+        asr_attention_scores(q, ldq, keys, dh, n_q, n_kv, dh, scale, scores);
+        return;
+    }
     for (int i = 0; i < n_q; i++)
         for (int t = 0; t < n_kv; t++) {
             const float *qi = q + (size_t)i * ldq;

@@ -329,9 +329,11 @@ static void decode_groups(const asr_model *m, const asr_compute *c, const decode
                 if (cap->heads[i][0] != l) continue;
                 int dh = td / hp->n_text_head, h = cap->heads[i][1];
                 float *scores = cap->out + (size_t)i * rows * cap->n_keys;
+                /* the attention above is done with the scratch: the widened keys go there */
+                float *keys = (size_t)cap->n_keys * dh <= c->scratch_floats ? c->scratch : NULL;
                 if (kvh)
                     asr_attention_scores_k16(q + (size_t)h * dh, td, kvh + (size_t)h * dh, 2 * td, rows, cap->n_keys,
-                                             dh, 1.0f / sqrtf((float)dh), scores);
+                                             dh, 1.0f / sqrtf((float)dh), scores, keys);
                 else
                     asr_attention_scores(q + (size_t)h * dh, td, kv + (size_t)h * dh, 2 * td, rows, cap->n_keys, dh,
                                          1.0f / sqrtf((float)dh), scores);

@@ -107,9 +107,11 @@ size_t asr_attention_pack_bytes(int heads, int n_kv, int dh);
 void asr_attention_scores(const float *q, int ldq, const float *k, int ldk, int n_q, int n_kv, int dh, float scale,
                           float *scores);
 
-/* As asr_attention_scores, with bfloat16 keys (word timing over bf16 cross K/V). */
+/* As asr_attention_scores, with bfloat16 keys (word timing over bf16 cross
+ * K/V): widened into `keys` (n_kv·dh floats of scratch) for one sgemm, or,
+ * when keys is NULL, in a plain loop. */
 void asr_attention_scores_k16(const float *q, int ldq, const uint16_t *k, int ldk, int n_q, int n_kv, int dh,
-                              float scale, float *scores);
+                              float scale, float *scores, float *keys);
 
 /* out[i] = x[i] rounded to bfloat16 (nearest even), n values, on c's threads. */
 void asr_round_bf16(const asr_compute *c, const float *x, size_t n, uint16_t *out);
