@@ -107,7 +107,7 @@ int main(int argc, char **argv)
     };
     static const asr_dtype dtypes[] = {ASR_DTYPE_F32, ASR_DTYPE_F16, ASR_DTYPE_BF16, ASR_DTYPE_I8};
     asr_compute c;
-    if (asr_compute_init(&c, 1, f, 64, 2048, 1500, NULL) != ASR_OK) return 1;
+    if (asr_compute_init(&c, 1, f, 64, 2048, 1500, 0, NULL) != ASR_OK) return 1;
     printf("%-18s %6s %6s %6s | %22s %22s %22s %22s\n", "shape", "n", "in", "out", "f32 GFLOP/s (%peak)",
            "f16 (%fp32 peak)", "bf16 (%bf16 peak)", "int8 GOP/s (%vnni)");
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {

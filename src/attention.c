@@ -9,6 +9,7 @@
  * keeps OpenBLAS, so its results stay what they were. One or two queries
  * (decoding) use plain loops over the keys (AVX2 in cpu/vec_avx2.c). */
 #include "kernels.h"
+#include "model.h"
 
 #include "cpu/features.h"
 #include "cpu/kernels_cpu.h"
@@ -115,6 +116,23 @@ static void attention_task(void *ctx, int task, int thread)
     float scale = 1.0f / sqrtf((float)a->dh);
     int n_kv = a->n_kv;
 
+    if (a->k16) { /* bfloat16 keys and values (cross-attention under bfloat16): a query at a time */
+        const uint16_t *k16 = a->k16 + kv_s * a->kv_seq + (size_t)h * a->dh;
+        const uint16_t *v16 = a->v16 + kv_s * a->kv_seq + (size_t)h * a->dh;
+        for (int i = 0; i < rows; i++) {
+            int nk = a->causal_past >= 0 && a->causal_past + q0 + i + 1 < n_kv ? a->causal_past + q0 + i + 1 : n_kv;
+            const float *qi = q + (size_t)i * a->ldq;
+            float *oi = out + (size_t)i * a->ldo;
+#if defined(__x86_64__)
+            if ((j->c->isa & ASR_ISA_AVX2) == ASR_ISA_AVX2) {
+                asr_attend_one_k16_avx2(qi, k16, a->ldk, v16, a->ldv, nk, a->dh, scale, scores, oi);
+                continue;
+            }
+#endif
+            asr_attend_one_k16_scalar(qi, k16, a->ldk, v16, a->ldv, nk, a->dh, scale, scores, oi);
+        }
+        return;
+    }
     if (rows <= 2) { /* one or two queries (decoding): plain loops over the keys */
         for (int i = 0; i < rows; i++) {
             int nk = a->causal_past >= 0 && a->causal_past + q0 + i + 1 < n_kv ? a->causal_past + q0 + i + 1 : n_kv;
@@ -180,7 +198,7 @@ void asr_attention(const asr_compute *c, const asr_attention_args *a)
     attention_job j = {a, c, (a->n_q + ASR_ATTN_BLOCK - 1) / ASR_ATTN_BLOCK, NULL, 0, even(a->n_kv), NULL, 0};
     int heads = a->n_seq * a->n_head;
     void *own = NULL;
-    if (a->bf16 && (c->isa & ASR_ISA_BF16) == ASR_ISA_BF16 && a->n_q > 2) {
+    if (a->bf16 && !a->k16 && (c->isa & ASR_ISA_BF16) == ASR_ISA_BF16 && a->n_q > 2) {
         j.vt_halves = vt_halves(a->n_kv, a->dh);
         j.key_floats = (size_t)whole_panels(a->n_kv) * (size_t)a->dh;
         size_t bytes = asr_attention_pack_bytes(heads, a->n_kv, a->dh);
@@ -191,6 +209,25 @@ void asr_attention(const asr_compute *c, const asr_attention_args *a)
     }
     asr_pool_run(c->pool, attention_task, &j, heads * j.q_blocks);
     free(own);
+}
+
+void asr_attention_scores_k16(const float *q, int ldq, const uint16_t *k, int ldk, int n_q, int n_kv, int dh,
+                              float scale, float *scores, float *keys)
+{
+    if (keys) {
+        for (int t = 0; t < n_kv; t++)
+            for (int e = 0; e < dh; e++) keys[(size_t)t * dh + e] = asr_bf16_to_f32(k[(size_t)t * ldk + e]);
+        asr_attention_scores(q, ldq, keys, dh, n_q, n_kv, dh, scale, scores);
+        return;
+    }
+    for (int i = 0; i < n_q; i++)
+        for (int t = 0; t < n_kv; t++) {
+            const float *qi = q + (size_t)i * ldq;
+            const uint16_t *kt = k + (size_t)t * ldk;
+            float dot = 0.0f;
+            for (int e = 0; e < dh; e++) dot += qi[e] * asr_bf16_to_f32(kt[e]);
+            scores[(size_t)i * n_kv + t] = dot * scale;
+        }
 }
 
 void asr_attention_scores(const float *q, int ldq, const float *k, int ldk, int n_q, int n_kv, int dh, float scale,

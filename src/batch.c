@@ -7,8 +7,9 @@
 void asr_batch_free(asr_batch *b)
 {
     if (!b) return;
+    free(b->cross_kv);
     float *bufs[] = {b->mel,      b->enc_cols, b->enc_conv, b->enc_x,  b->enc_xn,   b->enc_qkv,
-                     b->enc_attn, b->enc_mlp,  b->cross_kv, b->self_k, b->self_v,   b->dec_x,
+                     b->enc_attn, b->enc_mlp,  b->self_k, b->self_v,   b->dec_x,
                      b->dec_xn,   b->dec_qkv,  b->dec_attn, b->dec_mlp, b->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(b);
@@ -44,8 +45,9 @@ asr_status asr_batch_reserve(asr_state *st, int windows, asr_error *err)
         b->enc_xn = alloc_floats(n * A * d, &ok);
         b->enc_qkv = alloc_floats(n * A * 3 * d, &ok);
         b->enc_attn = alloc_floats(n * A * d, &ok);
-        b->enc_mlp = alloc_floats(n * A * 4 * d, &ok);
-        b->cross_kv = alloc_floats(L * n * A * 2 * td, &ok);
+        b->enc_mlp = alloc_floats((size_t)ASR_MLP_ROWS * 4 * d, &ok);
+        b->cross_kv = ok ? malloc(L * n * A * 2 * td * asr_cross_elem(st->model)) : NULL;
+        if (!b->cross_kv) ok = 0;
         b->self_k = alloc_floats(L * n * C * td, &ok);
         b->self_v = alloc_floats(L * n * C * td, &ok);
         b->dec_x = alloc_floats(R * td, &ok);
@@ -68,8 +70,8 @@ void asr_batch_load_window(asr_state *st, int slot)
 {
     const asr_hparams *hp = &st->model->hp;
     const asr_batch *b = st->batch;
-    size_t per = (size_t)hp->n_audio_ctx * 2 * (size_t)hp->n_text_state;
+    size_t per = (size_t)hp->n_audio_ctx * 2 * (size_t)hp->n_text_state * asr_cross_elem(st->model); /* bytes */
     for (int l = 0; l < hp->n_text_layer; l++)
-        memcpy(st->cross_kv + (size_t)l * per, b->cross_kv + ((size_t)l * b->n_windows + (size_t)slot) * per,
-               per * sizeof(float));
+        memcpy((char *)st->cross_kv + (size_t)l * per,
+               (const char *)b->cross_kv + ((size_t)l * b->n_windows + (size_t)slot) * per, per);
 }

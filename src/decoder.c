@@ -13,6 +13,13 @@ static float *alloc_floats(size_t n, int *ok)
     return p;
 }
 
+/* Bytes of a state's cross K/V: every decoder layer's over one window. */
+static size_t cross_bytes(const asr_model *m)
+{
+    const asr_hparams *hp = &m->hp;
+    return (size_t)hp->n_text_layer * (size_t)hp->n_audio_ctx * 2 * (size_t)hp->n_text_state * asr_cross_elem(m);
+}
+
 /* A state for model m: with the encoder's buffers, or without them (a
  * scheduled state encodes in its scheduler's), and n_threads threads. */
 static asr_state *state_alloc(const asr_model *m, int encoder, int n_threads, asr_error *err)
@@ -34,19 +41,27 @@ static asr_state *state_alloc(const asr_model *m, int encoder, int n_threads, as
     int ok = 1;
     st->model = m;
     if (encoder) {
-        /* Buffers whose lives do not overlap share memory (tiny: 14 MB less):
-         * the convolutions' im2col and conv1 output are dead before the first
-         * block writes q/k/v and the MLP; a block's normalised input is dead once
-         * q/k/v are made, before attention writes its output. */
-        st->enc_qkv = alloc_floats(cols > A * 3 * d ? cols : A * 3 * d, &ok);
-        st->enc_mlp = alloc_floats(A * 4 * d > T * d ? A * 4 * d : T * d, &ok);
+        /* Buffers whose lives do not overlap share memory (tiny: 23 MB
+         * less): the convolutions' im2col is dead before the first block
+         * writes q/k/v, and conv1's output (T = 2A rows) before conv2 writes
+         * the residual stream over its first half; a block's normalised input
+         * is dead once q/k/v are made, before attention writes its output;
+         * q/k/v are dead once the attention output is, before the MLP's
+         * hidden rows (ASR_MLP_ROWS at a time) go there. */
+        size_t mlp = (size_t)ASR_MLP_ROWS * 4 * d;
+        size_t qkv = cols > A * 3 * d ? cols : A * 3 * d;
+        st->enc_qkv = alloc_floats(qkv > mlp ? qkv : mlp, &ok);
+        st->enc_x = alloc_floats(2 * A * d, &ok); /* T·d: conv1's output */
+        st->enc_xn = st->enc_x ? st->enc_x + A * d : NULL;
         st->enc_cols = st->enc_qkv;
-        st->enc_conv = st->enc_mlp;
-        st->enc_x = alloc_floats(A * d, &ok);
-        st->enc_xn = alloc_floats(A * d, &ok);
+        st->enc_conv = st->enc_x;
+        st->enc_mlp = st->enc_qkv;
         st->enc_attn = st->enc_xn;
     }
-    st->cross_kv = alloc_floats((size_t)hp->n_text_layer * A * 2 * td, &ok);
+    /* 64-byte aligned: the encoder's bf16 attention packs its operands there */
+    st->cross_kv = aligned_alloc(64, (cross_bytes(m) + 63) & ~(size_t)63);
+    if (st->cross_kv) memset(st->cross_kv, 0, cross_bytes(m));
+    else ok = 0;
     st->rows_cap = (int)(C > ASR_MAX_BATCH ? C : ASR_MAX_BATCH);
     size_t R = (size_t)st->rows_cap;
     st->dec_x = alloc_floats(R * td, &ok);
@@ -87,7 +102,8 @@ void asr_state_free(asr_state *st)
     if (!st) return;
     if (st->sched) asr_sched_detach(st);
     asr_compute_release(&st->compute);
-    float *bufs[] = {st->enc_x, st->enc_xn, st->enc_qkv, st->enc_mlp, st->cross_kv, st->self_k, st->self_v, st->spare_k, st->spare_v,
+    free(st->cross_kv);
+    float *bufs[] = {st->enc_x, st->enc_qkv, st->self_k, st->self_v, st->spare_k, st->spare_v,
                      st->dec_x, st->dec_xn, st->dec_qkv, st->dec_attn, st->dec_mlp,
                      st->logits, st->mel};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
@@ -105,12 +121,21 @@ asr_status asr_state_set_threads(asr_state *st, int n_threads, asr_error *err)
     /* activation rows: an encoder window, or every decoder row in flight */
     int max_rows = hp->n_audio_ctx > st->rows_cap ? hp->n_audio_ctx : st->rows_cap;
     asr_compute c;
-    asr_status s = asr_compute_init(&c, n_threads, st->model->cpu_features, max_keys, max_in, max_rows, err);
+    /* converted activations: a d-wide product over max_rows rows, or the
+     * encoder MLP's second product (ASR_MLP_ROWS rows of 4d) — not max_rows
+     * rows of 4d (tiny: 2.4 MB less) */
+    size_t width = (size_t)max_in / 4, act = (size_t)max_rows * width;
+    if (act < (size_t)ASR_MLP_ROWS * (size_t)max_in) act = (size_t)ASR_MLP_ROWS * (size_t)max_in;
+    asr_status s = asr_compute_init(&c, n_threads, st->model->cpu_features, max_keys, max_in, max_rows, act, err);
     if (s != ASR_OK) return s;
-    /* a state that encodes under bfloat16 keeps the attention's packed operands */
+    /* A state that encodes under bfloat16 keeps the attention's packed
+     * operands: in its cross K/V, which are dead while the encoder's blocks
+     * run (its last step writes them anew; tiny: 3.5 MB less), or beside. */
     if (st->enc_x && st->model->compute_type == ASR_COMPUTE_BFLOAT16) {
         int dh = hp->n_audio_state / hp->n_audio_head;
-        s = asr_compute_reserve_attention(&c, asr_attention_pack_bytes(hp->n_audio_head, hp->n_audio_ctx, dh), err);
+        size_t pack = asr_attention_pack_bytes(hp->n_audio_head, hp->n_audio_ctx, dh);
+        if (pack <= cross_bytes(st->model)) asr_compute_borrow_attention(&c, st->cross_kv, pack);
+        else s = asr_compute_reserve_attention(&c, pack, err);
         if (s != ASR_OK) {
             asr_compute_release(&c);
             return s;
@@ -181,7 +206,7 @@ void asr_state_reorder(asr_state *st, const int *src, int batch, int n_past)
 typedef struct decoder_io {
     float *self_k, *self_v; /* [n_text_layer][seq_cap] (C, td)                      */
     int seq_cap;
-    const float *cross_kv;  /* [n_text_layer][n_cross] (A, 2td)                     */
+    const void *cross_kv;   /* [n_text_layer][n_cross] (A, 2td), asr_cross_elem each */
     int n_cross;            /* 1: every sequence attends to the same window        */
     const int *slot;        /* sequence b's cache and window; NULL: b (and window 0) */
     const asr_cross_capture *capture;
@@ -280,9 +305,13 @@ static void decode_groups(const asr_model *m, const asr_compute *c, const decode
             const decoder_io *io = G->io;
             int rows = G->batch * G->n_new;
             const float *q = buf->qkv + (size_t)G->row0 * td;
-            const float *kv = io->cross_kv + (size_t)l * io->n_cross * A * 2 * td;
+            size_t kv_off = (size_t)l * io->n_cross * A * 2 * td;
+            int kv16 = asr_cross_bf16(m);
+            const float *kv = kv16 ? NULL : (const float *)io->cross_kv + kv_off;
+            const uint16_t *kvh = kv16 ? (const uint16_t *)io->cross_kv + kv_off : NULL;
             asr_attention_args cross = {
-                .q = q, .ldq = td, .k = kv, .v = kv + td, .ldk = 2 * td, .ldv = 2 * td,
+                .q = q, .ldq = td, .k = kv, .v = kv ? kv + td : NULL, .ldk = 2 * td, .ldv = 2 * td,
+                .k16 = kvh, .v16 = kvh ? kvh + td : NULL,
                 .out = buf->attn + (size_t)G->row0 * td, .ldo = td,
                 .n_seq = 1, .n_q = rows, .n_kv = A, .n_head = hp->n_text_head, .dh = td / hp->n_text_head,
                 .causal_past = -1,
@@ -299,8 +328,15 @@ static void decode_groups(const asr_model *m, const asr_compute *c, const decode
                 const asr_cross_capture *cap = io->capture;
                 if (cap->heads[i][0] != l) continue;
                 int dh = td / hp->n_text_head, h = cap->heads[i][1];
-                asr_attention_scores(q + (size_t)h * dh, td, kv + (size_t)h * dh, 2 * td, rows, cap->n_keys, dh,
-                                     1.0f / sqrtf((float)dh), cap->out + (size_t)i * rows * cap->n_keys);
+                float *scores = cap->out + (size_t)i * rows * cap->n_keys;
+                /* the attention above is done with the scratch: the widened keys go there */
+                float *keys = (size_t)cap->n_keys * dh <= c->scratch_floats ? c->scratch : NULL;
+                if (kvh)
+                    asr_attention_scores_k16(q + (size_t)h * dh, td, kvh + (size_t)h * dh, 2 * td, rows, cap->n_keys,
+                                             dh, 1.0f / sqrtf((float)dh), scores, keys);
+                else
+                    asr_attention_scores(q + (size_t)h * dh, td, kv + (size_t)h * dh, 2 * td, rows, cap->n_keys, dh,
+                                         1.0f / sqrtf((float)dh), scores);
             }
         }
         asr_linear(c, &L->cross_out_w, buf->attn, R, L->cross_out_b, buf->x, ASR_LINEAR_ACCUMULATE | flags);

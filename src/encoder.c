@@ -10,7 +10,8 @@
 typedef struct encoder_io {
     const float *mel; /* [n] (n_mels, ASR_N_FRAMES) */
     int n;
-    float *cols, *conv, *x, *xn, *qkv, *attn, *mlp, *cross_kv; /* cross_kv: [n_text_layer][n] (A, 2td) */
+    float *cols, *conv, *x, *xn, *qkv, *attn, *mlp;
+    void *cross_kv; /* [n_text_layer][n] (A, 2td), float32 or bf16 (asr_cross_bf16) */
 } encoder_io;
 
 /* im2col of a 1-D convolution, kernel 3, padding 1: row t of cols (t_out,
@@ -75,16 +76,27 @@ static void encode(const asr_model *m, const asr_compute *c, const encoder_io *i
         asr_linear(c, &L->attn_out_w, io->attn, R, L->attn_out_b, io->x, ASR_LINEAR_ACCUMULATE);
 
         asr_layer_norm(c, io->x, L->mlp_ln_g, L->mlp_ln_b, io->xn, R, d);
-        asr_linear(c, &L->mlp_fc1_w, io->xn, R, L->mlp_fc1_b, io->mlp, ASR_LINEAR_GELU);
-        asr_linear(c, &L->mlp_fc2_w, io->mlp, R, L->mlp_fc2_b, io->x, ASR_LINEAR_ACCUMULATE);
+        for (int r0 = 0; r0 < R; r0 += ASR_MLP_ROWS) { /* io->mlp holds ASR_MLP_ROWS hidden rows */
+            int rows = R - r0 < ASR_MLP_ROWS ? R - r0 : ASR_MLP_ROWS;
+            asr_linear(c, &L->mlp_fc1_w, io->xn + (size_t)r0 * d, rows, L->mlp_fc1_b, io->mlp, ASR_LINEAR_GELU);
+            asr_linear(c, &L->mlp_fc2_w, io->mlp, rows, L->mlp_fc2_b, io->x + (size_t)r0 * d, ASR_LINEAR_ACCUMULATE);
+        }
     }
     asr_layer_norm(c, io->x, w->enc_ln_g, w->enc_ln_b, io->x, R, d);
 
-    /* Cross-attention keys and values depend only on the audio: once per window. */
+    /* Cross-attention keys and values depend only on the audio: once per
+     * window. In bfloat16 they are made in float32 where q/k/v were (R·3d ≥
+     * R·2td) and rounded. */
     int td = hp->n_text_state;
+    size_t per = (size_t)R * 2 * td;
     for (int l = 0; l < hp->n_text_layer; l++) {
         const asr_decoder_layer *L = &w->dec[l];
-        asr_linear(c, &L->cross_kv_w, io->x, R, L->cross_kv_b, io->cross_kv + (size_t)l * R * 2 * td, 0);
+        if (asr_cross_bf16(m)) {
+            asr_linear(c, &L->cross_kv_w, io->x, R, L->cross_kv_b, io->qkv, 0);
+            asr_round_bf16(c, io->qkv, per, (uint16_t *)io->cross_kv + (size_t)l * per);
+        } else {
+            asr_linear(c, &L->cross_kv_w, io->x, R, L->cross_kv_b, (float *)io->cross_kv + (size_t)l * per, 0);
+        }
     }
 }
 

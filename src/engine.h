@@ -24,15 +24,17 @@ struct asr_state {
     const asr_model *model;
     asr_compute compute; /* this state's thread pool and per-thread scratch */
 
-    /* encoder, one 30 s window; T = 2·n_audio_ctx input frames, A = n_audio_ctx */
+    /* encoder, one 30 s window; T = 2·n_audio_ctx input frames, A = n_audio_ctx.
+     * Two allocations: enc_x (2·A·d, enc_xn its second half) and enc_qkv. */
     float *enc_cols;   /* im2col scratch: (T, n_mels·3) then (A, d·3); = enc_qkv */
-    float *enc_conv;   /* (T, d) conv1 output; = enc_mlp                     */
+    float *enc_conv;   /* (T, d) conv1 output; = enc_x (and enc_xn after it)  */
     float *enc_x;      /* (A, d) residual stream, then the encoder output     */
-    float *enc_xn;     /* (A, d) normalised input of a block                  */
+    float *enc_xn;     /* (A, d) normalised input of a block; = enc_x + A·d   */
     float *enc_qkv;    /* (A, 3d)                                            */
     float *enc_attn;   /* (A, d) attention output before projection; = enc_xn */
-    float *enc_mlp;    /* (A, 4d)                                            */
-    float *cross_kv;   /* [n_text_layer] (A, 2·td): keys then values per row  */
+    float *enc_mlp;    /* (ASR_MLP_ROWS, 4d) MLP hidden rows; = enc_qkv       */
+    void *cross_kv;    /* [n_text_layer] (A, 2·td): keys then values per row,
+                          float32, or bfloat16 under that compute type (asr_cross_bf16) */
 
     /* decoder; R = rows in flight (batch · new tokens), C = n_text_ctx */
     int batch_cap;     /* sequences the self-attention cache holds           */
@@ -58,15 +60,29 @@ struct asr_state {
     int sched_sequences; /* sequences of this state in a decode loop, 0 outside */
 };
 
+/* Whether a state of m keeps the cross-attention K/V in bfloat16 (under
+ * the bfloat16 compute type: half the memory, and half the bytes each
+ * decoder step reads), else float32. */
+static inline int asr_cross_bf16(const asr_model *m) { return m->compute_type == ASR_COMPUTE_BFLOAT16; }
+static inline size_t asr_cross_elem(const asr_model *m) { return asr_cross_bf16(m) ? 2 : 4; }
+
+/* Rows of the encoder's MLP computed at a time: its (rows, 4d) hidden
+ * activations are the largest buffer of the encoder, and one slice of them
+ * fits where q/k/v were (dead by then). A multiple of the float32 path's
+ * 256-row sgemm slices (so float32 results stay the same bits) and of the
+ * 96-row blocks of the int8/bf16 kernels. */
+#define ASR_MLP_ROWS 768
+
 /* Buffers of batched transcription (batch.c): up to `cap` windows encoded in
  * one pass (rows = windows × n_audio_ctx) and decoded together, each window
  * in its own slot of the self-attention cache and of the cross K/V. */
 typedef struct asr_batch {
     int cap;           /* windows                                            */
     float *mel;        /* [cap] (n_mels, ASR_N_FRAMES)                        */
-    float *enc_cols, *enc_conv, *enc_x, *enc_xn, *enc_qkv, *enc_attn, *enc_mlp; /* as in asr_state, × cap */
+    float *enc_cols, *enc_conv, *enc_x, *enc_xn, *enc_qkv, *enc_attn; /* as in asr_state, × cap */
+    float *enc_mlp;    /* (ASR_MLP_ROWS, 4d), as in asr_state                 */
     int n_windows;     /* windows the last asr_encode_batch encoded           */
-    float *cross_kv;   /* [n_text_layer][n_windows] (A, 2·td)                 */
+    void *cross_kv;    /* [n_text_layer][n_windows] (A, 2·td), as st->cross_kv */
     float *self_k, *self_v; /* [n_text_layer][cap] (C, td)                    */
     int rows_cap;      /* decoder rows in flight: cap × (prompt of up to C/2+4) */
     float *dec_x, *dec_xn, *dec_qkv, *dec_attn, *dec_mlp;

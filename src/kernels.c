@@ -2,8 +2,11 @@
 #include "kernels.h"
 
 #include "cpu/kernels_cpu.h"
+#include "cpu/features.h"
+#include "model.h"
 
 #include <math.h>
+#include <string.h>
 
 static void layer_norm_rows(const float *x, const float *g, const float *b, float *y, int n, int d)
 {
@@ -124,4 +127,49 @@ int asr_cpu_has_avx2(void)
 #else
     return 0;
 #endif
+}
+
+void asr_attend_one_k16_scalar(const float *q, const uint16_t *k, int ldk, const uint16_t *v, int ldv, int nk, int dh,
+                               float scale, float *scores, float *out)
+{
+    for (int t = 0; t < nk; t++) {
+        const uint16_t *kt = k + (size_t)t * ldk;
+        float dot = 0.0f;
+        for (int e = 0; e < dh; e++) dot += q[e] * asr_bf16_to_f32(kt[e]);
+        scores[t] = dot * scale;
+    }
+    asr_softmax(scores, nk);
+    memset(out, 0, (size_t)dh * sizeof(float));
+    for (int t = 0; t < nk; t++)
+        for (int e = 0; e < dh; e++) out[e] += scores[t] * asr_bf16_to_f32(v[(size_t)t * ldv + e]);
+}
+
+/* Rounding to bfloat16: one task per block of values. */
+#define ROUND_BLOCK ((size_t)1 << 16)
+
+typedef struct round_job {
+    const float *x;
+    size_t n;
+    uint16_t *out;
+    unsigned isa;
+} round_job;
+
+static void round_task(void *ctx, int task, int thread)
+{
+    const round_job *j = ctx;
+    (void)thread;
+    size_t i0 = (size_t)task * ROUND_BLOCK, n = j->n - i0 < ROUND_BLOCK ? j->n - i0 : ROUND_BLOCK;
+#if defined(__x86_64__)
+    if ((j->isa & ASR_ISA_BF16) == ASR_ISA_BF16) {
+        asr_round_bf16_avx512(j->x + i0, n, j->out + i0);
+        return;
+    }
+#endif
+    asr_round_bf16_scalar(j->x + i0, n, j->out + i0);
+}
+
+void asr_round_bf16(const asr_compute *c, const float *x, size_t n, uint16_t *out)
+{
+    round_job j = {x, n, out, c->isa};
+    if (n) asr_pool_run(c->pool, round_task, &j, (int)((n + ROUND_BLOCK - 1) / ROUND_BLOCK));
 }

@@ -28,15 +28,22 @@ typedef struct asr_compute {
      * layer; larger calls (batched windows) allocate their own. */
     void *attn_pack;
     size_t attn_pack_bytes;
+    int attn_pack_borrowed; /* attn_pack is the caller's memory: not freed */
 } asr_compute;
 
 /* A compute context of n_threads for attention over up to max_keys keys and
- * linear layers of up to max_in inputs and max_rows rows at a time. */
+ * linear layers of up to max_in inputs and max_rows rows at a time, whose
+ * int8/bf16 activation buffer holds act_values values (0: max_rows·max_in;
+ * a product with more rows × inputs is done in slices of rows). */
 asr_status asr_compute_init(asr_compute *c, int n_threads, unsigned isa, int max_keys, int max_in, int max_rows,
-                            asr_error *err);
+                            size_t act_values, asr_error *err);
 void asr_compute_release(asr_compute *c);
 /* Keep room for the bf16 attention's packed operands of `bytes`. */
 asr_status asr_compute_reserve_attention(asr_compute *c, size_t bytes, asr_error *err);
+/* Or pack them into the caller's mem (64-byte aligned, `bytes` long, left
+ * alone by asr_compute_release), memory that is dead whenever c runs
+ * attention over that many heads. */
+void asr_compute_borrow_attention(asr_compute *c, void *mem, size_t bytes);
 
 /* Queries handled together by one attention task. */
 #define ASR_ATTN_BLOCK 128
@@ -78,6 +85,9 @@ void asr_linear(const asr_compute *c, const asr_tensor *w, const float *x, int n
  * (batched decoding: each window's cache and encoder output in its slot). */
 typedef struct asr_attention_args {
     const float *q, *k, *v;
+    /* When k16 is set, the keys and values are bfloat16 at k16 and v16 (same
+     * strides, in values) and k, v are unused: one query at a time. */
+    const uint16_t *k16, *v16;
     float *out;
     int ldq, ldk, ldv, ldo;
     size_t q_seq, kv_seq, out_seq;
@@ -96,6 +106,15 @@ size_t asr_attention_pack_bytes(int heads, int n_kv, int dh);
  * one head's attention logits, single-threaded. */
 void asr_attention_scores(const float *q, int ldq, const float *k, int ldk, int n_q, int n_kv, int dh, float scale,
                           float *scores);
+
+/* As asr_attention_scores, with bfloat16 keys (word timing over bf16 cross
+ * K/V): widened into `keys` (n_kv·dh floats of scratch) for one sgemm, or,
+ * when keys is NULL, in a plain loop. */
+void asr_attention_scores_k16(const float *q, int ldq, const uint16_t *k, int ldk, int n_q, int n_kv, int dh,
+                              float scale, float *scores, float *keys);
+
+/* out[i] = x[i] rounded to bfloat16 (nearest even), n values, on c's threads. */
+void asr_round_bf16(const asr_compute *c, const float *x, size_t n, uint16_t *out);
 
 /* y (n, d) = LayerNorm(x) · g + b with eps 1e-5 (torch.nn.LayerNorm default);
  * y may equal x. */

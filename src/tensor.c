@@ -162,7 +162,10 @@ static asr_status to_i8(asr_tensor *t, asr_tensor *out, asr_error *err)
     return ASR_OK;
 }
 
-static asr_status to_rows(asr_tensor *t, asr_dtype dtype, asr_tensor *out, asr_error *err)
+/* Rows converted between two hand-backs of a consumed source's pages. */
+#define CONSUME_ROWS 256
+
+static asr_status to_rows(asr_tensor *t, asr_dtype dtype, int consume, asr_tensor *out, asr_error *err)
 {
     int rows = t->rows, cols = t->cols, rp = dtype == ASR_DTYPE_BF16 ? padded_rows(rows) : rows;
     if (dtype == ASR_DTYPE_BF16 && cols % 2)
@@ -176,8 +179,19 @@ static asr_status to_rows(asr_tensor *t, asr_dtype dtype, asr_tensor *out, asr_e
         return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory converting a %dx%d tensor to %s", rows, cols,
                         asr_dtype_name(dtype));
     }
-    memset(mem, 0, bytes);
+    /* Only the padding rows need zeros first (the whole last 16-row panel);
+     * the rest is written once, so a page of the copy becomes resident only
+     * when its values arrive, as the source's pages leave (consume). */
+    if (rp > rows) {
+        size_t panel = (size_t)ASR_PANEL * (size_t)cols;
+        memset((uint16_t *)mem + (size_t)(rp - ASR_PANEL) * cols, 0, panel * sizeof(uint16_t));
+    }
+    const char *src = t->data;
+    size_t src_row = (t->dtype == ASR_DTYPE_F32 ? 4 : 2) * (size_t)cols;
+    consume = consume && t->layout == ASR_LAYOUT_ROWS && !t->owned &&
+              (t->dtype == ASR_DTYPE_F32 || t->dtype == ASR_DTYPE_F16 || t->dtype == ASR_DTYPE_BF16);
     for (int r = 0; r < rows; r++) {
+        if (consume && r > 0 && r % CONSUME_ROWS == 0) asr_release_pages(src, (size_t)r * src_row);
         asr_tensor_row(t, r, row);
         if (dtype == ASR_DTYPE_F32) {
             memcpy((float *)mem + (size_t)r * cols, row, (size_t)cols * sizeof(float));
@@ -197,15 +211,25 @@ static asr_status to_rows(asr_tensor *t, asr_dtype dtype, asr_tensor *out, asr_e
     return ASR_OK;
 }
 
-asr_status asr_tensor_convert(asr_tensor *t, asr_dtype dtype, asr_error *err)
+static asr_status convert(asr_tensor *t, asr_dtype dtype, int consume, asr_error *err)
 {
     asr_layout want = dtype == ASR_DTYPE_I8 ? ASR_LAYOUT_P16K4 : dtype == ASR_DTYPE_BF16 ? ASR_LAYOUT_P16K2
                                                                                          : ASR_LAYOUT_ROWS;
     if (t->dtype == dtype && t->layout == want) return ASR_OK;
     asr_tensor out;
-    asr_status s = dtype == ASR_DTYPE_I8 ? to_i8(t, &out, err) : to_rows(t, dtype, &out, err);
+    asr_status s = dtype == ASR_DTYPE_I8 ? to_i8(t, &out, err) : to_rows(t, dtype, consume, &out, err);
     if (s != ASR_OK) return s;
     asr_tensor_free(t);
     *t = out;
     return ASR_OK;
+}
+
+asr_status asr_tensor_convert(asr_tensor *t, asr_dtype dtype, asr_error *err)
+{
+    return convert(t, dtype, 0, err);
+}
+
+asr_status asr_tensor_convert_consuming(asr_tensor *t, asr_dtype dtype, asr_error *err)
+{
+    return convert(t, dtype, 1, err);
 }

@@ -57,6 +57,13 @@ asr_status asr_tensor_from_i8(asr_tensor *t, const int8_t *q, const float *scale
  * Frees what t owned before. */
 asr_status asr_tensor_convert(asr_tensor *t, asr_dtype dtype, asr_error *err);
 
+/* As asr_tensor_convert, and while converting to a row or bf16 panel layout
+ * (not int8), give the whole pages of t's source rows back to the system as
+ * they are read (asr_release_pages), so the source and the copy are never
+ * both resident. Only for a row-major source that t does not own and that
+ * nothing reads afterwards (a model arena's matrix, replaced by its copy). */
+asr_status asr_tensor_convert_consuming(asr_tensor *t, asr_dtype dtype, asr_error *err);
+
 /* Row r of t as float32 (dequantised), cols values into out. */
 void asr_tensor_row(const asr_tensor *t, int r, float *out);
 

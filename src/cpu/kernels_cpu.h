@@ -46,6 +46,10 @@ void asr_f16_cols_avx2(const float *x, int n, int in, const uint16_t *w, float *
 #endif
 
 /* ---- element-wise and attention helpers ------------------------------------------ */
+/* One query against nk bfloat16 keys and values (strides ldk, ldv):
+ * scores (nk floats of scratch), softmax, weighted sum into out (dh). */
+void asr_attend_one_k16_scalar(const float *q, const uint16_t *k, int ldk, const uint16_t *v, int ldv, int nk, int dh,
+                               float scale, float *scores, float *out);
 /* Portable forms of asr_gelu and asr_softmax (kernels.c). */
 void asr_gelu_scalar(float *x, size_t n);
 void asr_softmax_scalar(float *x, int n);
@@ -57,6 +61,8 @@ float asr_logsumexp_avx2(const float *x, int n);
 /* One query against nk keys: scores, softmax, weighted sum of values into out (dh). */
 void asr_attend_one_avx2(const float *q, const float *k, int ldk, const float *v, int ldv, int nk, int dh,
                          float scale, float *scores, float *out);
+void asr_attend_one_k16_avx2(const float *q, const uint16_t *k, int ldk, const uint16_t *v, int ldv, int nk, int dh,
+                             float scale, float *scores, float *out);
 void asr_f16_to_f32_avx2(const uint16_t *in, float *out, size_t n);
 /* Keys k (n_kv rows, stride ldk, dh columns) into panels of 16 keys, [dh][16]
  * floats each, zero past n_kv (attention_bf16.c). */

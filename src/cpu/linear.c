@@ -46,12 +46,15 @@ size_t asr_compute_scratch_floats(int max_keys, int max_in)
 }
 
 asr_status asr_compute_init(asr_compute *c, int n_threads, unsigned isa, int max_keys, int max_in, int max_rows,
-                            asr_error *err)
+                            size_t act_values, asr_error *err)
 {
     if (n_threads < 1) n_threads = 1;
     if (max_rows < 1) max_rows = 1;
     size_t per_thread = asr_compute_scratch_floats(max_keys, max_in);
-    size_t act = 2 * (size_t)max_rows * (size_t)max_in;
+    /* at least one row of the widest input: run_blocks slices rows */
+    if (act_values == 0) act_values = (size_t)max_rows * (size_t)max_in;
+    if (act_values < (size_t)max_in) act_values = (size_t)max_in;
+    size_t act = 2 * act_values; /* bytes: bf16 values, or u8 with room to spare */
     asr_compute_init_blas();
     asr_compute n = {.pool = asr_pool_new(n_threads), .scratch_floats = per_thread, .isa = isa,
                      .act_bytes = act, .act_rows = max_rows};
@@ -71,15 +74,24 @@ asr_status asr_compute_reserve_attention(asr_compute *c, size_t bytes, asr_error
     if (bytes <= c->attn_pack_bytes) return ASR_OK;
     void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!p) return asr_fail(err, ASR_ERR_NO_MEMORY, "out of memory for attention buffers");
-    free(c->attn_pack);
+    if (!c->attn_pack_borrowed) free(c->attn_pack);
     c->attn_pack = p;
     c->attn_pack_bytes = bytes;
+    c->attn_pack_borrowed = 0;
     return ASR_OK;
+}
+
+void asr_compute_borrow_attention(asr_compute *c, void *mem, size_t bytes)
+{
+    if (!c->attn_pack_borrowed) free(c->attn_pack);
+    c->attn_pack = mem;
+    c->attn_pack_bytes = bytes;
+    c->attn_pack_borrowed = 1;
 }
 
 void asr_compute_release(asr_compute *c)
 {
-    free(c->attn_pack);
+    if (!c->attn_pack_borrowed) free(c->attn_pack);
     asr_pool_free(c->pool);
     free(c->scratch);
     free(c->act);

@@ -217,6 +217,73 @@ void asr_attend_one_avx2(const float *q, const float *k, int ldk, const float *v
     for (int t = 0; t < nk; t++) axpy(out, scores[t], v + (size_t)t * ldv, dh);
 }
 
+/* Eight bfloat16 values widened to float32 (exact: a shift into the high half). */
+static inline __m256 load_bf16x8(const uint16_t *p)
+{
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+static inline float bf16_to_f32(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* attend_one_dh64 over bfloat16 keys and values: the same loops, each row
+ * widened as it is loaded, so the decoder reads half the bytes. */
+static void attend_one_k16_dh64(const float *q, const uint16_t *k, int ldk, const uint16_t *v, int ldv, int nk,
+                                float scale, float *scores, float *out)
+{
+    __m256 qv[8];
+    for (int e = 0; e < 8; e++) qv[e] = _mm256_loadu_ps(q + 8 * e);
+    const __m256 vscale = _mm256_set1_ps(scale);
+    int t = 0;
+    for (; t + 8 <= nk; t += 8) {
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) {
+            const uint16_t *kt = k + (size_t)(t + j) * ldk;
+            __m256 a0 = _mm256_mul_ps(qv[0], load_bf16x8(kt));
+            __m256 a1 = _mm256_mul_ps(qv[1], load_bf16x8(kt + 8));
+            a0 = _mm256_fmadd_ps(qv[2], load_bf16x8(kt + 16), a0);
+            a1 = _mm256_fmadd_ps(qv[3], load_bf16x8(kt + 24), a1);
+            a0 = _mm256_fmadd_ps(qv[4], load_bf16x8(kt + 32), a0);
+            a1 = _mm256_fmadd_ps(qv[5], load_bf16x8(kt + 40), a1);
+            a0 = _mm256_fmadd_ps(qv[6], load_bf16x8(kt + 48), a0);
+            a1 = _mm256_fmadd_ps(qv[7], load_bf16x8(kt + 56), a1);
+            acc[j] = _mm256_add_ps(a0, a1);
+        }
+        _mm256_storeu_ps(scores + t, _mm256_mul_ps(transpose_sum8(acc), vscale));
+    }
+    for (; t < nk; t++) {
+        const uint16_t *kt = k + (size_t)t * ldk;
+        float dot = 0.0f;
+        for (int e = 0; e < 64; e++) dot += q[e] * bf16_to_f32(kt[e]);
+        scores[t] = dot * scale;
+    }
+    asr_softmax_avx2(scores, nk);
+    __m256 o[8];
+    for (int e = 0; e < 8; e++) o[e] = _mm256_setzero_ps();
+    for (t = 0; t < nk; t++) {
+        const uint16_t *vt = v + (size_t)t * ldv;
+        __m256 p = _mm256_broadcast_ss(scores + t);
+        for (int e = 0; e < 8; e++) o[e] = _mm256_fmadd_ps(p, load_bf16x8(vt + 8 * e), o[e]);
+    }
+    for (int e = 0; e < 8; e++) _mm256_storeu_ps(out + 8 * e, o[e]);
+}
+
+void asr_attend_one_k16_avx2(const float *q, const uint16_t *k, int ldk, const uint16_t *v, int ldv, int nk, int dh,
+                             float scale, float *scores, float *out)
+{
+    if (dh == 64) {
+        attend_one_k16_dh64(q, k, ldk, v, ldv, nk, scale, scores, out);
+        return;
+    }
+    asr_attend_one_k16_scalar(q, k, ldk, v, ldv, nk, dh, scale, scores, out);
+}
+
 void asr_f16_to_f32_avx2(const uint16_t *in, float *out, size_t n)
 {
     size_t i = 0;

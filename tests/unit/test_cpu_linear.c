@@ -104,8 +104,8 @@ static void test_format(asr_dtype dtype, const path *p, double loose_bound)
     static const int flag_sets[] = {0, ASR_LINEAR_ACCUMULATE, ASR_LINEAR_GELU};
     asr_compute c1, c2;
     /* 128 activation rows: the 300- and 1500-row products run in slices */
-    int ok = asr_compute_init(&c1, 1, p->isa, 64, 136, 128, NULL) == ASR_OK;
-    ok &= asr_compute_init(&c2, 2, p->isa, 64, 136, 128, NULL) == ASR_OK;
+    int ok = asr_compute_init(&c1, 1, p->isa, 64, 136, 128, 0, NULL) == ASR_OK;
+    ok &= asr_compute_init(&c2, 2, p->isa, 64, 136, 128, 0, NULL) == ASR_OK;
     CHECK(ok, "%s/%s: compute contexts", dtype_label(dtype), p->name);
     if (!ok) return;
     double tight = 0.0, loose = 0.0;
@@ -188,8 +188,8 @@ static void test_int8_paths_agree(unsigned features)
     asr_tensor t = asr_tensor_rows(ASR_DTYPE_F32, w, out, in);
     asr_compute cs, cv;
     int ok = asr_tensor_convert(&t, ASR_DTYPE_I8, NULL) == ASR_OK;
-    ok &= asr_compute_init(&cs, 1, 0, 8, in, n, NULL) == ASR_OK;
-    ok &= asr_compute_init(&cv, 1, features, 8, in, n, NULL) == ASR_OK;
+    ok &= asr_compute_init(&cs, 1, 0, 8, in, n, 0, NULL) == ASR_OK;
+    ok &= asr_compute_init(&cv, 1, features, 8, in, n, 0, NULL) == ASR_OK;
     if (ok) {
         asr_linear(&cs, &t, x, n, NULL, ys, ASR_LINEAR_GELU);
         asr_linear(&cv, &t, x, n, NULL, yv, ASR_LINEAR_GELU);

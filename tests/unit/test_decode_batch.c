@@ -89,7 +89,7 @@ int main(void)
         s = asr_encode(st, st->batch->mel + (size_t)w * mel_n, &err);
         float worst = 0.0f;
         for (int l = 0; l < L; l++) {
-            float d = max_rel_diff(cross + ((size_t)l * N + w) * kv_n, st->cross_kv + (size_t)l * kv_n, kv_n);
+            float d = max_rel_diff(cross + ((size_t)l * N + w) * kv_n, (const float *)st->cross_kv + (size_t)l * kv_n, kv_n);
             if (d > worst) worst = d;
         }
         CHECK(s == ASR_OK && worst <= 1e-5f, "window %d: batched cross K/V = alone (max rel diff %g)", w, worst);

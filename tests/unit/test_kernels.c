@@ -38,7 +38,7 @@ typedef struct compute_box {
 
 static int make_compute(compute_box *b, int threads, int max_keys, int max_in)
 {
-    return asr_compute_init(&b->c, threads, asr_cpu_features(), max_keys, max_in, 64, NULL) == ASR_OK;
+    return asr_compute_init(&b->c, threads, asr_cpu_features(), max_keys, max_in, 64, 0, NULL) == ASR_OK;
 }
 
 static void free_compute(compute_box *b)
@@ -303,6 +303,90 @@ static void test_attention_bf16(void)
     CHECK(differs, "bfloat16 attention: results differ from the float32 path's (the bf16 kernel ran)");
 }
 
+/* Cross-attention over bfloat16 keys and values (the decoder under the
+ * bfloat16 compute type): every query count (one, a beam of five, a prompt
+ * longer than a query block), key counts off the 8-key step, the dh = 64
+ * kernel and the general width, on the AVX2 path and the scalar one, against
+ * the double loop over the same values widened (exact): float32 rounding
+ * only. Also the word-timing scores over bf16 keys, and asr_round_bf16. */
+static void test_attention_k16(void)
+{
+    static const struct { int n_seq, n_q, n_kv, dh; } cases[] = {
+        {1, 1, 1500, 64}, {1, 5, 1500, 64}, {2, 1, 37, 64}, {1, 140, 203, 64}, {1, 2, 45, 32}, {1, 3, 9, 40}};
+    const int n_head = 3;
+    double worst[2] = {0.0, 0.0}, worst_scores = 0.0;
+    int identical = 1, ran[2] = {0, 0}, rounded = 1;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        int S = cases[ci].n_seq, Q = cases[ci].n_q, K = cases[ci].n_kv, dh = cases[ci].dh, d = n_head * dh;
+        size_t q_seq = (size_t)Q * d, kv_seq = (size_t)K * 2 * d, out_seq = (size_t)Q * d, n_out = S * out_seq;
+        float *q = malloc(S * q_seq * sizeof(float)), *kv = malloc(S * kv_seq * sizeof(float));
+        uint16_t *kv16 = malloc(S * kv_seq * sizeof(uint16_t)), *kv16b = malloc(S * kv_seq * sizeof(uint16_t));
+        float *o1 = calloc(n_out, sizeof(float)), *o3 = calloc(n_out, sizeof(float));
+        double *ref = malloc(n_out * sizeof(double));
+        fill(q, S * q_seq);
+        fill(kv, S * kv_seq);
+        for (size_t i = 0; i < S * kv_seq; i++) {
+            kv16[i] = asr_f32_to_bf16(kv[i]);
+            kv[i] = asr_bf16_to_f32(kv16[i]); /* the reference sees exactly the stored values */
+        }
+        asr_attention_args a = {.q = q, .ldq = d, .q_seq = q_seq, .k = kv, .v = kv + d, .ldk = 2 * d, .ldv = 2 * d,
+                                .kv_seq = kv_seq, .ldo = d, .out_seq = out_seq, .n_seq = S, .n_q = Q, .n_kv = K,
+                                .n_head = n_head, .dh = dh, .causal_past = -1};
+        attention_ref(&a, ref);
+        a.k = a.v = NULL;
+        a.k16 = kv16;
+        a.v16 = kv16 + d;
+        for (int form = 0; form < 2; form++) { /* 0: scalar, 1: the CPU's (AVX2) */
+            unsigned isa = form ? asr_cpu_features() : 0;
+            if (form && (isa & ASR_ISA_AVX2) != ASR_ISA_AVX2) continue;
+            for (int threads = 1; threads <= 3; threads += 2) {
+                asr_compute c;
+                if (asr_compute_init(&c, threads, isa, 1500, 64, 64, 0, NULL) != ASR_OK) continue;
+                a.out = threads == 1 ? o1 : o3;
+                asr_attention(&c, &a);
+                if (threads == 1) {
+                    /* the same rounding on the pool as one value at a time */
+                    asr_round_bf16(&c, kv, S * kv_seq, kv16b);
+                    rounded &= memcmp(kv16, kv16b, S * kv_seq * sizeof(uint16_t)) == 0;
+                }
+                asr_compute_release(&c);
+                double e = max_rel_error(a.out, ref, n_out);
+                if (!(e <= worst[form])) worst[form] = e;
+                ran[form] = 1;
+            }
+            identical &= memcmp(o1, o3, n_out * sizeof(float)) == 0;
+        }
+        /* scores of head 1, every query, against the first keys (word timing) */
+        int nk = K < 30 ? K : 30;
+        float *sc = malloc((size_t)Q * nk * sizeof(float)), *keys = malloc((size_t)nk * dh * sizeof(float));
+        for (int form = 0; form < 2; form++) { /* the loop, then widened keys and sgemm */
+        asr_attention_scores_k16(q + dh, d, kv16 + dh, 2 * d, Q, nk, dh, 0.125f, sc, form ? keys : NULL);
+        for (int i = 0; i < Q; i++)
+            for (int t = 0; t < nk; t++) {
+                double r = 0.0;
+                for (int e = 0; e < dh; e++) r += (double)q[(size_t)i * d + dh + e] * kv[(size_t)t * 2 * d + dh + e];
+                double err = fabs(sc[(size_t)i * nk + t] - r * 0.125) / (1.0 + fabs(r * 0.125));
+                if (!(err <= worst_scores)) worst_scores = err;
+            }
+        }
+        free(keys);
+        free(sc);
+        free(q);
+        free(kv);
+        free(kv16);
+        free(kv16b);
+        free(o1);
+        free(o3);
+        free(ref);
+    }
+    CHECK(ran[0] && worst[0] < 1e-5, "bf16 K/V attention, scalar: 6 cases, max relative error %.2e", worst[0]);
+    if (ran[1]) CHECK(worst[1] < 1e-5, "bf16 K/V attention, AVX2: 6 cases, max relative error %.2e", worst[1]);
+    else printf("skip bf16 K/V attention AVX2 form: this CPU has no AVX2\n");
+    CHECK(identical, "bf16 K/V attention: 1 and 3 threads give bit-identical results");
+    CHECK(worst_scores < 1e-5, "word-timing scores over bf16 keys (loop and sgemm): max relative error %.2e", worst_scores);
+    CHECK(rounded, "asr_round_bf16 on the pool = asr_f32_to_bf16 per value");
+}
+
 /* GELU and softmax, the AVX2 forms (polynomial exp/erf) and the portable
  * ones (libm), against double: GELU to 1e-6 absolute over [-8, 8],
  * softmax to 1e-6 relative per probability, masked (-inf) entries exactly 0
@@ -412,6 +496,7 @@ int main(void)
     test_linear(1);
     test_attention();
     test_attention_bf16();
+    test_attention_k16();
     test_layer_norm();
     test_elementwise_forms();
     return CHECK_DONE();
