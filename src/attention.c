@@ -116,7 +116,7 @@ static void attention_task(void *ctx, int task, int thread)
     float scale = 1.0f / sqrtf((float)a->dh);
     int n_kv = a->n_kv;
 
-    if (a->k16) { /* bfloat16 keys and values (cross-attention under bfloat16): a query at a time */
+    if (a->k16) { /* half keys and values (cross-attention under bfloat16): a query at a time */
         const uint16_t *k16 = a->k16 + kv_s * a->kv_seq + (size_t)h * a->dh;
         const uint16_t *v16 = a->v16 + kv_s * a->kv_seq + (size_t)h * a->dh;
         for (int i = 0; i < rows; i++) {
@@ -216,7 +216,7 @@ void asr_attention_scores_k16(const float *q, int ldq, const uint16_t *k, int ld
 {
     if (keys) {
         for (int t = 0; t < n_kv; t++)
-            for (int e = 0; e < dh; e++) keys[(size_t)t * dh + e] = asr_bf16_to_f32(k[(size_t)t * ldk + e]);
+            for (int e = 0; e < dh; e++) keys[(size_t)t * dh + e] = asr_f16_to_f32(k[(size_t)t * ldk + e]);
         asr_attention_scores(q, ldq, keys, dh, n_q, n_kv, dh, scale, scores);
         return;
     }
@@ -225,7 +225,7 @@ void asr_attention_scores_k16(const float *q, int ldq, const uint16_t *k, int ld
             const float *qi = q + (size_t)i * ldq;
             const uint16_t *kt = k + (size_t)t * ldk;
             float dot = 0.0f;
-            for (int e = 0; e < dh; e++) dot += qi[e] * asr_bf16_to_f32(kt[e]);
+            for (int e = 0; e < dh; e++) dot += qi[e] * asr_f16_to_f32(kt[e]);
             scores[(size_t)i * n_kv + t] = dot * scale;
         }
 }

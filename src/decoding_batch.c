@@ -6,6 +6,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One greedy step of every active window, a task each on the state's pool:
+ * the windows' filters and picks are independent (own sequence and logits
+ * row, a thread's own scratch), and done one after another they would keep
+ * the other threads idle between decoder passes. */
+typedef struct step_job {
+    const asr_model *m;
+    const asr_decode_options *o;
+    asr_sequence *seqs;
+    const int *slot;
+    const float *logits; /* (n_active, n_vocab) */
+    float *scratch;      /* the compute's per-thread scratch */
+    size_t scratch_floats;
+    int n_init, step;
+    int *tok;
+} step_job;
+
+static void step_task(void *ctx, int a, int thread)
+{
+    const step_job *j = ctx;
+    const int V = j->m->hp.n_vocab;
+    asr_sequence *q = &j->seqs[j->slot[a]];
+    j->tok[a] = asr_greedy_step(j->m, j->o, q, j->n_init, j->step, (float *)j->logits + (size_t)a * V,
+                                j->scratch + (size_t)thread * j->scratch_floats);
+}
+
 asr_status asr_decode_batch_greedy(asr_state *st, const asr_decode_options *o, int n, asr_decode_result *r,
                                    asr_error *err)
 {
@@ -54,12 +79,18 @@ asr_status asr_decode_batch_greedy(asr_state *st, const asr_decode_options *o, i
             s = asr_fail(err, ASR_ERR_CANCELLED, "decoding cancelled");
             break;
         }
-        int kept = 0;
+        int kept = 0, tok[ASR_MAX_BATCH];
+        if (st->compute.scratch_floats >= (size_t)V) {
+            step_job j = {m, o, seqs, slot, b->logits, st->compute.scratch, st->compute.scratch_floats, n_init, step,
+                          tok};
+            asr_pool_run(st->compute.pool, step_task, &j, n_active);
+        } else {
+            for (int a = 0; a < n_active; a++)
+                tok[a] = asr_greedy_step(m, o, &seqs[slot[a]], n_init, step, b->logits + (size_t)a * V, scratch);
+        }
         for (int a = 0; a < n_active; a++) {
-            asr_sequence *q = &seqs[slot[a]];
-            int tok = asr_greedy_step(m, o, q, n_init, step, b->logits + (size_t)a * V, scratch);
-            if (tok == eot) continue; /* this window is done: it leaves the batch */
-            next[kept] = tok;
+            if (tok[a] == eot) continue; /* this window is done: it leaves the batch */
+            next[kept] = tok[a];
             slot[kept++] = slot[a];
         }
         n_active = kept;

@@ -85,15 +85,15 @@ static void encode(const asr_model *m, const asr_compute *c, const encoder_io *i
     asr_layer_norm(c, io->x, w->enc_ln_g, w->enc_ln_b, io->x, R, d);
 
     /* Cross-attention keys and values depend only on the audio: once per
-     * window. In bfloat16 they are made in float32 where q/k/v were (R·3d ≥
-     * R·2td) and rounded. */
+     * window. Under bfloat16 they are made in float32 where q/k/v were (R·3d ≥
+     * R·2td) and rounded to half. */
     int td = hp->n_text_state;
     size_t per = (size_t)R * 2 * td;
     for (int l = 0; l < hp->n_text_layer; l++) {
         const asr_decoder_layer *L = &w->dec[l];
         if (asr_cross_bf16(m)) {
             asr_linear(c, &L->cross_kv_w, io->x, R, L->cross_kv_b, io->qkv, 0);
-            asr_round_bf16(c, io->qkv, per, (uint16_t *)io->cross_kv + (size_t)l * per);
+            asr_round_f16(c, io->qkv, per, (uint16_t *)io->cross_kv + (size_t)l * per);
         } else {
             asr_linear(c, &L->cross_kv_w, io->x, R, L->cross_kv_b, (float *)io->cross_kv + (size_t)l * per, 0);
         }

@@ -34,7 +34,7 @@ struct asr_state {
     float *enc_attn;   /* (A, d) attention output before projection; = enc_xn */
     float *enc_mlp;    /* (ASR_MLP_ROWS, 4d) MLP hidden rows; = enc_qkv       */
     void *cross_kv;    /* [n_text_layer] (A, 2·td): keys then values per row,
-                          float32, or bfloat16 under that compute type (asr_cross_bf16) */
+                          float32, or IEEE half under the bfloat16 compute type (asr_cross_bf16) */
 
     /* decoder; R = rows in flight (batch · new tokens), C = n_text_ctx */
     int batch_cap;     /* sequences the self-attention cache holds           */
@@ -60,9 +60,13 @@ struct asr_state {
     int sched_sequences; /* sequences of this state in a decode loop, 0 outside */
 };
 
-/* Whether a state of m keeps the cross-attention K/V in bfloat16 (under
- * the bfloat16 compute type: half the memory, and half the bytes each
- * decoder step reads), else float32. */
+/* Whether a state of m keeps the cross-attention K/V in 16 bits (under the
+ * bfloat16 compute type: half the memory, and half the bytes each decoder
+ * step reads), else float32. The 16-bit form is IEEE half, not bfloat16:
+ * its 11-bit mantissa keeps the cross-attention's alignment, which
+ * timestamps follow (bfloat16 K/V lost whole passages of a long-form base
+ * transcript that float32 and half keep), and the values are bounded
+ * activations well inside half's range (openai runs Whisper in fp16). */
 static inline int asr_cross_bf16(const asr_model *m) { return m->compute_type == ASR_COMPUTE_BFLOAT16; }
 static inline size_t asr_cross_elem(const asr_model *m) { return asr_cross_bf16(m) ? 2 : 4; }
 

@@ -135,13 +135,13 @@ void asr_attend_one_k16_scalar(const float *q, const uint16_t *k, int ldk, const
     for (int t = 0; t < nk; t++) {
         const uint16_t *kt = k + (size_t)t * ldk;
         float dot = 0.0f;
-        for (int e = 0; e < dh; e++) dot += q[e] * asr_bf16_to_f32(kt[e]);
+        for (int e = 0; e < dh; e++) dot += q[e] * asr_f16_to_f32(kt[e]);
         scores[t] = dot * scale;
     }
     asr_softmax(scores, nk);
     memset(out, 0, (size_t)dh * sizeof(float));
     for (int t = 0; t < nk; t++)
-        for (int e = 0; e < dh; e++) out[e] += scores[t] * asr_bf16_to_f32(v[(size_t)t * ldv + e]);
+        for (int e = 0; e < dh; e++) out[e] += scores[t] * asr_f16_to_f32(v[(size_t)t * ldv + e]);
 }
 
 /* Rounding to bfloat16: one task per block of values. */
@@ -172,4 +172,24 @@ void asr_round_bf16(const asr_compute *c, const float *x, size_t n, uint16_t *ou
 {
     round_job j = {x, n, out, c->isa};
     if (n) asr_pool_run(c->pool, round_task, &j, (int)((n + ROUND_BLOCK - 1) / ROUND_BLOCK));
+}
+
+static void half_task(void *ctx, int task, int thread)
+{
+    const round_job *j = ctx;
+    (void)thread;
+    size_t i0 = (size_t)task * ROUND_BLOCK, n = j->n - i0 < ROUND_BLOCK ? j->n - i0 : ROUND_BLOCK;
+#if defined(__x86_64__)
+    if ((j->isa & ASR_ISA_AVX2) == ASR_ISA_AVX2) {
+        asr_f32_to_f16_avx2(j->x + i0, j->out + i0, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) j->out[i0 + i] = asr_f32_to_f16(j->x[i0 + i]);
+}
+
+void asr_round_f16(const asr_compute *c, const float *x, size_t n, uint16_t *out)
+{
+    round_job j = {x, n, out, c->isa};
+    if (n) asr_pool_run(c->pool, half_task, &j, (int)((n + ROUND_BLOCK - 1) / ROUND_BLOCK));
 }

@@ -85,7 +85,7 @@ void asr_linear(const asr_compute *c, const asr_tensor *w, const float *x, int n
  * (batched decoding: each window's cache and encoder output in its slot). */
 typedef struct asr_attention_args {
     const float *q, *k, *v;
-    /* When k16 is set, the keys and values are bfloat16 at k16 and v16 (same
+    /* When k16 is set, the keys and values are IEEE half at k16 and v16 (same
      * strides, in values) and k, v are unused: one query at a time. */
     const uint16_t *k16, *v16;
     float *out;
@@ -107,7 +107,7 @@ size_t asr_attention_pack_bytes(int heads, int n_kv, int dh);
 void asr_attention_scores(const float *q, int ldq, const float *k, int ldk, int n_q, int n_kv, int dh, float scale,
                           float *scores);
 
-/* As asr_attention_scores, with bfloat16 keys (word timing over bf16 cross
+/* As asr_attention_scores, with half keys (word timing over 16-bit cross
  * K/V): widened into `keys` (n_kv·dh floats of scratch) for one sgemm, or,
  * when keys is NULL, in a plain loop. */
 void asr_attention_scores_k16(const float *q, int ldq, const uint16_t *k, int ldk, int n_q, int n_kv, int dh,
@@ -115,6 +115,8 @@ void asr_attention_scores_k16(const float *q, int ldq, const uint16_t *k, int ld
 
 /* out[i] = x[i] rounded to bfloat16 (nearest even), n values, on c's threads. */
 void asr_round_bf16(const asr_compute *c, const float *x, size_t n, uint16_t *out);
+/* The same into IEEE half (round to nearest even; the cross K/V's 16-bit form). */
+void asr_round_f16(const asr_compute *c, const float *x, size_t n, uint16_t *out);
 
 /* y (n, d) = LayerNorm(x) · g + b with eps 1e-5 (torch.nn.LayerNorm default);
  * y may equal x. */

@@ -217,22 +217,18 @@ void asr_attend_one_avx2(const float *q, const float *k, int ldk, const float *v
     for (int t = 0; t < nk; t++) axpy(out, scores[t], v + (size_t)t * ldv, dh);
 }
 
-/* Eight bfloat16 values widened to float32 (exact: a shift into the high half). */
-static inline __m256 load_bf16x8(const uint16_t *p)
+static inline float f16_to_f32(uint16_t h)
 {
-    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+    return _cvtsh_ss(h);
 }
 
-static inline float bf16_to_f32(uint16_t h)
+/* Eight halves widened to float32 (F16C, exact). */
+static inline __m256 load_f16x8(const uint16_t *p)
 {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
 
-/* attend_one_dh64 over bfloat16 keys and values: the same loops, each row
+/* attend_one_dh64 over half (IEEE f16) keys and values: the same loops, each row
  * widened as it is loaded, so the decoder reads half the bytes. */
 static void attend_one_k16_dh64(const float *q, const uint16_t *k, int ldk, const uint16_t *v, int ldv, int nk,
                                 float scale, float *scores, float *out)
@@ -245,14 +241,14 @@ static void attend_one_k16_dh64(const float *q, const uint16_t *k, int ldk, cons
         __m256 acc[8];
         for (int j = 0; j < 8; j++) {
             const uint16_t *kt = k + (size_t)(t + j) * ldk;
-            __m256 a0 = _mm256_mul_ps(qv[0], load_bf16x8(kt));
-            __m256 a1 = _mm256_mul_ps(qv[1], load_bf16x8(kt + 8));
-            a0 = _mm256_fmadd_ps(qv[2], load_bf16x8(kt + 16), a0);
-            a1 = _mm256_fmadd_ps(qv[3], load_bf16x8(kt + 24), a1);
-            a0 = _mm256_fmadd_ps(qv[4], load_bf16x8(kt + 32), a0);
-            a1 = _mm256_fmadd_ps(qv[5], load_bf16x8(kt + 40), a1);
-            a0 = _mm256_fmadd_ps(qv[6], load_bf16x8(kt + 48), a0);
-            a1 = _mm256_fmadd_ps(qv[7], load_bf16x8(kt + 56), a1);
+            __m256 a0 = _mm256_mul_ps(qv[0], load_f16x8(kt));
+            __m256 a1 = _mm256_mul_ps(qv[1], load_f16x8(kt + 8));
+            a0 = _mm256_fmadd_ps(qv[2], load_f16x8(kt + 16), a0);
+            a1 = _mm256_fmadd_ps(qv[3], load_f16x8(kt + 24), a1);
+            a0 = _mm256_fmadd_ps(qv[4], load_f16x8(kt + 32), a0);
+            a1 = _mm256_fmadd_ps(qv[5], load_f16x8(kt + 40), a1);
+            a0 = _mm256_fmadd_ps(qv[6], load_f16x8(kt + 48), a0);
+            a1 = _mm256_fmadd_ps(qv[7], load_f16x8(kt + 56), a1);
             acc[j] = _mm256_add_ps(a0, a1);
         }
         _mm256_storeu_ps(scores + t, _mm256_mul_ps(transpose_sum8(acc), vscale));
@@ -260,7 +256,7 @@ static void attend_one_k16_dh64(const float *q, const uint16_t *k, int ldk, cons
     for (; t < nk; t++) {
         const uint16_t *kt = k + (size_t)t * ldk;
         float dot = 0.0f;
-        for (int e = 0; e < 64; e++) dot += q[e] * bf16_to_f32(kt[e]);
+        for (int e = 0; e < 64; e++) dot += q[e] * f16_to_f32(kt[e]);
         scores[t] = dot * scale;
     }
     asr_softmax_avx2(scores, nk);
@@ -269,7 +265,7 @@ static void attend_one_k16_dh64(const float *q, const uint16_t *k, int ldk, cons
     for (t = 0; t < nk; t++) {
         const uint16_t *vt = v + (size_t)t * ldv;
         __m256 p = _mm256_broadcast_ss(scores + t);
-        for (int e = 0; e < 8; e++) o[e] = _mm256_fmadd_ps(p, load_bf16x8(vt + 8 * e), o[e]);
+        for (int e = 0; e < 8; e++) o[e] = _mm256_fmadd_ps(p, load_f16x8(vt + 8 * e), o[e]);
     }
     for (int e = 0; e < 8; e++) _mm256_storeu_ps(out + 8 * e, o[e]);
 }

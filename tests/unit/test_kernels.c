@@ -326,8 +326,8 @@ static void test_attention_k16(void)
         fill(q, S * q_seq);
         fill(kv, S * kv_seq);
         for (size_t i = 0; i < S * kv_seq; i++) {
-            kv16[i] = asr_f32_to_bf16(kv[i]);
-            kv[i] = asr_bf16_to_f32(kv16[i]); /* the reference sees exactly the stored values */
+            kv16[i] = asr_f32_to_f16(kv[i]);
+            kv[i] = asr_f16_to_f32(kv16[i]); /* the reference sees exactly the stored values */
         }
         asr_attention_args a = {.q = q, .ldq = d, .q_seq = q_seq, .k = kv, .v = kv + d, .ldk = 2 * d, .ldv = 2 * d,
                                 .kv_seq = kv_seq, .ldo = d, .out_seq = out_seq, .n_seq = S, .n_q = Q, .n_kv = K,
@@ -346,7 +346,7 @@ static void test_attention_k16(void)
                 asr_attention(&c, &a);
                 if (threads == 1) {
                     /* the same rounding on the pool as one value at a time */
-                    asr_round_bf16(&c, kv, S * kv_seq, kv16b);
+                    asr_round_f16(&c, kv, S * kv_seq, kv16b);
                     rounded &= memcmp(kv16, kv16b, S * kv_seq * sizeof(uint16_t)) == 0;
                 }
                 asr_compute_release(&c);
@@ -379,12 +379,12 @@ static void test_attention_k16(void)
         free(o3);
         free(ref);
     }
-    CHECK(ran[0] && worst[0] < 1e-5, "bf16 K/V attention, scalar: 6 cases, max relative error %.2e", worst[0]);
-    if (ran[1]) CHECK(worst[1] < 1e-5, "bf16 K/V attention, AVX2: 6 cases, max relative error %.2e", worst[1]);
-    else printf("skip bf16 K/V attention AVX2 form: this CPU has no AVX2\n");
-    CHECK(identical, "bf16 K/V attention: 1 and 3 threads give bit-identical results");
-    CHECK(worst_scores < 1e-5, "word-timing scores over bf16 keys (loop and sgemm): max relative error %.2e", worst_scores);
-    CHECK(rounded, "asr_round_bf16 on the pool = asr_f32_to_bf16 per value");
+    CHECK(ran[0] && worst[0] < 1e-5, "half K/V attention, scalar: 6 cases, max relative error %.2e", worst[0]);
+    if (ran[1]) CHECK(worst[1] < 1e-5, "half K/V attention, AVX2: 6 cases, max relative error %.2e", worst[1]);
+    else printf("skip half K/V attention AVX2 form: this CPU has no AVX2\n");
+    CHECK(identical, "half K/V attention: 1 and 3 threads give bit-identical results");
+    CHECK(worst_scores < 1e-5, "word-timing scores over half keys (loop and sgemm): max relative error %.2e", worst_scores);
+    CHECK(rounded, "asr_round_f16 on the pool = asr_f32_to_f16 per value");
 }
 
 /* GELU and softmax, the AVX2 forms (polynomial exp/erf) and the portable
