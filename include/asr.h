@@ -421,7 +421,7 @@ asr_status asr_scheduler_new(const asr_model *model, const asr_scheduler_params 
 void asr_scheduler_free(asr_scheduler *scheduler);
 
 /* A state whose encoder and decoder run on the scheduler's compute. It
- * keeps no encoder buffers or threads of its own (tiny: 27 MB less than
+ * keeps no encoder buffers or threads of its own (tiny: about 15 MB less than
  * asr_state_new's). Use it like any state: one thread at a time. */
 asr_state *asr_state_new_scheduled(asr_scheduler *scheduler, asr_error *err);
 
