@@ -5,13 +5,12 @@ that disconnects mid-batch leaves the others' answers unchanged; SIGTERM drains 
 import glob
 import json
 import os
-import socket
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_lib import SLOW, Server, check, data, finish, multipart  # noqa: E402
+from server_lib import SLOW, Server, check, data, finish, long_speech_wav, open_abandoned_upload  # noqa: E402
 
 import requests  # noqa: E402
 
@@ -81,11 +80,7 @@ alone = sequential_answers("float32")
 srv = Server("--compute-type", "float32", "--workers", "8", "--threads", "2", "--queue", "16",
              name="cancel server")
 try:
-    long_body, ctype = multipart([("model", "whisper-1", None),
-                                  ("file", open(data("multilingual.mp3"), "rb").read(), "multilingual.mp3")])
-    s = socket.create_connection(("127.0.0.1", srv.port))
-    s.sendall((f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
-               f"Content-Length: {len(long_body)}\r\n\r\n").encode() + long_body)
+    s = open_abandoned_upload(srv.port, long_speech_wav())
     deadline = time.monotonic() + 30 * SLOW
     while srv.metric('asr_decode_sequences_active{model="tiny.en"}') < 1 and time.monotonic() < deadline:
         time.sleep(0.01)

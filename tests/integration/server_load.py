@@ -2,17 +2,15 @@
 queue answers 429 + Retry-After at once; a disconnecting client cancels its job; SIGTERM with
 4 requests in flight lets all 4 finish with 200 and exits 0."""
 import glob
-import io
 import os
 import socket
 import sys
 import threading
 import time
-import wave
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_lib import JFK_TEXT, SLOW, Server, check, data, finish, multipart  # noqa: E402
+from server_lib import JFK_TEXT, SLOW, Server, check, data, finish, long_speech_wav, open_abandoned_upload  # noqa: E402
 
 import requests  # noqa: E402
 
@@ -101,12 +99,6 @@ try:
 
     # Queue policy: the smallest upload goes first, so a short clip queued behind a long file
     # overtakes it (A runs; B, 33 s of WAV, waits; C, a 4 s MP3, arrives later and runs before B).
-    with wave.open(data("jfk.wav"), "rb") as w:
-        params, frames = w.getparams(), w.readframes(w.getnframes())
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as out:
-        out.setparams(params)
-        out.writeframes(frames * 3)
     with open(data("hotwords.mp3"), "rb") as f:
         short_mp3 = f.read()
     finished = {}
@@ -115,7 +107,7 @@ try:
         r, _ = transcribe(srv.url, name, payload)
         finished[tag] = (time.monotonic(), r.status_code)
 
-    order = [("A", "jfk.wav", JFK, "asr_workers_busy"), ("B", "jfk3.wav", buf.getvalue(), "asr_queue_depth"),
+    order = [("A", "jfk.wav", JFK, "asr_workers_busy"), ("B", "jfk3.wav", long_speech_wav(3), "asr_queue_depth"),
              ("C", "hotwords.mp3", short_mp3, "asr_queue_depth")]
     threads = []
     for i, (tag, name, payload, gauge) in enumerate(order):
@@ -132,11 +124,7 @@ try:
           "queue order: the 4 s clip queued after 33 s of audio is answered first")
 
     # A client that disconnects cancels its job; the worker is free again at once.
-    long_body, ctype = multipart([("model", "whisper-1", None),
-                                  ("file", open(data("multilingual.mp3"), "rb").read(), "multilingual.mp3")])
-    s = socket.create_connection(("127.0.0.1", srv.port))
-    s.sendall((f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
-               f"Content-Length: {len(long_body)}\r\n\r\n").encode() + long_body)
+    s = open_abandoned_upload(srv.port, long_speech_wav())
     deadline = time.monotonic() + 30 * SLOW
     while srv.metric("asr_workers_busy") < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -189,10 +177,8 @@ finally:
 # --- a second signal during the drain cancels what is left and exits 0 at once ---------------------
 srv = Server("--workers", "1", "--grace", "600", name="impatient server")
 try:
-    with open(data("multilingual.mp3"), "rb") as f:
-        long_mp3 = f.read()
     answers = []
-    t = threading.Thread(target=lambda: answers.append(transcribe(srv.url, "multilingual.mp3", long_mp3)[0]))
+    t = threading.Thread(target=lambda: answers.append(transcribe(srv.url, "long.wav", long_speech_wav())[0]))
     t.start()
     deadline = time.monotonic() + 30 * SLOW
     while srv.metric("asr_workers_busy") < 1 and time.monotonic() < deadline:

@@ -211,6 +211,31 @@ def multipart(fields, boundary="asrtestboundary"):
     return b"".join(out), f"multipart/form-data; boundary={boundary}"
 
 
+def long_speech_wav(repeats=30):
+    """jfk.wav's speech `repeats` times over (30: 330 s) as one WAV: a job that runs for seconds,
+    long past the detection of a disconnect or a signal (the 60 s multilingual clip takes tiny.en
+    under one second and could finish first)."""
+    import io
+    import wave
+    with wave.open(data("jfk.wav"), "rb") as w:
+        params, frames = w.getparams(), w.readframes(w.getnframes())
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames * repeats)
+    return buf.getvalue()
+
+
+def open_abandoned_upload(port, payload, name="long.wav"):
+    """Send a whole transcription request on a raw socket and return the socket unread: the
+    caller closes it to play a client that disconnects while its job runs."""
+    body, ctype = multipart([("model", "whisper-1", None), ("file", payload, name)])
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall((f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+    return s
+
+
 def is_openai_error(resp_json, param=None):
     e = resp_json.get("error") if isinstance(resp_json, dict) else None
     if not isinstance(e, dict):
