@@ -82,19 +82,34 @@ static void pack_task(void *ctx, int task, int thread)
 
 #if defined(__x86_64__)
 /* out = P V for one block of queries: the probabilities (float32 scores,
- * softmax, masks) rounded to bf16 rows, times the packed Vᵀ. */
-static void weighted_sum_bf16(const attention_job *j, int s, int h, int q0, int rows, const float *scores,
+ * softmax, masks) rounded to bf16 rows, times the packed Vᵀ; or, where
+ * vdpbf16ps runs at half the FMA rate, the float32 probabilities times Vᵀ
+ * widened on the FMA pipes. */
+static void weighted_sum_bf16(const attention_job *j, int s, int h, int q0, int rows, float *scores,
                               float *out, float *scratch_after_scores)
 {
     const asr_attention_args *a = j->a;
+    asr_tensor vt = {.dtype = ASR_DTYPE_BF16, .layout = ASR_LAYOUT_P16K2, .rows = a->dh, .cols = j->kv_cols,
+                     .data = j->packed + (size_t)(s * a->n_head + h) * j->vt_halves};
+    if ((j->c->isa & ASR_CPU_BF16_HALF_RATE) && j->kv_cols == a->n_kv) {
+        /* where vdpbf16ps runs at half the FMA rate (see linear.c), the
+         * float32 probabilities times Vᵀ widened, on the FMA pipes */
+        for (int i = 0; i < rows; i++) {
+            float *row = scores + (size_t)i * a->n_kv;
+            int nk = a->causal_past >= 0 && a->causal_past + q0 + i + 1 < a->n_kv ? a->causal_past + q0 + i + 1
+                                                                                   : a->n_kv;
+            asr_softmax(row, nk);
+            for (int t = nk; t < a->n_kv; t++) row[t] = 0.0f;
+        }
+        asr_bf16w_block_avx512(scores, &vt, 0, rows, 0, a->dh, out, a->ldo, 0);
+        return;
+    }
     uint16_t *pb = (uint16_t *)(((uintptr_t)scratch_after_scores + 63) & ~(uintptr_t)63);
     float inv[ASR_ATTN_BLOCK];
     for (int i = 0; i < rows; i++) {
         int nk = a->causal_past >= 0 && a->causal_past + q0 + i + 1 < a->n_kv ? a->causal_past + q0 + i + 1 : a->n_kv;
         inv[i] = asr_attn_softmax_bf16(scores + (size_t)i * a->n_kv, nk, j->kv_cols, pb + (size_t)i * j->kv_cols);
     }
-    asr_tensor vt = {.dtype = ASR_DTYPE_BF16, .layout = ASR_LAYOUT_P16K2, .rows = a->dh, .cols = j->kv_cols,
-                     .data = j->packed + (size_t)(s * a->n_head + h) * j->vt_halves};
     asr_bf16_block_avx512(pb, &vt, 0, rows, 0, a->dh, out, a->ldo, 0);
     for (int i = 0; i < rows; i++)
         for (int e = 0; e < a->dh; e++) out[(size_t)i * a->ldo + e] *= inv[i];

@@ -70,10 +70,16 @@ enum {
 /* y (n, out) = x (n, in) · w (out, in)ᵀ + b (out) with out = w->rows and
  * in = w->cols; b may be NULL. The kernel follows w's format and c->isa:
  * float32 → OpenBLAS sgemm; f16 → F16C register kernel below 16 rows,
- * widened panels + sgemm above; bf16 → vdpbf16ps; int8 → vpdpbusd, with x
+ * widened panels + sgemm above; bf16 → vdpbf16ps, or the weights widened
+ * onto the FMA pipes (asr_linear_bf16_widens); int8 → vpdpbusd, with x
  * quantised per row. Without the instruction set, the scalar kernels. */
 void asr_linear(const asr_compute *c, const asr_tensor *w, const float *x, int n, const float *b, float *y,
                 int flags);
+
+/* Whether asr_linear multiplies a bf16 tensor on the float32 FMA pipes
+ * (cpu/linear_bf16w_avx512.c, activations not rounded) for an n-row product
+ * with these flags, rather than with vdpbf16ps or the scalar kernel. */
+int asr_linear_bf16_widens(const asr_compute *c, int n, int flags);
 
 /* Scaled dot-product attention of n_head heads of width dh, for n_seq
  * independent sequences. Sequence s has queries q + s·q_seq (n_q rows, row

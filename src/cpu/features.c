@@ -40,6 +40,10 @@ unsigned asr_cpu_features(void)
         __cpuid_count(7, 1, a1, b1, c1, d1);
         if ((a1 >> 5) & 1) f |= ASR_CPU_AVX512BF16;
     }
+    /* vendor string in ebx, edx, ecx of leaf 0 */
+    unsigned vendor[3];
+    __cpuid(0, a, vendor[0], vendor[2], vendor[1]);
+    if ((f & ASR_CPU_AVX512BF16) && memcmp(vendor, "GenuineIntel", 12) == 0) f |= ASR_CPU_BF16_HALF_RATE;
     return f;
 }
 #else
@@ -52,7 +56,7 @@ unsigned asr_cpu_features(void)
 const char *asr_cpu_features_text(unsigned features, char *buf, int cap)
 {
     static const char *const names[] = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq",
-                                        "avx512_vnni", "avx512_bf16"};
+                                        "avx512_vnni", "avx512_bf16", "bf16_half_rate"};
     int used = 0;
     if (cap > 0) buf[0] = '\0';
     for (unsigned i = 0; i < sizeof names / sizeof *names; i++)

@@ -14,6 +14,11 @@ enum {
     ASR_CPU_AVX512DQ = 1u << 6,
     ASR_CPU_AVX512VNNI = 1u << 7,
     ASR_CPU_AVX512BF16 = 1u << 8,
+    /* Not an instruction set but how fast one runs: vdpbf16ps at half the
+     * rate of the two 512-bit FMA pipes (Intel's cores; AMD's Zen 4 and 5
+     * run it at twice the float32 rate). bfloat16 products then widen the
+     * weights and run on the FMA pipes (linear_bf16w_avx512.c). */
+    ASR_CPU_BF16_HALF_RATE = 1u << 9,
 };
 
 /* What the kernel families need. */

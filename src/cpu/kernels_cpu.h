@@ -32,6 +32,10 @@ void asr_bf16_block_scalar(const uint16_t *xb, const asr_tensor *w, int r0, int 
 void asr_round_bf16_avx512(const float *x, size_t n, uint16_t *out);
 void asr_bf16_block_avx512(const uint16_t *xb, const asr_tensor *w, int r0, int r1, int c0, int c1, float *y,
                            int ldy, int acc);
+/* The same product from float32 activations on the FMA pipes: each bf16
+ * weight widened exactly, x not rounded (linear_bf16w_avx512.c). */
+void asr_bf16w_block_avx512(const float *x, const asr_tensor *w, int r0, int r1, int c0, int c1, float *y, int ldy,
+                            int acc);
 #endif
 
 /* ---- f16 and f32 row-major weights ------------------------------------------- */

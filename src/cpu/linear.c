@@ -20,8 +20,10 @@
 #define SMALL_ROWS 16
 /* Output columns per task of the f16 register kernel (a multiple of 4). */
 #define SMALL_COLS 64
-/* Block of an int8/bf16 product: rows, and columns (multiples of 16). */
+/* Block of an int8/bf16 product: rows, and columns (multiples of 16);
+ * bf16 on the FMA pipes takes five rows a tile, so a multiple of five. */
 #define BLOCK_ROWS 96
+#define BLOCK_ROWS_FMA 100
 #define BLOCK_COLS 256
 #define BLOCK_COLS_SMALL 64
 
@@ -123,7 +125,7 @@ typedef struct linear_job {
     float *y;
     int n, in, out, flags, n_tasks;
     const asr_compute *c;
-    int col_blocks, block_cols; /* int8/bf16 task grid */
+    int block_rows, col_blocks, block_cols; /* int8/bf16 task grid */
 } linear_job;
 
 static float *thread_scratch(const asr_compute *c, int thread)
@@ -184,8 +186,8 @@ static void f16_panel_task(void *ctx, int task, int thread)
 static void block_bounds(const linear_job *j, int task, int *r0, int *r1, int *c0, int *c1)
 {
     int rb = task / j->col_blocks, cb = task % j->col_blocks;
-    *r0 = rb * BLOCK_ROWS;
-    *r1 = *r0 + BLOCK_ROWS < j->n ? *r0 + BLOCK_ROWS : j->n;
+    *r0 = rb * j->block_rows;
+    *r1 = *r0 + j->block_rows < j->n ? *r0 + j->block_rows : j->n;
     *c0 = cb * j->block_cols;
     *c1 = *c0 + j->block_cols < j->out ? *c0 + j->block_cols : j->out;
 }
@@ -222,6 +224,48 @@ static void bf16_task(void *ctx, int task, int thread)
 #endif
         asr_bf16_block_scalar(xb, j->w, r0, r1, c0, c1, j->y, j->out, acc);
     epilogue(j->y, j->out, r0, r1, c0, c1, j->b, j->flags);
+}
+
+/* bf16 weights widened onto the FMA pipes: x is read as it is. */
+static void bf16w_task(void *ctx, int task, int thread)
+{
+    const linear_job *j = ctx;
+    (void)thread;
+    int r0, r1, c0, c1;
+    block_bounds(j, task, &r0, &r1, &c0, &c1);
+#if defined(__x86_64__)
+    asr_bf16w_block_avx512(j->x, j->w, r0, r1, c0, c1, j->y, j->out, j->flags & ASR_LINEAR_ACCUMULATE);
+#endif
+    epilogue(j->y, j->out, r0, r1, c0, c1, j->b, j->flags);
+}
+
+/* Where vdpbf16ps is missing, or runs at half the FMA rate and the product
+ * has the encoder's many rows, bf16 weights are multiplied on the float32
+ * FMA pipes instead; the activations then stay float32 (a different
+ * rounding from vdpbf16ps, not a worse one). The decoder's single-token
+ * steps (few rows, or ASR_LINEAR_ROW_INVARIANT) keep vdpbf16ps: they are
+ * bound by memory, where its one instruction per load is faster (tiny's
+ * logits, one row: 28 against 24 GFLOP/s), and a row's numbers must not
+ * depend on the step it shares. */
+int asr_linear_bf16_widens(const asr_compute *c, int n, int flags)
+{
+#if defined(__x86_64__)
+    if (!has(c, ASR_ISA_AVX512)) return 0;
+    if (!has(c, ASR_ISA_BF16)) return 1;
+    return (c->isa & ASR_CPU_BF16_HALF_RATE) && n >= SMALL_ROWS && !(flags & ASR_LINEAR_ROW_INVARIANT);
+#else
+    (void)c, (void)n, (void)flags;
+    return 0;
+#endif
+}
+
+static void run_bf16_on_fma(const asr_compute *c, linear_job *j)
+{
+    j->block_rows = BLOCK_ROWS_FMA;
+    j->block_cols = j->n < SMALL_ROWS || (j->flags & ASR_LINEAR_ROW_INVARIANT) ? BLOCK_COLS_SMALL : BLOCK_COLS;
+    j->col_blocks = (j->out + j->block_cols - 1) / j->block_cols;
+    int row_blocks = (j->n + j->block_rows - 1) / j->block_rows;
+    asr_pool_run(c->pool, bf16w_task, j, row_blocks * j->col_blocks);
 }
 
 /* Converting the activations: one task per 64 rows. */
@@ -270,6 +314,7 @@ static void run_blocks(const asr_compute *c, linear_job *j)
         int tasks = (s.n + CONVERT_ROWS - 1) / CONVERT_ROWS;
         if (tasks == 1) convert_task(&s, 0, 0);
         else asr_pool_run(c->pool, convert_task, &s, tasks);
+        s.block_rows = BLOCK_ROWS;
         s.block_cols = n < SMALL_ROWS || (j->flags & ASR_LINEAR_ROW_INVARIANT) ? BLOCK_COLS_SMALL : BLOCK_COLS;
         s.col_blocks = (s.out + s.block_cols - 1) / s.block_cols;
         int row_blocks = (s.n + BLOCK_ROWS - 1) / BLOCK_ROWS;
@@ -301,6 +346,9 @@ void asr_linear(const asr_compute *c, const asr_tensor *w, const float *x, int n
             asr_pool_run(c->pool, f16_panel_task, &j, (j.out + ASR_HALF_PANEL - 1) / ASR_HALF_PANEL);
         return;
     case ASR_DTYPE_BF16:
+        if (asr_linear_bf16_widens(c, n, flags)) run_bf16_on_fma(c, &j);
+        else run_blocks(c, &j);
+        return;
     case ASR_DTYPE_I8:
         run_blocks(c, &j);
         return;

@@ -43,9 +43,9 @@ static double gelu(double v)
 }
 
 /* The activations as the kernel of format dtype sees them. */
-static void effective_x(asr_dtype dtype, const float *x, int n, int in, double *out)
+static void effective_x(asr_dtype dtype, int bf16_widens, const float *x, int n, int in, double *out)
 {
-    if (dtype == ASR_DTYPE_BF16) {
+    if (dtype == ASR_DTYPE_BF16 && !bf16_widens) {
         for (size_t i = 0; i < (size_t)n * in; i++) out[i] = asr_bf16_to_f32(asr_f32_to_bf16(x[i]));
     } else if (dtype == ASR_DTYPE_I8) {
         uint8_t *q = malloc((size_t)n * in);
@@ -109,7 +109,7 @@ static void test_format(asr_dtype dtype, const path *p, double loose_bound)
     CHECK(ok, "%s/%s: compute contexts", dtype_label(dtype), p->name);
     if (!ok) return;
     double tight = 0.0, loose = 0.0;
-    int identical = 1, cases = 0;
+    int identical = 1, invariant = 1, cases = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int in = shapes[s].in, out = shapes[s].out;
         float *w = malloc((size_t)out * in * sizeof(float)), *b = malloc((size_t)out * sizeof(float));
@@ -137,7 +137,8 @@ static void test_format(asr_dtype dtype, const path *p, double loose_bound)
             double *xq = malloc(nx * sizeof(double)), *xf = malloc(nx * sizeof(double));
             for (size_t i = 0; i < nx; i++) x[i] = frand();
             for (size_t i = 0; i < ny; i++) y0[i] = frand();
-            effective_x(dtype, x, n, in, xq);
+            /* bf16 on the FMA pipes reads the activations unrounded */
+            effective_x(dtype, asr_linear_bf16_widens(&c1, n, 0), x, n, in, xq);
             for (size_t i = 0; i < nx; i++) xf[i] = x[i];
             for (size_t f = 0; f < sizeof flag_sets / sizeof *flag_sets; f++) {
                 int flags = flag_sets[f];
@@ -152,6 +153,13 @@ static void test_format(asr_dtype dtype, const path *p, double loose_bound)
                 if (!(et <= tight)) tight = et;
                 if (!(el <= loose)) loose = el;
                 cases++;
+            }
+            /* the decoder's shared steps: each row as it would be alone
+             * (no decoder weight is float32, which OpenBLAS multiplies) */
+            asr_linear(&c2, &t, x, n, b, y1, ASR_LINEAR_ROW_INVARIANT);
+            for (int r = 0; dtype != ASR_DTYPE_F32 && r < n; r += n > 3 ? n / 3 : 1) {
+                asr_linear(&c1, &t, x + (size_t)r * in, 1, b, y2, ASR_LINEAR_ROW_INVARIANT);
+                invariant &= memcmp(y1 + (size_t)r * out, y2, (size_t)out * sizeof(float)) == 0;
             }
             free(x);
             free(y0);
@@ -172,6 +180,7 @@ static void test_format(asr_dtype dtype, const path *p, double loose_bound)
     CHECK(loose <= loose_bound, "%s/%s: against float32 weights and inputs: max error %.2e (bound %.0e)",
           dtype_label(dtype), p->name, loose, loose_bound);
     CHECK(identical, "%s/%s: 1 and 2 threads give identical bits", dtype_label(dtype), p->name);
+    CHECK(invariant, "%s/%s: ASR_LINEAR_ROW_INVARIANT rows equal the same row alone", dtype_label(dtype), p->name);
     asr_compute_release(&c1);
     asr_compute_release(&c2);
 }
@@ -259,6 +268,19 @@ int main(void)
     for (int d = 0; d < 4; d++) {
         test_format(dtypes[d], &scalar, bounds[d]);
         if (f) test_format(dtypes[d], &native, bounds[d]);
+    }
+    /* bf16's other paths on this machine: vdpbf16ps at any height, the FMA
+     * pipes for the encoder's heights (Intel's cores), and the FMA pipes at
+     * every height (AVX-512 without AVX512_BF16) */
+    if ((f & ASR_ISA_BF16) == ASR_ISA_BF16) {
+        path dp = {"vdpbf16ps", f & ~(unsigned)ASR_CPU_BF16_HALF_RATE};
+        path half = {"half-rate vdpbf16ps", f | ASR_CPU_BF16_HALF_RATE};
+        test_format(ASR_DTYPE_BF16, &dp, bounds[2]);
+        test_format(ASR_DTYPE_BF16, &half, bounds[2]);
+    }
+    if ((f & ASR_ISA_AVX512) == ASR_ISA_AVX512) {
+        path fma = {"avx512 without bf16", f & ~(unsigned)(ASR_CPU_AVX512BF16 | ASR_CPU_BF16_HALF_RATE)};
+        test_format(ASR_DTYPE_BF16, &fma, bounds[2]);
     }
     test_int8_paths_agree(f);
     test_int8_kept();

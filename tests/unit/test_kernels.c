@@ -254,13 +254,12 @@ static void test_attention(void)
 /* The bfloat16 path (blocks of queries, AVX512_BF16: the weighted sum of
  * values in bf16): against the double loop with bf16's precision (8
  * significant bits in V and the probabilities), relative to the largest
- * output; it must differ from the float32 path, or it did not run. */
-static void test_attention_bf16(void)
+ * output; it must differ from the float32 path, or it did not run. Both
+ * forms of the weighted sum: vdpbf16ps over bf16 probabilities, and (where
+ * vdpbf16ps runs at half the FMA rate) float32 probabilities times Vᵀ
+ * widened on the FMA pipes. */
+static void test_attention_bf16_isa(unsigned isa, const char *name)
 {
-    if ((asr_cpu_features() & ASR_ISA_BF16) != ASR_ISA_BF16) {
-        printf("skip bfloat16 attention: this CPU has no AVX512_BF16 (the float32 path serves)\n");
-        return;
-    }
     static const struct { int n_seq, n_q, n_kv, past; } cases[] = {
         {1, 300, 300, -1}, {2, 40, 33, -1} /* odd key count */, {3, 9, 20, 11}, {1, 1500, 1500, -1}};
     const int n_head = 2, dh = 64, d = n_head * dh;
@@ -282,7 +281,7 @@ static void test_attention_bf16(void)
         for (size_t i = 0; i < n_out; i++) if (fabs(ref[i]) > peak) peak = fabs(ref[i]);
         for (int run = 0; run < 3; run++) { /* bf16 on 1 and 3 threads, then float32 */
             compute_box cb;
-            if (!make_compute(&cb, run == 1 ? 3 : 1, 1500, 64)) continue;
+            if (asr_compute_init(&cb.c, run == 1 ? 3 : 1, isa, 1500, 64, 64, 0, NULL) != ASR_OK) continue;
             a.out = o[run];
             a.bf16 = run < 2;
             asr_attention(&cb.c, &a);
@@ -297,10 +296,21 @@ static void test_attention_bf16(void)
         for (int r = 0; r < 3; r++) free(o[r]);
         free(ref);
     }
-    CHECK(worst < 2e-2, "bfloat16 attention: 4 cases (odd keys, causal, 1500x1500), max error %.2e of the largest "
-          "output", worst);
-    CHECK(identical, "bfloat16 attention: 1 and 3 threads give bit-identical results");
-    CHECK(differs, "bfloat16 attention: results differ from the float32 path's (the bf16 kernel ran)");
+    CHECK(worst < 2e-2, "bfloat16 attention, %s: 4 cases (odd keys, causal, 1500x1500), max error %.2e of the "
+          "largest output", name, worst);
+    CHECK(identical, "bfloat16 attention, %s: 1 and 3 threads give bit-identical results", name);
+    CHECK(differs, "bfloat16 attention, %s: results differ from the float32 path's (the bf16 kernel ran)", name);
+}
+
+static void test_attention_bf16(void)
+{
+    unsigned f = asr_cpu_features();
+    if ((f & ASR_ISA_BF16) != ASR_ISA_BF16) {
+        printf("skip bfloat16 attention: this CPU has no AVX512_BF16 (the float32 path serves)\n");
+        return;
+    }
+    test_attention_bf16_isa(f & ~(unsigned)ASR_CPU_BF16_HALF_RATE, "vdpbf16ps");
+    test_attention_bf16_isa(f | ASR_CPU_BF16_HALF_RATE, "widened onto FMA");
 }
 
 /* Cross-attention over bfloat16 keys and values (the decoder under the
