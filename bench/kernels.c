@@ -107,11 +107,18 @@ int main(int argc, char **argv)
     };
     /* bf16 twice: vdpbf16ps, and as CPUs with ASR_CPU_BF16_HALF_RATE run it
      * (weights widened onto the FMA pipes from 16 rows up; vdpbf16ps below) */
-    static const asr_dtype dtypes[] = {ASR_DTYPE_F32, ASR_DTYPE_F16, ASR_DTYPE_BF16, ASR_DTYPE_BF16, ASR_DTYPE_I8};
+    enum { PEAK_F32, PEAK_BF16, PEAK_I8 };
+    static const struct { const char *title; asr_dtype dtype; int half_rate, peak; } columns[] = {
+        {"f32 GFLOP/s (%peak)", ASR_DTYPE_F32, 0, PEAK_F32},  {"f16 (%fp32 peak)", ASR_DTYPE_F16, 0, PEAK_F32},
+        {"bf16 (%bf16 peak)", ASR_DTYPE_BF16, 0, PEAK_BF16},  {"bf16 on FMA (%fp32)", ASR_DTYPE_BF16, 1, PEAK_F32},
+        {"int8 GOP/s (%vnni)", ASR_DTYPE_I8, 0, PEAK_I8},
+    };
+    const double peaks[] = {[PEAK_F32] = p_f32, [PEAK_BF16] = p_bf16, [PEAK_I8] = p_i8};
     asr_compute c;
     if (asr_compute_init(&c, 1, f, 64, 2048, 1500, 0, NULL) != ASR_OK) return 1;
-    printf("%-18s %6s %6s %6s | %22s %22s %22s %22s %22s\n", "shape", "n", "in", "out", "f32 GFLOP/s (%peak)",
-           "f16 (%fp32 peak)", "bf16 (%bf16 peak)", "bf16 on FMA (%fp32)", "int8 GOP/s (%vnni)");
+    printf("%-18s %6s %6s %6s |", "shape", "n", "in", "out");
+    for (size_t d = 0; d < sizeof columns / sizeof *columns; d++) printf(" %22s", columns[d].title);
+    printf("\n");
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int n = shapes[s].n, in = shapes[s].in, out = shapes[s].out;
         float *w = malloc((size_t)out * in * sizeof(float)), *x = malloc((size_t)n * in * sizeof(float));
@@ -119,10 +126,10 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < (size_t)out * in; i++) w[i] = frand();
         for (size_t i = 0; i < (size_t)n * in; i++) x[i] = frand();
         printf("%-18s %6d %6d %6d |", shapes[s].name, n, in, out);
-        for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++) {
-            c.isa = d == 3 ? f | ASR_CPU_BF16_HALF_RATE : f & ~(unsigned)ASR_CPU_BF16_HALF_RATE;
+        for (size_t d = 0; d < sizeof columns / sizeof *columns; d++) {
+            c.isa = columns[d].half_rate ? f | ASR_CPU_BF16_HALF_RATE : f & ~(unsigned)ASR_CPU_BF16_HALF_RATE;
             asr_tensor t = asr_tensor_rows(ASR_DTYPE_F32, w, out, in);
-            if (asr_tensor_convert(&t, dtypes[d], NULL) != ASR_OK) return 1;
+            if (asr_tensor_convert(&t, columns[d].dtype, NULL) != ASR_OK) return 1;
             asr_linear(&c, &t, x, n, NULL, y, 0); /* warm */
             /* the best of five timings: other processes share this machine */
             double g = 0.0;
@@ -137,7 +144,7 @@ int main(int argc, char **argv)
                 double rate = 2.0 * n * in * (double)out * (double)reps / el / 1e9;
                 g = rate > g ? rate : g;
             }
-            double peak = d == 2 ? p_bf16 : dtypes[d] == ASR_DTYPE_I8 ? p_i8 : p_f32;
+            double peak = peaks[columns[d].peak];
             printf(" %12.1f (%5.1f%%)", g, 100.0 * g / peak);
             if (t.owned) asr_tensor_free(&t);
         }

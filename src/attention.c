@@ -42,6 +42,13 @@ typedef struct attention_job {
 } attention_job;
 
 static int even(int n) { return (n + 1) & ~1; }
+
+/* keys query q (of the whole n_q) may see: all n_kv, or under a causal mask
+ * the causal_past earlier ones and those up to itself */
+static int visible_keys(const asr_attention_args *a, int q)
+{
+    return a->causal_past >= 0 && a->causal_past + q + 1 < a->n_kv ? a->causal_past + q + 1 : a->n_kv;
+}
 static int whole_panels(int n) { return (n + ASR_PANEL - 1) / ASR_PANEL * ASR_PANEL; }
 
 /* src element (r, k) = src[r·row_stride + k·col_stride] into a P16K2 panel
@@ -91,13 +98,13 @@ static void weighted_sum_bf16(const attention_job *j, int s, int h, int q0, int 
     const asr_attention_args *a = j->a;
     asr_tensor vt = {.dtype = ASR_DTYPE_BF16, .layout = ASR_LAYOUT_P16K2, .rows = a->dh, .cols = j->kv_cols,
                      .data = j->packed + (size_t)(s * a->n_head + h) * j->vt_halves};
-    if ((j->c->isa & ASR_CPU_BF16_HALF_RATE) && j->kv_cols == a->n_kv) {
-        /* where vdpbf16ps runs at half the FMA rate (see linear.c), the
-         * float32 probabilities times Vᵀ widened, on the FMA pipes */
+    if (asr_linear_bf16_widens(j->c, rows, 0) && j->kv_cols == a->n_kv) {
+        /* where vdpbf16ps runs at half the FMA rate, the float32
+         * probabilities times Vᵀ widened, on the FMA pipes (the same
+         * choice as the linear layers make) */
         for (int i = 0; i < rows; i++) {
             float *row = scores + (size_t)i * a->n_kv;
-            int nk = a->causal_past >= 0 && a->causal_past + q0 + i + 1 < a->n_kv ? a->causal_past + q0 + i + 1
-                                                                                   : a->n_kv;
+            int nk = visible_keys(a, q0 + i);
             asr_softmax(row, nk);
             for (int t = nk; t < a->n_kv; t++) row[t] = 0.0f;
         }
@@ -107,7 +114,7 @@ static void weighted_sum_bf16(const attention_job *j, int s, int h, int q0, int 
     uint16_t *pb = (uint16_t *)(((uintptr_t)scratch_after_scores + 63) & ~(uintptr_t)63);
     float inv[ASR_ATTN_BLOCK];
     for (int i = 0; i < rows; i++) {
-        int nk = a->causal_past >= 0 && a->causal_past + q0 + i + 1 < a->n_kv ? a->causal_past + q0 + i + 1 : a->n_kv;
+        int nk = visible_keys(a, q0 + i);
         inv[i] = asr_attn_softmax_bf16(scores + (size_t)i * a->n_kv, nk, j->kv_cols, pb + (size_t)i * j->kv_cols);
     }
     asr_bf16_block_avx512(pb, &vt, 0, rows, 0, a->dh, out, a->ldo, 0);
@@ -135,7 +142,7 @@ static void attention_task(void *ctx, int task, int thread)
         const uint16_t *k16 = a->k16 + kv_s * a->kv_seq + (size_t)h * a->dh;
         const uint16_t *v16 = a->v16 + kv_s * a->kv_seq + (size_t)h * a->dh;
         for (int i = 0; i < rows; i++) {
-            int nk = a->causal_past >= 0 && a->causal_past + q0 + i + 1 < n_kv ? a->causal_past + q0 + i + 1 : n_kv;
+            int nk = visible_keys(a, q0 + i);
             const float *qi = q + (size_t)i * a->ldq;
             float *oi = out + (size_t)i * a->ldo;
 #if defined(__x86_64__)
@@ -150,7 +157,7 @@ static void attention_task(void *ctx, int task, int thread)
     }
     if (rows <= 2) { /* one or two queries (decoding): plain loops over the keys */
         for (int i = 0; i < rows; i++) {
-            int nk = a->causal_past >= 0 && a->causal_past + q0 + i + 1 < n_kv ? a->causal_past + q0 + i + 1 : n_kv;
+            int nk = visible_keys(a, q0 + i);
             const float *qi = q + (size_t)i * a->ldq;
             float *oi = out + (size_t)i * a->ldo;
 #if defined(__x86_64__)
@@ -188,7 +195,7 @@ static void attention_task(void *ctx, int task, int thread)
 #endif
     for (int i = 0; i < rows; i++) {
         float *row = scores + (size_t)i * n_kv;
-        int nk = a->causal_past >= 0 && a->causal_past + q0 + i + 1 < n_kv ? a->causal_past + q0 + i + 1 : n_kv;
+        int nk = visible_keys(a, q0 + i);
         asr_softmax(row, nk);
         for (int t = nk; t < n_kv; t++) row[t] = 0.0f;
     }

@@ -8,6 +8,7 @@
  * as float32. The activations stay float32 (not rounded to bf16), so the
  * product is the float32 product of the bf16-rounded weights. */
 #include "cpu/kernels_cpu.h"
+#include "cpu/panel_avx512.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -50,13 +51,8 @@ static inline __attribute__((always_inline)) void tile(const float *x, int ldx, 
     for (int j = 0; j < NP; j++) {
         int c0 = c + 16 * j, left = c_end - c0;
         if (left <= 0) break;
-        __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-        for (int i = 0; i < MR; i++) {
-            float *dst = y + (size_t)i * ldy + c0;
-            __m512 v = a[i][j];
-            if (acc) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, dst), v);
-            _mm512_mask_storeu_ps(dst, mask, v);
-        }
+        __mmask16 mask = asr_panel_mask(left);
+        for (int i = 0; i < MR; i++) asr_panel_store(y + (size_t)i * ldy + c0, mask, a[i][j], acc);
     }
 }
 
@@ -73,30 +69,29 @@ typedef void (*tile_fn)(const float *, int, const uint16_t *, size_t, int, float
 static const tile_fn tiles4[6] = {NULL, tile_1x4, tile_2x4, tile_3x4, tile_4x4, tile_5x4};
 static const tile_fn tiles1[6] = {NULL, tile_1x1, tile_2x1, tile_3x1, tile_4x1, tile_5x1};
 
+typedef struct bf16w_block {
+    const float *x;
+    const uint16_t *w;
+    int in, ldy, c_end, acc;
+    size_t pstride;
+    float *y;
+} bf16w_block;
+
+static void run_tile(const void *ctx, int r, int mr, int c, int panels)
+{
+    const bf16w_block *b = ctx;
+    (panels == 4 ? tiles4 : tiles1)[mr](b->x + (size_t)r * b->in, b->in, b->w + (size_t)(c / ASR_PANEL) * b->pstride,
+                                        b->pstride, b->in / 2, b->y + (size_t)r * b->ldy, b->ldy, c, b->c_end, b->acc);
+}
+
 /* Five rows, not six as the vdpbf16ps kernel: 20 accumulators, the eight
  * widened weight vectors of four panels and two broadcasts fill the 32
  * registers. */
 void asr_bf16w_block_avx512(const float *x, const asr_tensor *w, int r0, int r1, int c0, int c1, float *y, int ldy,
                             int acc)
 {
-    const int in = w->cols, k2 = in / 2;
-    const size_t pstride = (size_t)in * ASR_PANEL;
-    const uint16_t *d = w->data;
-    for (int c = c0; c < c1; c += 4 * ASR_PANEL) {
-        int panels = (c1 - c + ASR_PANEL - 1) / ASR_PANEL;
-        const uint16_t *wp = d + (size_t)(c / ASR_PANEL) * pstride;
-        for (int r = r0; r < r1; r += 5) {
-            int mr = r1 - r < 5 ? r1 - r : 5;
-            const float *xr = x + (size_t)r * in;
-            float *yr = y + (size_t)r * ldy;
-            if (panels >= 4) {
-                tiles4[mr](xr, in, wp, pstride, k2, yr, ldy, c, c1, acc);
-            } else {
-                for (int p = 0; p < panels; p++)
-                    tiles1[mr](xr, in, wp + p * pstride, pstride, k2, yr, ldy, c + p * ASR_PANEL, c1, acc);
-            }
-        }
-    }
+    bf16w_block b = {x, w->data, w->cols, ldy, c1, acc, (size_t)w->cols * ASR_PANEL, y};
+    asr_panel_walk(r0, r1, c0, c1, 5, run_tile, &b);
 }
 #else
 typedef int asr_linear_bf16w_unused; /* not an x86 target */

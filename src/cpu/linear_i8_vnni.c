@@ -1,5 +1,6 @@
 /* linear_i8_vnni.c — int8 GEMM with AVX-512 VNNI (vpdpbusd): u8 activations × s8 weight panels, int32 sums. */
 #include "cpu/kernels_cpu.h"
+#include "cpu/panel_avx512.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -76,15 +77,13 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *x, int ldx
     for (int j = 0; j < NP; j++) {
         int c0 = c + 16 * j, left = c_end - c0;
         if (left <= 0) break;
-        __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        __mmask16 mask = asr_panel_mask(left);
         __m512i vc = _mm512_loadu_si512((const void *)(comp + c0));
         __m512 vs = _mm512_loadu_ps(ws + c0);
         for (int i = 0; i < MR; i++) {
-            float *dst = y + (size_t)i * ldy + c0;
             __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a[i][j], vc)),
                                      _mm512_mul_ps(_mm512_set1_ps(xs[i]), vs));
-            if (acc) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, dst), v);
-            _mm512_mask_storeu_ps(dst, mask, v);
+            asr_panel_store(y + (size_t)i * ldy + c0, mask, v, acc);
         }
     }
 }
@@ -104,31 +103,29 @@ typedef void (*tile_fn)(const uint8_t *, int, const float *, const int8_t *, siz
 static const tile_fn tiles4[7] = {NULL, tile_1x4, tile_2x4, tile_3x4, tile_4x4, tile_5x4, tile_6x4};
 static const tile_fn tiles1[7] = {NULL, tile_1x1, tile_2x1, tile_3x1, tile_4x1, tile_5x1, tile_6x1};
 
+typedef struct i8_block {
+    const uint8_t *x;
+    const float *xs;
+    const asr_tensor *w;
+    int ldy, c_end, acc;
+    size_t pstride;
+    float *y;
+} i8_block;
+
+static void run_tile(const void *ctx, int r, int mr, int c, int panels)
+{
+    const i8_block *b = ctx;
+    const int in = b->w->cols;
+    const int8_t *wp = (const int8_t *)b->w->data + (size_t)(c / ASR_PANEL) * b->pstride;
+    (panels == 4 ? tiles4 : tiles1)[mr](b->x + (size_t)r * in, in, b->xs + r, wp, b->pstride, in / 4, b->w->comp,
+                                        b->w->scale, b->y + (size_t)r * b->ldy, b->ldy, c, b->c_end, b->acc);
+}
+
 void asr_i8_block_vnni(const uint8_t *xq, const float *xs, const asr_tensor *w, int r0, int r1, int c0, int c1,
                        float *y, int ldy, int acc)
 {
-    const int in = w->cols, k4 = in / 4;
-    const size_t pstride = (size_t)in * ASR_PANEL;
-    const int8_t *d = w->data;
-    /* Four panels (64 outputs, 64·in bytes) stay in L1/L2 while every row
-     * of the block passes over them: each weight is read from memory once
-     * per block, and the x rows (6 at a time) come from L1. */
-    for (int c = c0; c < c1; c += 4 * ASR_PANEL) {
-        int panels = (c1 - c + ASR_PANEL - 1) / ASR_PANEL;
-        const int8_t *wp = d + (size_t)(c / ASR_PANEL) * pstride;
-        for (int r = r0; r < r1; r += 6) {
-            int mr = r1 - r < 6 ? r1 - r : 6;
-            const uint8_t *x = xq + (size_t)r * in;
-            float *yr = y + (size_t)r * ldy;
-            if (panels >= 4) {
-                tiles4[mr](x, in, xs + r, wp, pstride, k4, w->comp, w->scale, yr, ldy, c, c1, acc);
-            } else {
-                for (int p = 0; p < panels; p++)
-                    tiles1[mr](x, in, xs + r, wp + p * pstride, pstride, k4, w->comp, w->scale, yr, ldy,
-                               c + p * ASR_PANEL, c1, acc);
-            }
-        }
-    }
+    i8_block b = {xq, xs, w, ldy, c1, acc, (size_t)w->cols * ASR_PANEL, y};
+    asr_panel_walk(r0, r1, c0, c1, 6, run_tile, &b);
 }
 #else
 typedef int asr_linear_i8_vnni_unused; /* not an x86 target */
