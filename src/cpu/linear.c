@@ -239,20 +239,29 @@ static void bf16w_task(void *ctx, int task, int thread)
     epilogue(j->y, j->out, r0, r1, c0, c1, j->b, j->flags);
 }
 
-/* Where vdpbf16ps is missing, or runs at half the FMA rate and the product
- * has the encoder's many rows, bf16 weights are multiplied on the float32
- * FMA pipes instead; the activations then stay float32 (a different
- * rounding from vdpbf16ps, not a worse one). The decoder's single-token
- * steps (few rows, or ASR_LINEAR_ROW_INVARIANT) keep vdpbf16ps: they are
- * bound by memory, where its one instruction per load is faster (tiny's
- * logits, one row: 28 against 24 GFLOP/s), and a row's numbers must not
- * depend on the step it shares. */
+/* When bf16 weights are multiplied on the float32 FMA pipes (widened
+ * exactly, the activations read as float32) rather than by vdpbf16ps (the
+ * activations rounded to bf16 first):
+ * - where vdpbf16ps is missing;
+ * - for the decoder's steps (few rows, or ASR_LINEAR_ROW_INVARIANT): they
+ *   are bound by memory, where both forms run alike (Zen 4, tiny's logits
+ *   one row: 26 against 25 GFLOP/s, bench/kernels), and float32 activations
+ *   are the more precise. Greedy long-form decoding is chaotic (one
+ *   different token early in a window can skip a passage), so one file
+ *   says little; over four 12.6-minute spliced files (bench/run.py's and
+ *   three reorderings) base's mean WER was 10.88% with bf16-rounded decoder
+ *   activations, 10.46% with float32 ones, 9.59% in float32 (tiny.en: 8.58,
+ *   8.54, 8.61%). The same rule for every row count under ROW_INVARIANT, so
+ *   a row's numbers do not depend on the step it shares;
+ * - for the encoder's many rows only where vdpbf16ps runs at half the FMA
+ *   rate (Intel's cores); elsewhere it is twice as fast there. */
 int asr_linear_bf16_widens(const asr_compute *c, int n, int flags)
 {
 #if defined(__x86_64__)
     if (!has(c, ASR_ISA_AVX512)) return 0;
     if (!has(c, ASR_ISA_BF16)) return 1;
-    return (c->isa & ASR_CPU_BF16_HALF_RATE) && n >= SMALL_ROWS && !(flags & ASR_LINEAR_ROW_INVARIANT);
+    if (n < SMALL_ROWS || (flags & ASR_LINEAR_ROW_INVARIANT)) return 1;
+    return (c->isa & ASR_CPU_BF16_HALF_RATE) != 0;
 #else
     (void)c, (void)n, (void)flags;
     return 0;
