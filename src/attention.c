@@ -123,6 +123,25 @@ static void weighted_sum_bf16(const attention_job *j, int s, int h, int q0, int 
 }
 #endif
 
+/* One query against nk keys, a loop over the keys: float32 k and v, or
+ * (k16 non-NULL) IEEE half k16 and v16. */
+static void attend_one(const asr_compute *c, const float *q, const float *k, const uint16_t *k16, int ldk,
+                       const float *v, const uint16_t *v16, int ldv, int nk, int dh, float scale, float *scores,
+                       float *out)
+{
+#if defined(__x86_64__)
+    if ((c->isa & ASR_ISA_AVX2) == ASR_ISA_AVX2) {
+        if (k16) asr_attend_one_k16_avx2(q, k16, ldk, v16, ldv, nk, dh, scale, scores, out);
+        else asr_attend_one_avx2(q, k, ldk, v, ldv, nk, dh, scale, scores, out);
+        return;
+    }
+#else
+    (void)c;
+#endif
+    if (k16) asr_attend_one_k16_scalar(q, k16, ldk, v16, ldv, nk, dh, scale, scores, out);
+    else asr_attend_one_scalar(q, k, ldk, v, ldv, nk, dh, scale, scores, out);
+}
+
 static void attention_task(void *ctx, int task, int thread)
 {
     const attention_job *j = ctx;
@@ -138,45 +157,12 @@ static void attention_task(void *ctx, int task, int thread)
     float scale = 1.0f / sqrtf((float)a->dh);
     int n_kv = a->n_kv;
 
-    if (a->k16) { /* half keys and values (cross-attention under bfloat16): a query at a time */
-        const uint16_t *k16 = a->k16 + kv_s * a->kv_seq + (size_t)h * a->dh;
-        const uint16_t *v16 = a->v16 + kv_s * a->kv_seq + (size_t)h * a->dh;
-        for (int i = 0; i < rows; i++) {
-            int nk = visible_keys(a, q0 + i);
-            const float *qi = q + (size_t)i * a->ldq;
-            float *oi = out + (size_t)i * a->ldo;
-#if defined(__x86_64__)
-            if ((j->c->isa & ASR_ISA_AVX2) == ASR_ISA_AVX2) {
-                asr_attend_one_k16_avx2(qi, k16, a->ldk, v16, a->ldv, nk, a->dh, scale, scores, oi);
-                continue;
-            }
-#endif
-            asr_attend_one_k16_scalar(qi, k16, a->ldk, v16, a->ldv, nk, a->dh, scale, scores, oi);
-        }
-        return;
-    }
-    if (rows <= 2) { /* one or two queries (decoding): plain loops over the keys */
-        for (int i = 0; i < rows; i++) {
-            int nk = visible_keys(a, q0 + i);
-            const float *qi = q + (size_t)i * a->ldq;
-            float *oi = out + (size_t)i * a->ldo;
-#if defined(__x86_64__)
-            if ((j->c->isa & ASR_ISA_AVX2) == ASR_ISA_AVX2) {
-                asr_attend_one_avx2(qi, k, a->ldk, v, a->ldv, nk, a->dh, scale, scores, oi);
-                continue;
-            }
-#endif
-            for (int t = 0; t < nk; t++) {
-                const float *kt = k + (size_t)t * a->ldk;
-                float dot = 0.0f;
-                for (int e = 0; e < a->dh; e++) dot += qi[e] * kt[e];
-                scores[t] = dot * scale;
-            }
-            asr_softmax(scores, nk);
-            memset(oi, 0, (size_t)a->dh * sizeof(float));
-            for (int t = 0; t < nk; t++)
-                for (int e = 0; e < a->dh; e++) oi[e] += scores[t] * v[(size_t)t * a->ldv + e];
-        }
+    if (a->k16 || rows <= 2) { /* half K/V (cross-attention under bfloat16), or decoding's one or two queries */
+        const uint16_t *k16 = a->k16 ? a->k16 + kv_s * a->kv_seq + (size_t)h * a->dh : NULL;
+        const uint16_t *v16 = a->k16 ? a->v16 + kv_s * a->kv_seq + (size_t)h * a->dh : NULL;
+        for (int i = 0; i < rows; i++)
+            attend_one(j->c, q + (size_t)i * a->ldq, k, k16, a->ldk, v, v16, a->ldv, visible_keys(a, q0 + i), a->dh,
+                       scale, scores, out + (size_t)i * a->ldo);
         return;
     }
 #if defined(__x86_64__)

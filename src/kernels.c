@@ -129,6 +129,21 @@ int asr_cpu_has_avx2(void)
 #endif
 }
 
+void asr_attend_one_scalar(const float *q, const float *k, int ldk, const float *v, int ldv, int nk, int dh,
+                           float scale, float *scores, float *out)
+{
+    for (int t = 0; t < nk; t++) {
+        const float *kt = k + (size_t)t * ldk;
+        float dot = 0.0f;
+        for (int e = 0; e < dh; e++) dot += q[e] * kt[e];
+        scores[t] = dot * scale;
+    }
+    asr_softmax(scores, nk);
+    memset(out, 0, (size_t)dh * sizeof(float));
+    for (int t = 0; t < nk; t++)
+        for (int e = 0; e < dh; e++) out[e] += scores[t] * v[(size_t)t * ldv + e];
+}
+
 void asr_attend_one_k16_scalar(const float *q, const uint16_t *k, int ldk, const uint16_t *v, int ldv, int nk, int dh,
                                float scale, float *scores, float *out)
 {

@@ -50,8 +50,11 @@ void asr_f16_cols_avx2(const float *x, int n, int in, const uint16_t *w, float *
 #endif
 
 /* ---- element-wise and attention helpers ------------------------------------------ */
-/* One query against nk bfloat16 keys and values (strides ldk, ldv):
- * scores (nk floats of scratch), softmax, weighted sum into out (dh). */
+/* One query against nk float32 keys and values (strides ldk, ldv):
+ * scores (nk floats of scratch), softmax, weighted sum into out (dh); and
+ * the same over IEEE half keys and values. */
+void asr_attend_one_scalar(const float *q, const float *k, int ldk, const float *v, int ldv, int nk, int dh,
+                           float scale, float *scores, float *out);
 void asr_attend_one_k16_scalar(const float *q, const uint16_t *k, int ldk, const uint16_t *v, int ldv, int nk, int dh,
                                float scale, float *scores, float *out);
 /* Portable forms of asr_gelu and asr_softmax (kernels.c). */

@@ -1,4 +1,5 @@
 /* vec_avx2.c — AVX2/FMA/F16C element-wise math (exp, erf, GELU, softmax, log-sum-exp), one-query attention, half conversion. */
+#include "cpu/exp_poly.h"
 #include "cpu/kernels_cpu.h"
 
 #if defined(__x86_64__)
@@ -41,18 +42,18 @@ void asr_gelu_avx2(float *x, size_t n)
  * degree-6 polynomial for e^r (max relative error ~2e-7, like expf). */
 static inline __m256 exp8(__m256 x)
 {
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365478515625f);
+    const __m256 hi = _mm256_set1_ps(ASR_EXP_HI), lo = _mm256_set1_ps(ASR_EXP_LO);
     x = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(ASR_EXP_LOG2E)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(ASR_EXP_LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(ASR_EXP_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(ASR_EXP_P0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ASR_EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ASR_EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ASR_EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ASR_EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ASR_EXP_P5));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
@@ -165,13 +166,24 @@ static inline __m256 transpose_sum8(const __m256 a[8])
     return _mm256_add_ps(lo, hi);
 }
 
+/* Eight keys' or values' elements from row p at column i: float32, or IEEE
+ * half widened exactly (F16C), so the decoder reads half the bytes. */
+static inline __attribute__((always_inline)) __m256 load8(const void *p, size_t i, const int half)
+{
+    if (half) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    return _mm256_loadu_ps((const float *)p + i);
+}
+
 /* Whisper's head width at every size. The keys are taken eight at a time
  * with one accumulator each, and the output row stays in registers across
- * all keys: the general loop below is bound by one dependent FMA chain per
- * key and by reloading and storing `out` for every key. */
-static void attend_one_dh64(const float *q, const float *k, int ldk, const float *v, int ldv, int nk, float scale,
-                            float *scores, float *out)
+ * all keys: the general loop is bound by one dependent FMA chain per key and
+ * by reloading and storing `out` for every key. k and v are float32 or, with
+ * half, IEEE half (strides in elements). */
+static inline __attribute__((always_inline)) void attend_dh64(const float *q, const void *k, int ldk, const void *v,
+                                                              int ldv, int nk, float scale, float *scores,
+                                                              float *out, const int half)
 {
+    const size_t esize = half ? sizeof(uint16_t) : sizeof(float);
     __m256 qv[8];
     for (int e = 0; e < 8; e++) qv[e] = _mm256_loadu_ps(q + 8 * e);
     const __m256 vscale = _mm256_set1_ps(scale);
@@ -179,27 +191,36 @@ static void attend_one_dh64(const float *q, const float *k, int ldk, const float
     for (; t + 8 <= nk; t += 8) {
         __m256 acc[8];
         for (int j = 0; j < 8; j++) {
-            const float *kt = k + (size_t)(t + j) * ldk;
-            __m256 a0 = _mm256_mul_ps(qv[0], _mm256_loadu_ps(kt));
-            __m256 a1 = _mm256_mul_ps(qv[1], _mm256_loadu_ps(kt + 8));
-            a0 = _mm256_fmadd_ps(qv[2], _mm256_loadu_ps(kt + 16), a0);
-            a1 = _mm256_fmadd_ps(qv[3], _mm256_loadu_ps(kt + 24), a1);
-            a0 = _mm256_fmadd_ps(qv[4], _mm256_loadu_ps(kt + 32), a0);
-            a1 = _mm256_fmadd_ps(qv[5], _mm256_loadu_ps(kt + 40), a1);
-            a0 = _mm256_fmadd_ps(qv[6], _mm256_loadu_ps(kt + 48), a0);
-            a1 = _mm256_fmadd_ps(qv[7], _mm256_loadu_ps(kt + 56), a1);
+            const char *kt = (const char *)k + (size_t)(t + j) * ldk * esize;
+            __m256 a0 = _mm256_mul_ps(qv[0], load8(kt, 0, half));
+            __m256 a1 = _mm256_mul_ps(qv[1], load8(kt, 8, half));
+            a0 = _mm256_fmadd_ps(qv[2], load8(kt, 16, half), a0);
+            a1 = _mm256_fmadd_ps(qv[3], load8(kt, 24, half), a1);
+            a0 = _mm256_fmadd_ps(qv[4], load8(kt, 32, half), a0);
+            a1 = _mm256_fmadd_ps(qv[5], load8(kt, 40, half), a1);
+            a0 = _mm256_fmadd_ps(qv[6], load8(kt, 48, half), a0);
+            a1 = _mm256_fmadd_ps(qv[7], load8(kt, 56, half), a1);
             acc[j] = _mm256_add_ps(a0, a1);
         }
         _mm256_storeu_ps(scores + t, _mm256_mul_ps(transpose_sum8(acc), vscale));
     }
-    for (; t < nk; t++) scores[t] = dot_f32(q, k + (size_t)t * ldk, 64) * scale;
+    for (; t < nk; t++) {
+        if (!half) {
+            scores[t] = dot_f32(q, (const float *)k + (size_t)t * ldk, 64) * scale;
+            continue;
+        }
+        const uint16_t *kt = (const uint16_t *)k + (size_t)t * ldk;
+        float dot = 0.0f;
+        for (int e = 0; e < 64; e++) dot += q[e] * _cvtsh_ss(kt[e]);
+        scores[t] = dot * scale;
+    }
     asr_softmax_avx2(scores, nk);
     __m256 o[8];
     for (int e = 0; e < 8; e++) o[e] = _mm256_setzero_ps();
     for (t = 0; t < nk; t++) {
-        const float *vt = v + (size_t)t * ldv;
+        const char *vt = (const char *)v + (size_t)t * ldv * esize;
         __m256 p = _mm256_broadcast_ss(scores + t);
-        for (int e = 0; e < 8; e++) o[e] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vt + 8 * e), o[e]);
+        for (int e = 0; e < 8; e++) o[e] = _mm256_fmadd_ps(p, load8(vt, 8 * (size_t)e, half), o[e]);
     }
     for (int e = 0; e < 8; e++) _mm256_storeu_ps(out + 8 * e, o[e]);
 }
@@ -208,7 +229,7 @@ void asr_attend_one_avx2(const float *q, const float *k, int ldk, const float *v
                          float scale, float *scores, float *out)
 {
     if (dh == 64) {
-        attend_one_dh64(q, k, ldk, v, ldv, nk, scale, scores, out);
+        attend_dh64(q, k, ldk, v, ldv, nk, scale, scores, out, 0);
         return;
     }
     for (int t = 0; t < nk; t++) scores[t] = dot_f32(q, k + (size_t)t * ldk, dh) * scale;
@@ -217,64 +238,11 @@ void asr_attend_one_avx2(const float *q, const float *k, int ldk, const float *v
     for (int t = 0; t < nk; t++) axpy(out, scores[t], v + (size_t)t * ldv, dh);
 }
 
-static inline float f16_to_f32(uint16_t h)
-{
-    return _cvtsh_ss(h);
-}
-
-/* Eight halves widened to float32 (F16C, exact). */
-static inline __m256 load_f16x8(const uint16_t *p)
-{
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-}
-
-/* attend_one_dh64 over half (IEEE f16) keys and values: the same loops, each row
- * widened as it is loaded, so the decoder reads half the bytes. */
-static void attend_one_k16_dh64(const float *q, const uint16_t *k, int ldk, const uint16_t *v, int ldv, int nk,
-                                float scale, float *scores, float *out)
-{
-    __m256 qv[8];
-    for (int e = 0; e < 8; e++) qv[e] = _mm256_loadu_ps(q + 8 * e);
-    const __m256 vscale = _mm256_set1_ps(scale);
-    int t = 0;
-    for (; t + 8 <= nk; t += 8) {
-        __m256 acc[8];
-        for (int j = 0; j < 8; j++) {
-            const uint16_t *kt = k + (size_t)(t + j) * ldk;
-            __m256 a0 = _mm256_mul_ps(qv[0], load_f16x8(kt));
-            __m256 a1 = _mm256_mul_ps(qv[1], load_f16x8(kt + 8));
-            a0 = _mm256_fmadd_ps(qv[2], load_f16x8(kt + 16), a0);
-            a1 = _mm256_fmadd_ps(qv[3], load_f16x8(kt + 24), a1);
-            a0 = _mm256_fmadd_ps(qv[4], load_f16x8(kt + 32), a0);
-            a1 = _mm256_fmadd_ps(qv[5], load_f16x8(kt + 40), a1);
-            a0 = _mm256_fmadd_ps(qv[6], load_f16x8(kt + 48), a0);
-            a1 = _mm256_fmadd_ps(qv[7], load_f16x8(kt + 56), a1);
-            acc[j] = _mm256_add_ps(a0, a1);
-        }
-        _mm256_storeu_ps(scores + t, _mm256_mul_ps(transpose_sum8(acc), vscale));
-    }
-    for (; t < nk; t++) {
-        const uint16_t *kt = k + (size_t)t * ldk;
-        float dot = 0.0f;
-        for (int e = 0; e < 64; e++) dot += q[e] * f16_to_f32(kt[e]);
-        scores[t] = dot * scale;
-    }
-    asr_softmax_avx2(scores, nk);
-    __m256 o[8];
-    for (int e = 0; e < 8; e++) o[e] = _mm256_setzero_ps();
-    for (t = 0; t < nk; t++) {
-        const uint16_t *vt = v + (size_t)t * ldv;
-        __m256 p = _mm256_broadcast_ss(scores + t);
-        for (int e = 0; e < 8; e++) o[e] = _mm256_fmadd_ps(p, load_f16x8(vt + 8 * e), o[e]);
-    }
-    for (int e = 0; e < 8; e++) _mm256_storeu_ps(out + 8 * e, o[e]);
-}
-
 void asr_attend_one_k16_avx2(const float *q, const uint16_t *k, int ldk, const uint16_t *v, int ldv, int nk, int dh,
                              float scale, float *scores, float *out)
 {
     if (dh == 64) {
-        attend_one_k16_dh64(q, k, ldk, v, ldv, nk, scale, scores, out);
+        attend_dh64(q, k, ldk, v, ldv, nk, scale, scores, out, 1);
         return;
     }
     asr_attend_one_k16_scalar(q, k, ldk, v, ldv, nk, dh, scale, scores, out);
