@@ -12,9 +12,10 @@
  *
  * The parts reach the same collector (on_form_part) that libmicrohttpd's
  * post processor feeds; the multipart parser itself is the library's, not
- * ours. The worker pool is a stub defined here: it ends a job at once, with
- * an outcome picked by the upload's first byte (queue full, shutting down,
- * each failure status, or a detected language), so no audio is decoded
+ * ours. The jobs are the server's own (job.c); the worker pool is a stub
+ * defined here: it ends a job at once, with an outcome picked by the
+ * upload's first byte (queue full, shutting down, each failure status, or
+ * a detected language), so no audio is decoded
  * (fuzz_audio covers decoding). Checked on every input: the answer's status
  * is one the server may give, every error is OpenAI's error JSON, a JSON
  * answer parses, and the request gives back its whole share of the upload
@@ -39,36 +40,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* ---- the stub pool: jobs end as soon as they are submitted ----------------------- */
 
 struct srv_pool { int unused; };
-
-srv_job *srv_job_new(void)
-{
-    srv_job *job = calloc(1, sizeof *job);
-    if (!job) return NULL;
-    pthread_mutex_init(&job->mu, NULL);
-    srv_cond_init(&job->changed);
-    job->refs = 1;
-    job->temperature = -1.0f;
-    job->limits = asr_audio_default_limits();
-    job->vad = asr_vad_default_params();
-    atomic_init(&job->abort, 0);
-    return job;
-}
-
-void srv_job_release(srv_job *job)
-{
-    if (!job) return;
-    pthread_mutex_lock(&job->mu);
-    int left = --job->refs;
-    pthread_mutex_unlock(&job->mu);
-    if (left > 0) return;
-    free(job->upload);
-    free(job->prompt);
-    if (job->listener_free) job->listener_free(job->listener);
-    asr_result_free(job->result);
-    pthread_cond_destroy(&job->changed);
-    pthread_mutex_destroy(&job->mu);
-    free(job);
-}
 
 int srv_pool_submit(srv_pool *pool, srv_job *job)
 {

@@ -12,7 +12,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_lib import JFK_TEXT, SLOW, Server, check, data, dense_flac, finish, is_openai_error, multipart  # noqa: E402
+from server_lib import (JFK_TEXT, SLOW, Server, check, data, dense_flac, finish, is_openai_error, multipart,  # noqa: E402
+                        transcription_head)
 
 import requests  # noqa: E402
 
@@ -125,8 +126,7 @@ try:
           f"decoding the 20-minute upload takes {full_s:.2f} s ({r.status_code})")
 
     body, ctype = multipart([("model", "whisper-1", None), ("file", LONG, "long.ogg")])
-    request = (f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    request = transcription_head(ctype, len(body)) + body
     cancelled0 = metric('asr_jobs_total{outcome="cancelled"}')
     busy0 = metric("asr_worker_busy_seconds_total")
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=60 * SLOW)

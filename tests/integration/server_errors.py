@@ -8,7 +8,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from server_lib import (JFK_TEXT, SLOW, Server, check, data, finish, is_openai_error,  # noqa: E402
-                        multipart, parse_raw_response, raw_request)
+                        multipart, parse_raw_response, raw_request, transcription_head)
 
 import openai  # noqa: E402
 import requests  # noqa: E402
@@ -114,8 +114,7 @@ try:
     # --- truncated multipart bodies --------------------------------------------------------------------
     body, ctype = multipart([("model", "whisper-1", None), ("file", JFK, "jfk.wav")])
     cut = body[: len(body) // 2]
-    head = (f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
-            f"Content-Type: {ctype}\r\nContent-Length: {len(cut)}\r\nConnection: close\r\n\r\n").encode()
+    head = transcription_head(ctype, len(cut), f"Authorization: Bearer {KEY}\r\nConnection: close\r\n")
     status, _, rbody = parse_raw_response(raw_request(srv.port, head + cut, read_timeout=30 * SLOW))
     check(status == 400 and is_openai_error(json.loads(rbody or b"{}")),
           f"multipart body cut in half (consistent Content-Length): 400 ({status} {rbody[:120]!r})")
@@ -151,8 +150,7 @@ try:
           f"headers at one byte a second: 408 after {took:.1f}s ({raw[:60]!r})")
     # A body at one byte a second: 408 once it falls under --min-upload-rate after the grace period.
     t0 = time.monotonic()
-    head = (f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
-            f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    head = transcription_head(ctype, len(body), f"Authorization: Bearer {KEY}\r\n")
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
     s.sendall(head)
     raw = b""

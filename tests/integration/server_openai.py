@@ -1,16 +1,14 @@
 """`asr serve` with the official openai SDK and curl: every response_format, translations,
 streaming (first delta before the last), /v1/models, every audio format, /asr, /detect-language."""
-import io
 import json
 import os
 import re
 import subprocess
 import sys
 import time
-import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_lib import JFK_TEXT, SLOW, Server, check, data, finish  # noqa: E402
+from server_lib import JFK_TEXT, SLOW, Server, check, data, finish, long_speech_wav  # noqa: E402
 
 import openai  # noqa: E402
 import requests  # noqa: E402
@@ -25,18 +23,6 @@ def srt_vtt_text(body):
             i = next(i for i, l in enumerate(lines) if "-->" in l)
             cues.append(" ".join(lines[i + 1:]).strip())
     return " ".join(cues)
-
-
-def jfk_repeated(times):
-    """jfk.wav concatenated `times` times, as WAV bytes (longer than one 30 s window)."""
-    with wave.open(data("jfk.wav"), "rb") as w:
-        params = w.getparams()
-        frames = w.readframes(w.getnframes())
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as out:
-        out.setparams(params)
-        out.writeframes(frames * times)
-    return buf.getvalue()
 
 
 srv = Server("--workers", "1", "--queue", "8", name="server")
@@ -134,7 +120,7 @@ try:
           f"stream: each delta carries its segment's start and end, as verbose_json has them ({spans})")
 
     # Two windows of speech: the first window's deltas must arrive while the second still decodes.
-    long_wav = jfk_repeated(5)  # 55 s: two windows, each full of speech
+    long_wav = long_speech_wav(5)  # 55 s: two windows, each full of speech
     t0 = time.monotonic()
     stream = client.audio.transcriptions.create(model="whisper-1", file=("jfk5.wav", long_wav), stream=True)
     arrivals, done_text = [], None

@@ -14,7 +14,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_lib import JFK_TEXT, SLOW, Server, check, data, dense_flac, finish, multipart  # noqa: E402
+from server_lib import JFK_TEXT, SLOW, Server, check, data, dense_flac, finish, multipart, transcription_head  # noqa: E402
 
 import requests  # noqa: E402
 
@@ -183,14 +183,12 @@ finally:
 srv = Server("--workers", "1", "--threads", "1", "--queue", "16", name="disconnect server")
 try:
     body, ctype = multipart([("model", "whisper-1", None), ("file", JFK, "jfk.wav")])
-    head = (f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = transcription_head(ctype, len(body))
     # A client that keeps the only worker busy (160 s of silence) while the bursts come and go, so
     # the queue can only empty by taking the abandoned jobs out, not by the worker reaching them.
     hold_body, hold_ctype = multipart([("model", "whisper-1", None), ("file", silent_wav(5 * 1000 * 1000), "s.wav")])
     holder = socket.create_connection(("127.0.0.1", srv.port))
-    holder.sendall((f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: {hold_ctype}\r\n"
-                    f"Content-Length: {len(hold_body)}\r\n\r\n").encode() + hold_body)
+    holder.sendall(transcription_head(hold_ctype, len(hold_body)) + hold_body)
     deadline = time.monotonic() + 30 * SLOW
     while srv.metric("asr_workers_busy") < 1 and time.monotonic() < deadline:
         time.sleep(0.05)

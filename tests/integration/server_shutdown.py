@@ -14,7 +14,7 @@ import time
 import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_lib import SLOW, Server, check, data, finish, is_openai_error, multipart  # noqa: E402
+from server_lib import SLOW, Server, check, data, finish, is_openai_error, multipart, transcription_head  # noqa: E402
 
 import requests  # noqa: E402
 
@@ -110,8 +110,7 @@ check(wait_metric(srv, "asr_queue_depth", lambda v: v >= 3, 20 * SLOW), "three j
 # A client that sends its headers and half its body, then stalls.
 body, ctype = multipart([("model", "whisper-1", None), ("file", JFK, "jfk.wav")])
 mid = socket.create_connection(("127.0.0.1", srv.port), timeout=30 * SLOW)
-mid.sendall((f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
-             f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:len(body) // 2])
+mid.sendall(transcription_head(ctype, len(body)) + body[:len(body) // 2])
 time.sleep(0.3)
 
 t_term = time.monotonic()

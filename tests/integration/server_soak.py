@@ -16,7 +16,8 @@ import wave
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_lib import JFK_TEXT, SLOW, Server, check, data, finish, is_openai_error, multipart  # noqa: E402
+from server_lib import (JFK_TEXT, SLOW, Server, check, data, finish, is_openai_error, multipart,  # noqa: E402
+                        transcription_head)
 
 with open(data("jfk.wav"), "rb") as f:
     JFK = f.read()
@@ -73,8 +74,7 @@ def get(port, path):
 def hang_up(port, audio, after_submit):
     """Send the headers and half the body (or the whole request) and close without reading."""
     body, ctype = multipart([("model", "whisper-1", None), ("file", audio, "clip.wav")])
-    head = (f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = transcription_head(ctype, len(body))
     s = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
     try:
         s.sendall(head + (body if after_submit else body[:len(body) // 2]))

@@ -13,10 +13,9 @@ import shutil
 import sys
 import tempfile
 import time
-import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server_lib import JFK_TEXT, SLOW, Server, check, data, finish  # noqa: E402
+from server_lib import JFK_TEXT, SLOW, Server, check, data, finish, long_speech_wav  # noqa: E402
 
 import requests  # noqa: E402
 
@@ -316,11 +315,8 @@ try:
 
     # Cancel while a long file streams: the page stops and says so; the server drops the job.
     long_wav = os.path.join(downloads, "jfk10.wav")
-    with wave.open(data("jfk.wav"), "rb") as w:
-        params, frames = w.getparams(), w.readframes(w.getnframes())
-    with wave.open(long_wav, "wb") as out:
-        out.setparams(params)
-        out.writeframes(frames * 10)
+    with open(long_wav, "wb") as f:
+        f.write(long_speech_wav(10))
     el("file").send_keys(long_wav)
     el("submit").click()
     waited(lambda d: d.find_elements(By.CSS_SELECTOR, "#transcript .segment"), "long file: the first segment arrives")

@@ -212,9 +212,10 @@ def multipart(fields, boundary="asrtestboundary"):
 
 
 def long_speech_wav(repeats=30):
-    """jfk.wav's speech `repeats` times over (30: 330 s) as one WAV: a job that runs for seconds,
-    long past the detection of a disconnect or a signal (the 60 s multilingual clip takes tiny.en
-    under one second and could finish first)."""
+    """jfk.wav's speech `repeats` times over (11 s each; 30: 330 s) as one WAV's bytes: audio
+    longer than one 30 s window, or a job that runs for seconds, long past the detection of a
+    disconnect or a signal (the 60 s multilingual clip takes tiny.en under one second and could
+    finish first)."""
     import io
     import wave
     with wave.open(data("jfk.wav"), "rb") as w:
@@ -226,13 +227,19 @@ def long_speech_wav(repeats=30):
     return buf.getvalue()
 
 
+def transcription_head(ctype, length, extra=""):
+    """The head of a raw POST /v1/audio/transcriptions with a body of `length` bytes of type
+    `ctype`; `extra` holds further header lines, each ending in CRLF."""
+    return (f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n{extra}Content-Type: {ctype}\r\n"
+            f"Content-Length: {length}\r\n\r\n").encode()
+
+
 def open_abandoned_upload(port, payload, name="long.wav"):
     """Send a whole transcription request on a raw socket and return the socket unread: the
     caller closes it to play a client that disconnects while its job runs."""
     body, ctype = multipart([("model", "whisper-1", None), ("file", payload, name)])
     s = socket.create_connection(("127.0.0.1", port))
-    s.sendall((f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+    s.sendall(transcription_head(ctype, len(body)) + body)
     return s
 
 
