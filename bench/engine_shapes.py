@@ -32,8 +32,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "asr"
-# Per-core peaks measured by build/bench/kernels (docs/engine.md): fp32 FMA, bf16 vdpbf16ps, int8 vpdpbusd.
-PEAK = {"f32": 101.6, "bf16": 210.6, "int8": 444.5}
+# Per-core peaks (GFLOP/s, GOP/s) of fp32 FMA, bf16 vdpbf16ps and int8 vpdpbusd, measured on this machine at
+# the start of each run by `build/bench/kernels --peaks` (docs/engine.md); empty where it cannot run.
+PEAK = {}
 # which peak a configuration's encoder / decoder products run against
 ASR_PEAK = {"bfloat16": ("bf16", "bf16"), "float32": ("f32", "f32"), "int8": ("int8", "int8")}
 SHAPES = {  # n_mels, d, layers enc, layers dec, n_vocab (openai's ModelDimensions)
@@ -180,6 +181,15 @@ def main():
     ap.add_argument("--json", type=Path, default=None, help="append one JSON line per measurement")
     args = ap.parse_args()
     engines = args.engines.split(",")
+    try:
+        out = subprocess.run([str(REPO / "build/bench/kernels"), "--peaks"], capture_output=True, text=True,
+                             timeout=120)
+        PEAK.update(json.loads(out.stdout) if out.returncode == 0 else {})
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        pass
+    print("per-core peaks (build/bench/kernels --peaks): " +
+          (", ".join(f"{k} {v:.1f}" for k, v in PEAK.items()) if PEAK else "not measured (no AVX-512 VNNI+BF16 "
+           "or no build/bench/kernels); shares left out"), flush=True)
     rows = []
     for name, path in models(args).items():
         n_mels, d, n_enc, n_dec, n_vocab = SHAPES[name]
@@ -209,12 +219,16 @@ def main():
             row = dict(model=name, engine=label, enc_ms=enc_ms, dec_ms=dec_ms,
                        enc_gflops=ef / enc_ms / 1e6, dec_gflops=df / dec_ms / 1e6,
                        enc_peak=pe, dec_peak=pd, threads=args.threads, repeats=reps, tokens=toks)
-            row["enc_share"] = row["enc_gflops"] / (PEAK[pe] * args.threads)
-            row["dec_share"] = row["dec_gflops"] / (PEAK[pd] * args.threads)
+            row["enc_share"] = row["enc_gflops"] / (PEAK[pe] * args.threads) if pe in PEAK else None
+            row["dec_share"] = row["dec_gflops"] / (PEAK[pd] * args.threads) if pd in PEAK else None
+            row["peaks"] = dict(PEAK)
             rows.append(row)
+
+            def share(x, peak):
+                return f"{100 * x:4.1f}% of {peak}" if x is not None else "share unknown"
             print(f"{name:15s} {label:20s} enc {enc_ms:9.1f} ms ({row['enc_gflops']:6.1f} GFLOP/s, "
-                  f"{100 * row['enc_share']:4.1f}% of {pe})  dec {dec_ms:8.2f} ms/token "
-                  f"({row['dec_gflops']:5.1f} GFLOP/s, {100 * row['dec_share']:4.1f}% of {pd})", flush=True)
+                  f"{share(row['enc_share'], pe)})  dec {dec_ms:8.2f} ms/token "
+                  f"({row['dec_gflops']:5.1f} GFLOP/s, {share(row['dec_share'], pd)})", flush=True)
             if args.json:
                 with open(args.json, "a") as f:
                     f.write(json.dumps(row) + "\n")

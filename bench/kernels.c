@@ -71,12 +71,14 @@ static float frand(void)
 
 int main(int argc, char **argv)
 {
-    double seconds = argc > 1 ? atof(argv[1]) : 0.3;
+    /* --peaks: only the three peaks, as one JSON line (bench/engine_shapes.py reads it) */
+    int peaks_only = argc > 1 && strcmp(argv[1], "--peaks") == 0;
+    double seconds = argc > 1 && !peaks_only ? atof(argv[1]) : 0.3;
     unsigned f = asr_cpu_features();
     char feat[256];
-    printf("cpu features: %s\n", asr_cpu_features_text(f, feat, sizeof feat));
+    if (!peaks_only) printf("cpu features: %s\n", asr_cpu_features_text(f, feat, sizeof feat));
     if ((f & ASR_ISA_VNNI) != ASR_ISA_VNNI || (f & ASR_ISA_BF16) != ASR_ISA_BF16) {
-        printf("this program measures AVX-512 VNNI and BF16 peaks; the CPU lacks one\n");
+        fprintf(peaks_only ? stderr : stdout, "this program measures AVX-512 VNNI and BF16 peaks; the CPU lacks one\n");
         return 1;
     }
     fb = _mm512_set1_ps(1.0f);
@@ -91,6 +93,10 @@ int main(int argc, char **argv)
         p_f32 = a > p_f32 ? a : p_f32;
         p_bf16 = b > p_bf16 ? b : p_bf16;
         p_i8 = c > p_i8 ? c : p_i8;
+    }
+    if (peaks_only) {
+        printf("{\"f32\": %.1f, \"bf16\": %.1f, \"int8\": %.1f}\n", p_f32, p_bf16, p_i8);
+        return 0;
     }
     printf("clock %.2f GHz (/proc/cpuinfo); measured single-core peaks (12 independent zmm accumulators):\n"
            "  fp32 vfmadd %.1f GFLOP/s = %.1f flop/cycle; vdpbf16ps %.1f GFLOP/s = %.1f/cycle; "

@@ -11,7 +11,7 @@ cd "$here/.."
 if [ "${1:-}" = "--parts" ] && [ "${2:-}" = "engine" ]; then
     # per-window encoder and per-token decoder times on four shapes: its own driver
     shift 2
-    make -j2 bench-engine
+    make -j2 bench-engine bench-kernels
     exec "$venv/bin/python" bench/engine_shapes.py "$@"
 fi
 exec "$venv/bin/python" bench/run.py "$@"
